@@ -1,0 +1,171 @@
+// netdev_add, netdev_del, set_link, query-netdevs, netdev-get-fds and the
+// NIC commands, with QEMU's checks in QEMU's order.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cctype>
+
+#include "ctl/backend_factory.h"
+#include "ctl/commands/vnetd_commands.h"
+#include "ctl/qmp/qemu_texts.h"
+
+namespace vnet {
+
+using qapi::CommandContext;
+using qapi::NetClientDriver;
+namespace texts = qmp::texts;
+
+bool id_wellformed(const std::string& id) {
+  if (id.empty() || !std::isalpha(static_cast<unsigned char>(id[0]))) return false;
+  for (char c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '_') return false;
+  }
+  return true;
+}
+
+namespace {
+
+QmpError device_not_found(const std::string& id) { return {ErrorClass::DeviceNotFound, texts::device_not_found(id)}; }
+
+// The netdev a new one asks to be peered with, if any.
+std::optional<std::string> requested_peer(const qapi::Netdev& netdev) {
+  if (const auto* hub = std::get_if<qapi::NetdevHubPortOptions>(&netdev.u)) return hub->netdev;
+  return std::nullopt;
+}
+
+// Types that are not backends at all, refused before anything else as
+// net_client_init1() does.
+std::optional<QmpError> refuse_non_backend(NetClientDriver type) {
+  if (type == NetClientDriver::none) return generic_error(texts::backend_not_compiled("none"));
+  if (type == NetClientDriver::netmap && access("/dev/netmap", F_OK) != 0) {
+    return generic_error(
+        "network backend 'netmap' is not available: /dev/netmap does not exist "
+        "(netmap is not part of stock Linux kernels)");
+  }
+  return std::nullopt;
+}
+
+nlohmann::ordered_json detail_json(const DetailValue& value) {
+  return std::visit([](const auto& v) { return nlohmann::ordered_json(v); }, value);
+}
+
+}  // namespace
+
+QmpResult<Empty> VnetdCommands::qmp_netdev_add(CommandContext&, const qapi::Netdev& args) {
+  if (!id_wellformed(args.id)) return generic_error(texts::parameter_expects("id", "an identifier"));
+  if (auto refused = refuse_non_backend(args.type)) return *refused;
+  if (registry_.find(args.id)) return generic_error(texts::duplicate_id(args.id));
+
+  NetdevEntry* peer = nullptr;
+  if (auto peer_id = requested_peer(args)) {
+    peer = registry_.find(*peer_id);
+    if (!peer) return generic_error(texts::netdev_not_found(*peer_id));
+    // QEMU asserts here and aborts; a netdev has one peer.
+    if (!peer->peer.empty()) {
+      return generic_error("netdev '" + *peer_id + "' is already connected to '" + peer->peer + "'");
+    }
+  }
+
+  BackendEnv env{hubs_};
+  auto backend = create_backend(args, env);
+  if (!backend) return backend.error();
+
+  auto entry = std::make_unique<NetdevEntry>();
+  entry->id = args.id;
+  entry->type = args.type;
+  entry->options = args;
+  entry->backend = std::move(backend.value());
+  NetdevEntry& added = registry_.add(std::move(entry));
+  if (peer) registry_.connect_peers(added, *peer);
+  qmp::emit_event(events_, "VNET_NETDEV_ADDED", qapi::VnetNetdevAddedData{added.id, added.type});
+  return Empty{};
+}
+
+QmpResult<Empty> VnetdCommands::qmp_netdev_del(CommandContext&, const qapi::NetdevDelArgs& args) {
+  if (!registry_.find(args.id)) return device_not_found(args.id);
+  registry_.remove(args.id);
+  qmp::emit_event(events_, "VNET_NETDEV_DELETED", qapi::VnetNetdevDeletedData{args.id});
+  return Empty{};
+}
+
+QmpResult<Empty> VnetdCommands::qmp_set_link(CommandContext&, const qapi::SetLinkArgs& args) {
+  NetdevEntry* entry = registry_.find(args.name);
+  if (!entry) return device_not_found(args.name);
+  if (auto changed = entry->backend->set_link(args.up); !changed) return generic_error(changed.error().message);
+  bool was_up = entry->link_up;
+  entry->link_up = args.up;
+  // As qmp_set_link(): a NIC peer follows its backend's link; hubs and other
+  // backends keep theirs.
+  if (NetdevEntry* peer = registry_.find(entry->peer); peer && peer->type == NetClientDriver::nic) {
+    peer->link_up = args.up;
+  }
+  if (was_up != args.up) qmp::emit_event(events_, "VNET_LINK_CHANGED", qapi::VnetLinkChangedData{args.name, args.up});
+  return Empty{};
+}
+
+QmpResult<std::vector<qapi::NetdevInfo>> VnetdCommands::qmp_query_netdevs(CommandContext&) {
+  std::vector<qapi::NetdevInfo> out;
+  for (const auto& entry : registry_.all()) {
+    qapi::NetdevInfo info;
+    info.id = entry->id;
+    info.type = entry->type;
+    info.link_up = entry->link_up;
+    if (!entry->peer.empty()) info.peer = entry->peer;
+    if (const auto* hub = std::get_if<qapi::NetdevHubPortOptions>(&entry->options.u)) info.hubid = hub->hubid;
+    auto details = entry->backend->details();
+    if (!details.empty()) {
+      nlohmann::ordered_json j = nlohmann::ordered_json::object();
+      for (const auto& detail : details) j[detail.key] = detail_json(detail.value);
+      info.details = std::move(j);
+    }
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+QmpResult<qapi::NetdevFds> VnetdCommands::qmp_netdev_get_fds(CommandContext& ctx,
+                                                             const qapi::NetdevGetFdsArgs& args) {
+  NetdevEntry* entry = registry_.find(args.id);
+  if (!entry) return device_not_found(args.id);
+  qapi::NetdevFds out;
+  std::vector<UniqueFd> copies;
+  for (const auto& fd : entry->backend->fds()) {
+    // The daemon keeps its own reference; the VMM gets a duplicate.
+    UniqueFd copy(fcntl(fd.fd, F_DUPFD_CLOEXEC, 0));
+    if (!copy) return generic_error(errno_error("duplicating fd of netdev '" + args.id + "'").message);
+    copies.push_back(std::move(copy));
+    auto role = fd.role == FdRole::tap     ? qapi::NetdevFdRole::tap
+                : fd.role == FdRole::vhost ? qapi::NetdevFdRole::vhost
+                                           : qapi::NetdevFdRole::vhost_vdpa;
+    out.fds.push_back({role, fd.queue});
+  }
+  ctx.reply_fds = std::move(copies);
+  return out;
+}
+
+QmpResult<std::vector<qapi::RxFilterInfo>> VnetdCommands::qmp_query_rx_filter(CommandContext&,
+                                                                              const qapi::QueryRxFilterArgs& args) {
+  std::vector<qapi::RxFilterInfo> out;
+  for (const auto& entry : registry_.all()) {
+    if (args.name && entry->id != *args.name) continue;
+    if (entry->type != NetClientDriver::nic) {
+      if (args.name) return generic_error(texts::not_a_nic(*args.name));
+      continue;
+    }
+  }
+  if (args.name && out.empty()) return generic_error(texts::invalid_client_name(*args.name));
+  return out;
+}
+
+QmpResult<Empty> VnetdCommands::qmp_announce_self(CommandContext&, const qapi::AnnounceParameters&) {
+  // Announcing acts on NICs; with none there is nothing to send, as in QEMU.
+  return Empty{};
+}
+
+QmpResult<Empty> VnetdCommands::qmp_set_rx_filter(CommandContext&, const qapi::RxFilterInfo& args) {
+  NetdevEntry* entry = registry_.find(args.name);
+  if (!entry) return device_not_found(args.name);
+  return generic_error(texts::not_a_nic(args.name));
+}
+
+}  // namespace vnet

@@ -1,0 +1,46 @@
+// VnetdCommands - the daemon's answer to every command of the schema.
+// Session-level commands are in session_commands.cpp, netdev commands in
+// netdev_commands.cpp.
+#pragma once
+
+#include "backends/hubport/hub.h"
+#include "ctl/netdev_registry.h"
+#include "ctl/qmp/event_sink.h"
+#include "ctl/qmp/session.h"
+#include "qapi_commands.h"
+
+namespace vnet {
+
+class VnetdCommands : public qapi::CommandHandlers {
+ public:
+  VnetdCommands(NetdevRegistry& registry, HubSet& hubs, qmp::EventSink& events)
+      : registry_(registry), hubs_(hubs), events_(events) {}
+
+  QmpResult<Empty> qmp_qmp_capabilities(qapi::CommandContext& ctx, const qapi::QmpCapabilitiesArgs& args) override;
+  QmpResult<qapi::VersionInfo> qmp_query_version(qapi::CommandContext& ctx) override;
+  QmpResult<std::vector<qapi::CommandInfo>> qmp_query_commands(qapi::CommandContext& ctx) override;
+  QmpResult<std::vector<nlohmann::ordered_json>> qmp_query_qmp_schema(qapi::CommandContext& ctx) override;
+  QmpResult<Empty> qmp_getfd(qapi::CommandContext& ctx, const qapi::GetfdArgs& args) override;
+  QmpResult<Empty> qmp_closefd(qapi::CommandContext& ctx, const qapi::ClosefdArgs& args) override;
+
+  QmpResult<Empty> qmp_set_link(qapi::CommandContext& ctx, const qapi::SetLinkArgs& args) override;
+  QmpResult<Empty> qmp_netdev_add(qapi::CommandContext& ctx, const qapi::Netdev& args) override;
+  QmpResult<Empty> qmp_netdev_del(qapi::CommandContext& ctx, const qapi::NetdevDelArgs& args) override;
+  QmpResult<std::vector<qapi::RxFilterInfo>> qmp_query_rx_filter(qapi::CommandContext& ctx,
+                                                                 const qapi::QueryRxFilterArgs& args) override;
+  QmpResult<Empty> qmp_announce_self(qapi::CommandContext& ctx, const qapi::AnnounceParameters& args) override;
+  QmpResult<std::vector<qapi::NetdevInfo>> qmp_query_netdevs(qapi::CommandContext& ctx) override;
+  QmpResult<qapi::NetdevFds> qmp_netdev_get_fds(qapi::CommandContext& ctx,
+                                                const qapi::NetdevGetFdsArgs& args) override;
+  QmpResult<Empty> qmp_set_rx_filter(qapi::CommandContext& ctx, const qapi::RxFilterInfo& args) override;
+
+ private:
+  NetdevRegistry& registry_;
+  HubSet& hubs_;
+  qmp::EventSink& events_;
+};
+
+// As QEMU's id_wellformed(): a letter, then letters, digits, '-', '.', '_'.
+bool id_wellformed(const std::string& id);
+
+}  // namespace vnet

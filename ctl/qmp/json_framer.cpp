@@ -1,0 +1,81 @@
+#include "ctl/qmp/json_framer.h"
+
+namespace vnet::qmp {
+
+namespace {
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+bool is_structural(char c) { return c == '{' || c == '}' || c == '[' || c == ']' || c == '"'; }
+
+}  // namespace
+
+void JsonFramer::finish(std::vector<FramedText>& out) {
+  out.push_back(FramedText{std::move(current_), {}});
+  current_.clear();
+  in_scalar_ = false;
+}
+
+void JsonFramer::fail(std::vector<FramedText>& out, std::string why) {
+  out.push_back(FramedText{{}, std::move(why)});
+  current_.clear();
+  in_scalar_ = in_string_ = escaped_ = false;
+}
+
+std::vector<FramedText> JsonFramer::feed(std::string_view bytes) {
+  std::vector<FramedText> out;
+  for (char c : bytes) {
+    if (skipping_) {
+      // Find the end of the over-long message, then resynchronise.
+      if (in_string_) {
+        if (escaped_) escaped_ = false;
+        else if (c == '\\') escaped_ = true;
+        else if (c == '"') in_string_ = false;
+      } else if (c == '"') {
+        in_string_ = true;
+      } else if (c == '{' || c == '[') {
+        depth_++;
+      } else if ((c == '}' || c == ']') && --depth_ <= 0) {
+        depth_ = 0;
+        skipping_ = false;
+      }
+      continue;
+    }
+    if (depth_ == 0 && !in_string_) {
+      if (in_scalar_ && (is_space(c) || is_structural(c))) finish(out);
+      if (is_space(c)) continue;
+      if (c == '}' || c == ']') {
+        fail(out, std::string("JSON parse error, unexpected '") + c + "'");
+        continue;
+      }
+    }
+    current_.push_back(c);
+    if (in_string_) {
+      if (escaped_) escaped_ = false;
+      else if (c == '\\') escaped_ = true;
+      else if (c == '"') {
+        in_string_ = false;
+        if (depth_ == 0) finish(out);
+      }
+    } else if (c == '"') {
+      in_string_ = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth_ > kMaxDepth) {
+        fail(out, "JSON parse error, too deeply nested");
+        skipping_ = true;
+        continue;
+      }
+    } else if (c == '}' || c == ']') {
+      if (--depth_ == 0) finish(out);
+    } else if (depth_ == 0) {
+      in_scalar_ = true;
+    }
+    if (current_.size() > kMaxMessageBytes) {
+      fail(out, "JSON parse error, message too large");
+      skipping_ = depth_ > 0;
+      if (!skipping_) depth_ = 0;
+    }
+  }
+  return out;
+}
+
+}  // namespace vnet::qmp

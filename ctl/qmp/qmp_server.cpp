@@ -1,0 +1,198 @@
+#include "ctl/qmp/qmp_server.h"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "ctl/qmp/qemu_json_writer.h"
+
+namespace vnet::qmp {
+
+namespace {
+
+constexpr size_t kMaxFdsPerMessage = 16;  // as QEMU's TCP_MAX_FDS
+
+}  // namespace
+
+Result<UniqueFd> listen_unix(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path)) return Error::plain("socket path \"" + path + "\" is too long");
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return errno_error("socket(AF_UNIX)");
+  // A socket file left by a daemon that died is stale; one that answers is not.
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    return Error::plain("another daemon is already serving on \"" + path + "\"");
+  }
+  unlink(path.c_str());
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
+    return errno_error("bind to \"" + path + "\"");
+  }
+  if (chmod(path.c_str(), 0660) < 0) return errno_error("chmod of \"" + path + "\"");
+  if (listen(fd.get(), 64) < 0) return errno_error("listen on \"" + path + "\"");
+  return fd;
+}
+
+QmpServer::~QmpServer() {
+  for (auto& client : clients_) loop_.remove(client.fd.get());
+  if (listener_) loop_.remove(listener_.get());
+}
+
+Result<void> QmpServer::serve(UniqueFd listener) {
+  int flags = fcntl(listener.get(), F_GETFL);
+  if (flags < 0 || fcntl(listener.get(), F_SETFL, flags | O_NONBLOCK) < 0) {
+    return errno_error("making the QMP listener non-blocking");
+  }
+  listener_ = std::move(listener);
+  return loop_.add(listener_.get(), EPOLLIN, [this](uint32_t) { accept_clients(); });
+}
+
+void QmpServer::accept_clients() {
+  for (;;) {
+    UniqueFd fd(accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!fd) {
+      if (errno != EAGAIN && errno != EINTR) {
+        std::fprintf(stderr, "vnetd: %s\n", errno_error("accept on the QMP socket").message.c_str());
+      }
+      return;
+    }
+    clients_.emplace_back();
+    ClientIt client = std::prev(clients_.end());
+    client->fd = std::move(fd);
+    client->session = std::make_unique<Session>(handlers_);
+    auto added = loop_.add(client->fd.get(), EPOLLIN, [this, client](uint32_t events) {
+      on_client_event(client, events);
+    });
+    if (!added) {
+      std::fprintf(stderr, "vnetd: %s\n", added.error().message.c_str());
+      clients_.erase(client);
+      continue;
+    }
+    queue(*client, to_qemu_json(Session::greeting()) + "\n", {});
+    if (!flush(*client)) drop(client);
+  }
+}
+
+void QmpServer::on_client_event(ClientIt client, uint32_t events) {
+  if (client->closing) return;
+  if ((events & EPOLLOUT) && !flush(*client)) return drop(client);
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+    if (!read_from(*client)) return drop(client);
+  }
+  if (!flush(*client)) return drop(client);
+}
+
+// Reads what is there; returns false when the client is gone.
+bool QmpServer::read_from(Client& client) {
+  for (;;) {
+    char buffer[65536];
+    iovec iov{buffer, sizeof(buffer)};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    ssize_t n = recvmsg(client.fd.get(), &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (n < 0) return errno == EAGAIN || errno == EINTR;
+    std::vector<UniqueFd> fds;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; i++) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        fds.emplace_back(fd);
+      }
+    }
+    if (!fds.empty()) client.session->set_received_fds(std::move(fds));
+    if (n == 0) return false;
+    for (auto& framed : client.framer.feed(std::string_view(buffer, static_cast<size_t>(n)))) {
+      Reply reply = client.session->handle(framed);
+      queue(client, std::move(reply.text), std::move(reply.fds));
+    }
+    if (client.pending_bytes > kMaxPendingOutput) return false;
+  }
+}
+
+void QmpServer::queue(Client& client, std::string bytes, std::vector<UniqueFd> fds) {
+  client.pending_bytes += bytes.size();
+  client.output.push_back(Outgoing{std::move(bytes), std::move(fds)});
+}
+
+// Writes what the socket takes; returns false when the client is gone.
+bool QmpServer::flush(Client& client) {
+  while (!client.output.empty()) {
+    Outgoing& out = client.output.front();
+    iovec iov{out.bytes.data() + out.sent, out.bytes.size() - out.sent};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    std::vector<char> control;
+    if (out.sent == 0 && !out.fds.empty()) {
+      control.resize(CMSG_SPACE(sizeof(int) * out.fds.size()));
+      msg.msg_control = control.data();
+      msg.msg_controllen = control.size();
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int) * out.fds.size());
+      for (size_t i = 0; i < out.fds.size(); i++) {
+        int fd = out.fds[i].get();
+        std::memcpy(CMSG_DATA(c) + i * sizeof(int), &fd, sizeof(int));
+      }
+    }
+    ssize_t n = sendmsg(client.fd.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) break;
+      return false;
+    }
+    // Once any byte is sent, the kernel has passed the fds (our copies close).
+    out.fds.clear();
+    out.sent += static_cast<size_t>(n);
+    client.pending_bytes -= static_cast<size_t>(n);
+    if (out.sent == out.bytes.size()) client.output.pop_front();
+  }
+  update_interest(client);
+  return true;
+}
+
+void QmpServer::update_interest(Client& client) {
+  uint32_t events = client.output.empty() ? uint32_t{EPOLLIN} : uint32_t{EPOLLIN | EPOLLOUT};
+  (void)loop_.modify(client.fd.get(), events);
+}
+
+void QmpServer::drop(ClientIt client) {
+  if (client->closing) return;
+  client->closing = true;
+  loop_.remove(client->fd.get());
+  // Destroyed after the current callbacks: one of them may be this client's.
+  loop_.defer([this, client] { clients_.erase(client); });
+}
+
+void QmpServer::emit(std::string_view name, nlohmann::ordered_json data) {
+  timeval now{};
+  gettimeofday(&now, nullptr);
+  nlohmann::ordered_json event = nlohmann::ordered_json::object();
+  event["timestamp"] = {{"seconds", static_cast<int64_t>(now.tv_sec)},
+                        {"microseconds", static_cast<int64_t>(now.tv_usec)}};
+  event["event"] = std::string(name);
+  if (!data.is_null() && !(data.is_object() && data.empty())) event["data"] = std::move(data);
+  std::string text = to_qemu_json(event) + "\n";
+  for (auto it = clients_.begin(); it != clients_.end(); ++it) {
+    // QEMU sends events only to clients past capability negotiation.
+    if (it->closing || !it->session->negotiated()) continue;
+    queue(*it, text, {});
+    if (it->pending_bytes > kMaxPendingOutput || !flush(*it)) drop(it);
+  }
+}
+
+}  // namespace vnet::qmp

@@ -1,0 +1,67 @@
+// QmpServer - the QMP UNIX socket: accepts clients, reads their bytes and
+// SCM_RIGHTS fds, hands whole requests to each client's Session, writes
+// replies (with fds) and broadcasts events to every negotiated client.
+#pragma once
+
+#include <deque>
+#include <list>
+#include <memory>
+#include <string>
+
+#include "ctl/qmp/event_loop.h"
+#include "ctl/qmp/event_sink.h"
+#include "ctl/qmp/json_framer.h"
+#include "ctl/qmp/session.h"
+
+namespace vnet::qmp {
+
+class QmpServer : public EventSink {
+ public:
+  // Bytes a client may leave unread before it is dropped: a client that
+  // stops reading must not make the daemon buffer events without bound.
+  static constexpr size_t kMaxPendingOutput = 16 << 20;
+
+  QmpServer(EventLoop& loop, qapi::CommandHandlers& handlers) : loop_(loop), handlers_(handlers) {}
+  ~QmpServer() override;
+
+  // Serves on an already listening socket (ours, or systemd's).
+  Result<void> serve(UniqueFd listener);
+
+  void emit(std::string_view name, nlohmann::ordered_json data) override;
+
+  size_t client_count() const { return clients_.size(); }
+
+ private:
+  struct Outgoing {
+    std::string bytes;
+    std::vector<UniqueFd> fds;  // sent with the first byte
+    size_t sent = 0;
+  };
+  struct Client {
+    UniqueFd fd;
+    JsonFramer framer;
+    std::unique_ptr<Session> session;
+    std::deque<Outgoing> output;
+    size_t pending_bytes = 0;
+    bool closing = false;
+  };
+  using ClientIt = std::list<Client>::iterator;
+
+  void accept_clients();
+  void on_client_event(ClientIt client, uint32_t events);
+  bool read_from(Client& client);
+  void queue(Client& client, std::string bytes, std::vector<UniqueFd> fds);
+  bool flush(Client& client);
+  void update_interest(Client& client);
+  void drop(ClientIt client);
+
+  EventLoop& loop_;
+  qapi::CommandHandlers& handlers_;
+  UniqueFd listener_;
+  std::list<Client> clients_;
+};
+
+// Creates a listening UNIX socket at path (mode 0660), replacing a stale one.
+Result<UniqueFd> listen_unix(const std::string& path);
+
+}  // namespace vnet::qmp

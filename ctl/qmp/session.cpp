@@ -1,0 +1,110 @@
+#include "ctl/qmp/session.h"
+
+#include "ctl/qapi/qemu_dict_order.h"
+#include "ctl/qmp/qemu_json_writer.h"
+#include "ctl/qmp/qemu_texts.h"
+
+namespace vnet::qmp {
+
+using json = nlohmann::ordered_json;
+
+json error_reply(const QmpError& error) {
+  json body = json::object();
+  body["class"] = std::string(to_string(error.cls));
+  body["desc"] = error.desc;
+  json reply = json::object();
+  reply["error"] = std::move(body);
+  return reply;
+}
+
+json Session::greeting() {
+  json version = json::object();
+  // Inserted in schema order (VersionTriple) so QDict order matches QEMU's.
+  version["qemu"] = {{"major", kVnetdVersionMajor}, {"minor", kVnetdVersionMinor}, {"micro", kVnetdVersionMicro}};
+  version["package"] = kVnetdPackage;
+  json qmp = json::object();
+  qmp["version"] = std::move(version);
+  qmp["capabilities"] = json::array({"oob"});
+  return json{{"QMP", std::move(qmp)}};
+}
+
+std::optional<UniqueFd> Session::take_received_fd() {
+  if (received_fds_.empty()) return std::nullopt;
+  UniqueFd fd = std::move(received_fds_.front());
+  received_fds_.clear();
+  return fd;
+}
+
+std::optional<UniqueFd> Session::take_named_fd(const std::string& name) {
+  auto it = named_fds_.find(name);
+  if (it == named_fds_.end()) return std::nullopt;
+  UniqueFd fd = std::move(it->second);
+  named_fds_.erase(it);
+  return fd;
+}
+
+Reply Session::handle(const FramedText& framed) {
+  Reply reply;
+  json answer;
+  if (!framed.error.empty()) {
+    answer = error_reply(generic_error(framed.error));
+  } else {
+    json request = json::parse(framed.text, nullptr, false);
+    if (request.is_discarded()) {
+      answer = error_reply(generic_error(texts::kJsonParseError));
+    } else {
+      // As handle_qmp_command(): "id" is taken out before dispatch and put
+      // back on whatever the answer is.
+      std::optional<json> id;
+      if (request.is_object() && request.contains("id")) {
+        id = request["id"];
+        request.erase("id");
+      }
+      answer = dispatch(request, reply.fds);
+      if (id) answer["id"] = *id;
+    }
+  }
+  reply.text = to_qemu_json(answer) + "\n";
+  return reply;
+}
+
+// qmp_dispatch_check_obj() and qmp_dispatch(), in QEMU's order of checks.
+json Session::dispatch(const json& request, std::vector<UniqueFd>& reply_fds) {
+  if (!request.is_object()) return error_reply(generic_error(texts::kInputNotObject));
+
+  std::vector<std::string> keys;
+  for (const auto& item : request.items()) keys.push_back(item.key());
+  std::string exec_key;
+  for (const auto& key : qapi::qdict_order(keys)) {
+    const json& value = request[key];
+    if (key == "execute" || (key == "exec-oob" && oob_enabled_)) {
+      if (!value.is_string()) return error_reply(generic_error(texts::member_must_be_string(key)));
+      if (!exec_key.empty()) return error_reply(generic_error(texts::member_clashes(key, exec_key)));
+      exec_key = key;
+    } else if (key == "arguments") {
+      if (!value.is_object()) return error_reply(generic_error(texts::kArgumentsNotObject));
+    } else {
+      return error_reply(generic_error(texts::member_unexpected(key)));
+    }
+  }
+  if (exec_key.empty()) return error_reply(generic_error(texts::kLacksExecute));
+
+  const std::string name = request[exec_key].get<std::string>();
+  // Before negotiation only qmp_capabilities exists, and QEMU rewords every
+  // CommandNotFound to point the client at it.
+  const qapi::CommandDescriptor* command = qapi::find_command(name);
+  if (!negotiated_ && name != "qmp_capabilities") {
+    return error_reply({ErrorClass::CommandNotFound, texts::kExpectingNegotiation});
+  }
+  if (!command) return error_reply({ErrorClass::CommandNotFound, texts::command_not_found(name)});
+  if (exec_key == "exec-oob") return error_reply(generic_error(texts::command_no_oob(name)));
+
+  json args = request.contains("arguments") ? request["arguments"] : json::object();
+  qapi::CommandContext ctx{*this, {}};
+  QmpResult<json> result = command->marshal(handlers_, ctx, args);
+  if (!result) return error_reply(result.error());
+  reply_fds = std::move(ctx.reply_fds);
+  return json{{"return", std::move(result.value())}};
+}
+
+}  // namespace vnet::qmp

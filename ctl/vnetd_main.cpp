@@ -1,0 +1,140 @@
+// vnetd - the vnetctl host daemon: serves QMP on a UNIX socket.
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "backends/hubport/hub.h"
+#include "ctl/commands/vnetd_commands.h"
+#include "ctl/netdev_registry.h"
+#include "ctl/qmp/event_loop.h"
+#include "ctl/qmp/qmp_server.h"
+
+namespace {
+
+struct Options {
+  std::string socket_path = "/run/vnetctl/qmp.sock";
+  std::string state_dir = "/run/vnetctl";
+  std::string config_file;
+  std::string bridge_acl = "/etc/vnetctl/bridge.conf";
+  bool keep_devices = false;
+};
+
+void log_error(const std::string& message) { std::fprintf(stderr, "vnetd: %s\n", message.c_str()); }
+
+vnet::Result<void> make_dir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return vnet::Error::from_errno(ec.value(), "creating directory \"" + dir.string() + "\"");
+  return {};
+}
+
+// SIGTERM and SIGINT arrive as readable events, so shutdown runs in the loop.
+vnet::Result<vnet::UniqueFd> stop_signals_fd() {
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  if (sigprocmask(SIG_BLOCK, &mask, nullptr) < 0) return vnet::errno_error("sigprocmask");
+  vnet::UniqueFd fd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!fd) return vnet::errno_error("signalfd");
+  return fd;
+}
+
+// systemd socket activation hands us the listener; otherwise we make it.
+vnet::Result<vnet::UniqueFd> qmp_listener(const Options& options, bool& created) {
+  int n = sd_listen_fds(1);
+  if (n < 0) return vnet::Error::from_errno(-n, "sd_listen_fds");
+  if (n >= 1) {
+    created = false;
+    return vnet::UniqueFd(SD_LISTEN_FDS_START);
+  }
+  created = true;
+  if (auto made = make_dir(std::filesystem::path(options.socket_path).parent_path()); !made) return made.take_error();
+  return vnet::qmp::listen_unix(options.socket_path);
+}
+
+int run(const Options& options) {
+  signal(SIGPIPE, SIG_IGN);
+  if (!options.config_file.empty()) {
+    log_error("--config: declarative configuration is not implemented in this vnetd yet");
+    return 2;
+  }
+  if (auto made = make_dir(options.state_dir); !made) {
+    log_error(made.error().message);
+    return 1;
+  }
+  auto loop = vnet::qmp::EventLoop::create();
+  if (!loop) {
+    log_error(loop.error().message);
+    return 1;
+  }
+  auto signals = stop_signals_fd();
+  if (!signals) {
+    log_error(signals.error().message);
+    return 1;
+  }
+  (void)(*loop)->add(signals->get(), EPOLLIN, [&](uint32_t) { (*loop)->stop(); });
+
+  vnet::NetdevRegistry registry;
+  vnet::HubSet hubs;
+  // The server is the event sink the commands emit into; it is built first
+  // with a forwarding sink so that each can refer to the other.
+  struct ForwardingSink : vnet::qmp::EventSink {
+    vnet::qmp::EventSink* target = nullptr;
+    void emit(std::string_view name, nlohmann::ordered_json data) override {
+      if (target) target->emit(name, std::move(data));
+    }
+  } events;
+  vnet::VnetdCommands commands(registry, hubs, events);
+  vnet::qmp::QmpServer server(**loop, commands);
+  events.target = &server;
+
+  bool created_socket = false;
+  auto listener = qmp_listener(options, created_socket);
+  if (!listener) {
+    log_error(listener.error().message);
+    return 1;
+  }
+  if (auto served = server.serve(std::move(listener.value())); !served) {
+    log_error(served.error().message);
+    return 1;
+  }
+  std::fprintf(stderr, "vnetd: serving QMP on %s\n",
+               created_socket ? options.socket_path.c_str() : "the socket systemd passed");
+  sd_notify(0, "READY=1");
+
+  int err = (*loop)->run();
+  sd_notify(0, "STOPPING=1");
+  std::fprintf(stderr, "vnetd: stopping\n");
+  registry.clear();
+  if (created_socket) unlink(options.socket_path.c_str());
+  if (err) {
+    log_error(vnet::Error::from_errno(err, "epoll_wait").message);
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options;
+  CLI::App app{"vnetd - the vnetctl host network daemon (QMP on a UNIX socket)"};
+  app.add_option("--socket", options.socket_path, "QMP socket path")->capture_default_str();
+  app.add_option("--state-dir", options.state_dir, "directory for the daemon's state")->capture_default_str();
+  app.add_option("--config", options.config_file, "declarative configuration file");
+  app.add_option("--bridge-acl", options.bridge_acl, "bridge ACL file (qemu-bridge-helper format)")
+      ->capture_default_str();
+  app.add_flag("--keep-devices", options.keep_devices, "leave created devices in place on exit");
+  CLI11_PARSE(app, argc, argv);
+  return run(options);
+}
