@@ -25,6 +25,11 @@ struct NetdevEntry {
 
 class NetdevRegistry {
  public:
+  NetdevRegistry() = default;
+  NetdevRegistry(const NetdevRegistry&) = delete;
+  NetdevRegistry& operator=(const NetdevRegistry&) = delete;
+  ~NetdevRegistry() { clear(); }
+
   NetdevEntry* find(std::string_view id);
   const std::vector<std::unique_ptr<NetdevEntry>>& all() const { return entries_; }
 

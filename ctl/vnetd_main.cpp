@@ -84,8 +84,8 @@ int run(const Options& options) {
   }
   (void)(*loop)->add(signals->get(), EPOLLIN, [&](uint32_t) { (*loop)->stop(); });
 
+  vnet::HubSet hubs;  // outlives the registry, whose hubports leave it on destruction
   vnet::NetdevRegistry registry;
-  vnet::HubSet hubs;
   // The server is the event sink the commands emit into; it is built first
   // with a forwarding sink so that each can refer to the other.
   struct ForwardingSink : vnet::qmp::EventSink {

@@ -29,7 +29,10 @@ std::vector<FramedText> JsonFramer::feed(std::string_view bytes) {
       if (in_string_) {
         if (escaped_) escaped_ = false;
         else if (c == '\\') escaped_ = true;
-        else if (c == '"') in_string_ = false;
+        else if (c == '"') {
+          in_string_ = false;
+          if (depth_ == 0) skipping_ = false;  // it was a top-level string
+        }
       } else if (c == '"') {
         in_string_ = true;
       } else if (c == '{' || c == '[') {
@@ -70,8 +73,12 @@ std::vector<FramedText> JsonFramer::feed(std::string_view bytes) {
       in_scalar_ = true;
     }
     if (current_.size() > kMaxMessageBytes) {
+      // Skip the rest of the message, keeping track of where it ends.
+      bool was_in_string = in_string_, was_escaped = escaped_;
       fail(out, "JSON parse error, message too large");
-      skipping_ = depth_ > 0;
+      skipping_ = depth_ > 0 || was_in_string;
+      in_string_ = skipping_ && was_in_string;
+      escaped_ = skipping_ && was_escaped;
       if (!skipping_) depth_ = 0;
     }
   }
