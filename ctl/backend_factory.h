@@ -1,22 +1,34 @@
 // The one place that maps a netdev type to the backend that builds it.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
 
 #include "backends/backend.h"
+#include "backends/bridge/bridge_acl.h"
 #include "backends/hubport/hub.h"
+#include "backends/teardown_queue.h"
 #include "ctl/qmp/qmp_error.h"
+#include "kernel_ifaces/rtnl.h"
+#include "kernel_ifaces/unique_fd.h"
 #include "qapi_types.h"
 
 namespace vnet {
 
-// What backends may use of the daemon while being created.
-struct BackendEnv {
+// What the daemon lends backends: shared objects that outlive every netdev.
+struct DaemonResources {
   HubSet& hubs;
+  TeardownQueue& teardown;
+  rtnl::Rtnl& rtnl;
+  const bridge::BridgeAcl& bridge_acl;
 };
 
 // Builds the backend for a netdev whose options passed the schema and the
-// registry's checks (id, duplicates, peers). Failures carry the QMP error.
-QmpResult<std::unique_ptr<Backend>> create_backend(const qapi::Netdev& netdev, BackendEnv& env);
+// registry's checks (id, duplicates, peers). take_named_fd gives the
+// requesting client's getfd fds. Failures carry the QMP error.
+QmpResult<std::unique_ptr<Backend>> create_backend(
+    const qapi::Netdev& netdev, DaemonResources& resources,
+    const std::function<std::optional<UniqueFd>(const std::string&)>& take_named_fd);
 
 }  // namespace vnet

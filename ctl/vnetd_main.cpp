@@ -12,7 +12,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "backends/bridge/bridge_acl.h"
 #include "backends/hubport/hub.h"
+#include "backends/teardown_queue.h"
 #include "ctl/commands/vnetd_commands.h"
 #include "ctl/netdev_registry.h"
 #include "ctl/qmp/event_loop.h"
@@ -84,7 +86,20 @@ int run(const Options& options) {
   }
   (void)(*loop)->add(signals->get(), EPOLLIN, [&](uint32_t) { (*loop)->stop(); });
 
-  vnet::HubSet hubs;  // outlives the registry, whose hubports leave it on destruction
+  auto acl = vnet::bridge::BridgeAcl::load(options.bridge_acl);
+  if (!acl) {
+    log_error(acl.error().message);
+    return 1;
+  }
+  auto rtnl = vnet::rtnl::Rtnl::connect();
+  if (!rtnl) {
+    log_error(rtnl.error().message);
+    return 1;
+  }
+  // Declared before the registry: backends use them until they are gone.
+  vnet::HubSet hubs;
+  vnet::TeardownQueue teardown;
+  vnet::DaemonResources resources{hubs, teardown, *rtnl, *acl};
   vnet::NetdevRegistry registry;
   // The server is the event sink the commands emit into; it is built first
   // with a forwarding sink so that each can refer to the other.
@@ -94,7 +109,7 @@ int run(const Options& options) {
       if (target) target->emit(name, std::move(data));
     }
   } events;
-  vnet::VnetdCommands commands(registry, hubs, events);
+  vnet::VnetdCommands commands(registry, resources, events);
   vnet::qmp::QmpServer server(**loop, commands);
   events.target = &server;
 
@@ -116,6 +131,7 @@ int run(const Options& options) {
   sd_notify(0, "STOPPING=1");
   std::fprintf(stderr, "vnetd: stopping\n");
   registry.clear();
+  teardown.drain();
   if (created_socket) unlink(options.socket_path.c_str());
   if (err) {
     log_error(vnet::Error::from_errno(err, "epoll_wait").message);

@@ -51,7 +51,7 @@ nlohmann::ordered_json detail_json(const DetailValue& value) {
 
 }  // namespace
 
-QmpResult<Empty> VnetdCommands::qmp_netdev_add(CommandContext&, const qapi::Netdev& args) {
+QmpResult<Empty> VnetdCommands::qmp_netdev_add(CommandContext& ctx, const qapi::Netdev& args) {
   if (!id_wellformed(args.id)) return generic_error(texts::parameter_expects("id", "an identifier"));
   if (auto refused = refuse_non_backend(args.type)) return *refused;
   if (registry_.find(args.id)) return generic_error(texts::duplicate_id(args.id));
@@ -66,8 +66,9 @@ QmpResult<Empty> VnetdCommands::qmp_netdev_add(CommandContext&, const qapi::Netd
     }
   }
 
-  BackendEnv env{hubs_};
-  auto backend = create_backend(args, env);
+  auto backend = create_backend(args, resources_, [&ctx](const std::string& name) {
+    return ctx.session.take_named_fd(name);
+  });
   if (!backend) return backend.error();
 
   auto entry = std::make_unique<NetdevEntry>();

@@ -3,7 +3,7 @@
 // netdev_commands.cpp.
 #pragma once
 
-#include "backends/hubport/hub.h"
+#include "ctl/backend_factory.h"
 #include "ctl/netdev_registry.h"
 #include "ctl/qmp/event_sink.h"
 #include "ctl/qmp/session.h"
@@ -13,8 +13,8 @@ namespace vnet {
 
 class VnetdCommands : public qapi::CommandHandlers {
  public:
-  VnetdCommands(NetdevRegistry& registry, HubSet& hubs, qmp::EventSink& events)
-      : registry_(registry), hubs_(hubs), events_(events) {}
+  VnetdCommands(NetdevRegistry& registry, DaemonResources& resources, qmp::EventSink& events)
+      : registry_(registry), resources_(resources), events_(events) {}
 
   QmpResult<Empty> qmp_qmp_capabilities(qapi::CommandContext& ctx, const qapi::QmpCapabilitiesArgs& args) override;
   QmpResult<qapi::VersionInfo> qmp_query_version(qapi::CommandContext& ctx) override;
@@ -36,7 +36,7 @@ class VnetdCommands : public qapi::CommandHandlers {
 
  private:
   NetdevRegistry& registry_;
-  HubSet& hubs_;
+  DaemonResources& resources_;
   qmp::EventSink& events_;
 };
 

@@ -70,10 +70,14 @@ class SessionTest : public ::testing::Test {
   }
   std::string desc(const std::string& text) { return ask(text)["error"]["desc"].get<std::string>(); }
 
-  HubSet hubs;  // outlives the registry, whose hubports leave it on destruction
+  HubSet hubs;  // these outlive the registry, whose backends use them
+  TeardownQueue teardown;
+  rtnl::Rtnl rtnl = std::move(rtnl::Rtnl::connect().value());
+  bridge::BridgeAcl acl = bridge::BridgeAcl::parse("", "empty").value();
+  DaemonResources resources{hubs, teardown, rtnl, acl};
   NetdevRegistry registry;
   NullSink events;
-  VnetdCommands commands{registry, hubs, events};
+  VnetdCommands commands{registry, resources, events};
   Session session{commands};
   std::vector<UniqueFd> last_fds;
 };
@@ -107,8 +111,8 @@ TEST_F(SessionTest, HubportsPeerOnceAndFailuresLeaveNothing) {
             json::parse(R"({"return":{}})"));
   EXPECT_EQ(desc(R"({"execute":"netdev_add","arguments":{"type":"hubport","id":"c","hubid":2,"netdev":"a"}})"),
             "netdev 'a' is already connected to 'b'");
-  EXPECT_EQ(desc(R"({"execute":"netdev_add","arguments":{"type":"tap","id":"t"}})"),
-            "netdev type 'tap' is not implemented in this vnetd yet");
+  EXPECT_EQ(desc(R"({"execute":"netdev_add","arguments":{"type":"socket","id":"t","udp":"x"}})"),
+            "netdev type 'socket' is not implemented in this vnetd yet");
   EXPECT_EQ(registry.all().size(), 2u);
   EXPECT_EQ(registry.find("a")->peer, "b");
   ask(R"({"execute":"netdev_del","arguments":{"id":"b"}})");

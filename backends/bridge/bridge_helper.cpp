@@ -1,0 +1,61 @@
+#include "backends/bridge/bridge_helper.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include "kernel_ifaces/process.h"
+
+namespace vnet::bridge {
+
+namespace {
+
+// Waits for one message carrying one fd.
+Result<UniqueFd> receive_fd(int sock, std::chrono::milliseconds timeout) {
+  pollfd p{sock, POLLIN, 0};
+  if (poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return Error{ETIMEDOUT, "bridge helper sent no fd"};
+  char byte;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  if (n < 0) return errno_error("receiving the bridge helper's fd");
+  if (n == 0) return Error{EPROTO, "bridge helper exited without sending an fd"};
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+    return Error{EPROTO, "bridge helper sent no fd"};
+  }
+  int fd;
+  std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
+  return UniqueFd(fd);
+}
+
+}  // namespace
+
+Result<UniqueFd> run_bridge_helper(const std::string& helper, const std::string& bridge,
+                                   std::chrono::milliseconds timeout) {
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) return errno_error("socketpair for bridge helper");
+  UniqueFd ours(pair[0]), theirs(pair[1]);
+  std::string fd_arg = "--fd=" + std::to_string(theirs.get());
+  std::string br_arg = "--br=" + bridge;
+  // As QEMU: a helper given with arguments runs through the shell.
+  std::vector<std::string> argv = helper.find(' ') != std::string::npos
+                                      ? std::vector<std::string>{"/bin/sh", "-c", helper + " " + fd_arg + " " + br_arg}
+                                      : std::vector<std::string>{helper, "--use-vnet", fd_arg, br_arg};
+  auto child = process::spawn(argv, {theirs.get()});
+  if (!child) return Error{child.error().errnum, "bridge helper failed: " + child.error().message};
+  theirs.reset();  // so that a helper that dies unheard gives us EOF
+  auto fd = receive_fd(ours.get(), timeout);
+  auto status = child->wait(timeout);
+  if (!status) return Error{status.error().errnum, "bridge helper failed: " + status.error().message};
+  if (!fd) return Error{fd.error().errnum, "bridge helper failed: " + fd.error().message};
+  return fd;
+}
+
+}  // namespace vnet::bridge

@@ -1,0 +1,285 @@
+#include "backends/tap/tap_backend.h"
+
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+
+#include <cctype>
+#include <climits>
+#include <fstream>
+
+#include "backends/bridge/bridge_attach.h"
+#include "backends/bridge/bridge_helper.h"
+#include "kernel_ifaces/process.h"
+#include "kernel_ifaces/tun.h"
+#include "kernel_ifaces/vhost.h"
+
+namespace vnet::tap {
+
+namespace {
+
+Error named_fd_missing(const std::string& name) {
+  // QEMU's monitor_fd_param() text.
+  return Error{EBADF, "File descriptor named '" + name + "' has not been found"};
+}
+
+// A digit-led name is an fd number to QEMU; vnetd cannot use a client's numbers.
+bool is_fd_number(const std::string& name) { return !name.empty() && std::isdigit(static_cast<unsigned char>(name[0])); }
+
+// The flags of an existing tun device, from sysfs (as `ip tuntap show`).
+std::optional<unsigned> existing_tun_flags(const std::string& ifname) {
+  std::ifstream file("/sys/class/net/" + ifname + "/tun_flags");
+  unsigned flags = 0;
+  if (!(file >> std::hex >> flags)) return std::nullopt;
+  return flags;
+}
+
+Result<void> set_nonblocking(int fd) {
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return errno_error("O_NONBLOCK on fd " + std::to_string(fd));
+  return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<TapBackend>> TapBackend::create(const TapPlan& plan, TapEnv& env) {
+  std::unique_ptr<TapBackend> tap(new TapBackend(env.teardown, env.rtnl));
+  tap->poll_us_ = plan.poll_us;
+  tap->downscript_ = plan.downscript;
+
+  Result<void> got = plan.source == Source::create   ? tap->open_queues(plan, env)
+                     : plan.source == Source::helper ? tap->run_helper(plan, env)
+                                                     : tap->adopt_named_fds(plan, env);
+  if (!got) return got.take_error();
+  if (auto configured = tap->configure_queues(plan); !configured) return configured.take_error();
+
+  auto link = env.rtnl.get_link(tap->ifname_);
+  if (!link) return link.take_error();
+  tap->ifindex_ = link->ifindex;
+
+  // As QEMU's net_tap_init(): the up-script runs once the device exists.
+  if (!plan.script.empty()) {
+    if (auto ran = process::run({plan.script, tap->ifname_}, env.script_timeout); !ran) {
+      return Error{ran.error().errnum, "network script " + plan.script + ": " + ran.error().message};
+    }
+  }
+  if (!plan.bridge.empty() && plan.source != Source::helper) {
+    if (auto joined = bridge::enslave_to_bridge(env.rtnl, tap->ifindex_, plan.bridge, env.bridge_acl); !joined) {
+      return joined.take_error();
+    }
+    tap->bridge_ = plan.bridge;
+  } else {
+    // What /etc/qemu-ifup does for QEMU: the host side comes up.
+    rtnl::LinkChange up;
+    up.up = true;
+    if (auto raised = env.rtnl.change_link(tap->ifindex_, up); !raised) return raised.take_error();
+  }
+  if (auto vhost = tap->open_vhost(plan, env); !vhost) return vhost.take_error();
+  tap->complete_ = true;
+  return tap;
+}
+
+// Opens one fd per queue on /dev/net/tun, as QEMU's tap_open().
+Result<void> TapBackend::open_queues(const TapPlan& plan, TapEnv& env) {
+  if (!plan.ifname.empty()) env.teardown.wait_for(plan.ifname);  // a del of this name may be finishing
+  multi_queue_ = plan.queues > 1;
+  for (uint32_t i = 0; i < plan.queues; i++) {
+    auto fd = tun::open_device();
+    if (!fd) return fd.take_error();
+    unsigned flags = IFF_TAP | IFF_NO_PI;
+    if (i == 0) {
+      auto features = tun::get_features(fd->get());
+      unsigned supported = features ? *features : 0;
+      vnet_hdr_ = plan.vnet_hdr_wanted && (supported & IFF_VNET_HDR);
+      if (plan.vnet_hdr_required && !vnet_hdr_) {
+        return Error{EINVAL, "vnet_hdr=1 requested, but no kernel support for IFF_VNET_HDR available"};
+      }
+      if (multi_queue_ && !(supported & IFF_MULTI_QUEUE)) {
+        return Error{EINVAL, "multiqueue required, but no kernel support for IFF_MULTI_QUEUE available"};
+      }
+      if (!plan.ifname.empty()) {
+        auto existing = env.rtnl.get_link(plan.ifname);
+        if (existing) {
+          auto tun_flags = existing_tun_flags(plan.ifname);
+          if (!tun_flags || !(*tun_flags & IFF_TAP)) {
+            return Error{EEXIST, "\"" + plan.ifname + "\" exists and is not a tap device"};
+          }
+          bool existing_mq = *tun_flags & IFF_MULTI_QUEUE;
+          if (existing_mq != multi_queue_) {
+            return Error{EINVAL, "tap \"" + plan.ifname + "\" exists " +
+                                     (existing_mq ? "with IFF_MULTI_QUEUE: attach with queues=2 or more"
+                                                  : "without IFF_MULTI_QUEUE: attach with queues=1")};
+          }
+        }
+        created_ = !existing;
+      } else {
+        created_ = true;
+      }
+    }
+    if (vnet_hdr_) flags |= IFF_VNET_HDR;
+    if (multi_queue_) flags |= IFF_MULTI_QUEUE;
+    auto name = tun::set_iff(fd->get(), i == 0 ? (plan.ifname.empty() ? "tap%d" : plan.ifname) : ifname_, flags);
+    if (!name) return name.take_error();
+    ifname_ = *name;
+    queues_.push_back(std::move(fd.value()));
+  }
+  return {};
+}
+
+// fd= / fds=: the client opened the tap; we check what it is.
+Result<void> TapBackend::adopt_named_fds(const TapPlan& plan, TapEnv& env) {
+  for (size_t i = 0; i < plan.fd_names.size(); i++) {
+    const std::string& name = plan.fd_names[i];
+    if (is_fd_number(name)) {
+      return Error{EINVAL, "fd name '" + name + "' is a number: pass the fd with getfd and use its name"};
+    }
+    auto fd = env.take_named_fd(name);
+    if (!fd) return named_fd_missing(name);
+    if (auto adopted = adopt_fd(std::move(*fd)); !adopted) return adopted;
+  }
+  return {};
+}
+
+// helper=: as QEMU's net_bridge_run_helper(), the helper makes the tap and
+// puts it on the bridge; we get its fd.
+Result<void> TapBackend::run_helper(const TapPlan& plan, TapEnv& env) {
+  auto fd = bridge::run_bridge_helper(plan.helper, plan.bridge.empty() ? kDefaultBridge : plan.bridge,
+                                      env.script_timeout);
+  if (!fd) return fd.take_error();
+  bridge_ = plan.bridge.empty() ? kDefaultBridge : plan.bridge;
+  return adopt_fd(std::move(fd.value()));
+}
+
+// Takes a tap fd someone else opened, checking it as tap_probe_vnet_hdr().
+Result<void> TapBackend::adopt_fd(UniqueFd fd) {
+  if (auto nb = set_nonblocking(fd.get()); !nb) return nb.take_error();
+  auto iff = tun::get_iff(fd.get());
+  if (!iff) return Error{iff.error().errnum, "TUNGETIFF ioctl() failed: " + iff.error().message};
+  bool vnet_hdr = iff->flags & IFF_VNET_HDR;
+  if (queues_.empty()) {
+    vnet_hdr_ = vnet_hdr;
+    ifname_ = iff->name;
+    multi_queue_ = iff->flags & IFF_MULTI_QUEUE;
+  } else if (vnet_hdr != vnet_hdr_) {
+    return Error{EINVAL, "vnet_hdr not consistent across given tap fds"};
+  } else if (iff->name != ifname_) {
+    return Error{EINVAL, "fds= names fds of different taps (\"" + ifname_ + "\", \"" + iff->name + "\")"};
+  }
+  queues_.push_back(std::move(fd));
+  return {};
+}
+
+// vnet header size, offloads and send buffer on every queue, as QEMU's
+// tap_open() and net_init_tap_one().
+Result<void> TapBackend::configure_queues(const TapPlan& plan) {
+  sndbuf_ = plan.sndbuf && *plan.sndbuf ? static_cast<int>(std::min<uint64_t>(*plan.sndbuf, INT_MAX)) : INT_MAX;
+  for (const auto& fd : queues_) {
+    if (vnet_hdr_) {
+      if (auto sized = tun::set_vnet_hdr_size(fd.get(), kVirtioNetHdrSize); !sized) return sized.take_error();
+    }
+    if (auto sndbuf = tun::set_sndbuf(fd.get(), sndbuf_); !sndbuf && plan.sndbuf) {
+      return Error{sndbuf.error().errnum, "TUNSETSNDBUF ioctl failed: " + sndbuf.error().message};
+    }
+  }
+  if (vnet_hdr_) {
+    // As tap_probe_has_ufo(), then every offload off until the guest's
+    // driver negotiates them (the VMM sets them on its fds).
+    int fd = queues_.front().get();
+    has_ufo_ = static_cast<bool>(tun::set_offload(fd, TUN_F_CSUM | TUN_F_UFO));
+    for (const auto& q : queues_) {
+      if (auto off = tun::set_offload(q.get(), 0); !off) return off.take_error();
+    }
+  }
+  return {};
+}
+
+Result<void> TapBackend::open_vhost(const TapPlan& plan, TapEnv& env) {
+  if (plan.vhost == VhostMode::off) return {};
+  for (uint32_t i = 0; i < queues_.size(); i++) {
+    UniqueFd fd;
+    if (plan.vhost == VhostMode::named_fds) {
+      auto named = env.take_named_fd(plan.vhost_fd_names.at(i));
+      if (!named) return named_fd_missing(plan.vhost_fd_names[i]);
+      fd = std::move(*named);
+    } else {
+      auto opened = vhost::open_device(vhost::kVhostNetPath);
+      if (!opened) {
+        // QEMU 7.2 warns and goes on (or aborts later); asked-for vhost that
+        // cannot be had is an error here.
+        if (plan.vhost_required) {
+          return Error{opened.error().errnum,
+                       "vhost=on: " + opened.error().message + " (is the vhost_net module loaded?)"};
+        }
+        vhost_fds_.clear();
+        return {};
+      }
+      fd = std::move(opened.value());
+    }
+    auto features = vhost::get_features(fd.get());
+    if (!features) return features.take_error();
+    vhost_features_ = *features;
+    vhost_fds_.push_back(std::move(fd));
+  }
+  return {};
+}
+
+TapBackend::~TapBackend() {
+  if (!complete_) {
+    // A failed netdev_add leaves nothing behind by the time it is answered.
+    vhost_fds_.clear();
+    queues_.clear();
+    return;
+  }
+  // Closing the last queue of a tap we created makes the kernel unregister it
+  // (~17 ms); the downscript runs first, as in QEMU's tap_cleanup().
+  auto queues = std::make_shared<std::vector<UniqueFd>>(std::move(queues_));
+  auto vhost_fds = std::make_shared<std::vector<UniqueFd>>(std::move(vhost_fds_));
+  std::string downscript = downscript_;
+  std::string ifname = ifname_;
+  teardown_.submit(ifname_, [queues, vhost_fds, downscript, ifname] {
+    if (!downscript.empty()) {
+      if (auto ran = process::run({downscript, ifname}, std::chrono::seconds(30)); !ran) {
+        std::fprintf(stderr, "vnetd: downscript for %s: %s\n", ifname.c_str(), ran.error().message.c_str());
+      }
+    }
+    vhost_fds->clear();
+    queues->clear();
+  });
+}
+
+Result<void> TapBackend::set_link(bool up) {
+  rtnl::LinkChange change;
+  change.up = up;
+  if (auto changed = rtnl_.change_link(ifindex_, change); !changed) return changed.take_error();
+  return tun::set_carrier(queues_.front().get(), up);
+}
+
+std::vector<Detail> TapBackend::details() const {
+  std::vector<Detail> out{
+      {"ifname", ifname_},
+      {"ifindex", int64_t{ifindex_}},
+      {"queues", static_cast<int64_t>(queues_.size())},
+      {"multi-queue", multi_queue_},
+      {"vnet-hdr", vnet_hdr_},
+      {"ufo", has_ufo_},
+      {"sndbuf", int64_t{sndbuf_}},
+      {"created", created_},
+      {"vhost", !vhost_fds_.empty()},
+  };
+  if (!vhost_fds_.empty()) out.push_back({"vhost-features", static_cast<int64_t>(vhost_features_)});
+  if (poll_us_) out.push_back({"poll-us", int64_t{*poll_us_}});
+  if (!bridge_.empty()) out.push_back({"bridge", bridge_});
+  if (!downscript_.empty()) out.push_back({"downscript", downscript_});
+  return out;
+}
+
+std::vector<BackendFd> TapBackend::fds() const {
+  std::vector<BackendFd> out;
+  for (size_t i = 0; i < queues_.size(); i++) out.push_back({FdRole::tap, static_cast<int>(i), queues_[i].get()});
+  for (size_t i = 0; i < vhost_fds_.size(); i++) {
+    out.push_back({FdRole::vhost, static_cast<int>(i), vhost_fds_[i].get()});
+  }
+  return out;
+}
+
+}  // namespace vnet::tap

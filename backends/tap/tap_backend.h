@@ -1,0 +1,69 @@
+// TapBackend - a tap netdev: its queue fds, optional vhost-net fds, and the
+// kernel device behind them (created by us, or attached to).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "backends/backend.h"
+#include "backends/bridge/bridge_acl.h"
+#include "backends/tap/tap_plan.h"
+#include "backends/teardown_queue.h"
+#include "kernel_ifaces/rtnl.h"
+#include "kernel_ifaces/unique_fd.h"
+
+namespace vnet::tap {
+
+// What a tap needs of the daemon while it is created and while it lives.
+struct TapEnv {
+  TeardownQueue& teardown;
+  rtnl::Rtnl& rtnl;
+  const bridge::BridgeAcl& bridge_acl;
+  // Takes a client's named fd (getfd); nullopt when there is none.
+  std::function<std::optional<UniqueFd>(const std::string&)> take_named_fd;
+  std::chrono::milliseconds script_timeout{30000};
+};
+
+class TapBackend : public Backend {
+ public:
+  static Result<std::unique_ptr<TapBackend>> create(const TapPlan& plan, TapEnv& env);
+  ~TapBackend() override;
+
+  Result<void> set_link(bool up) override;
+  std::vector<Detail> details() const override;
+  std::vector<BackendFd> fds() const override;
+
+  const std::string& ifname() const { return ifname_; }
+  int ifindex() const { return ifindex_; }
+  int queue_fd(size_t queue) const { return queues_.at(queue).get(); }
+
+ private:
+  TapBackend(TeardownQueue& teardown, rtnl::Rtnl& rtnl) : teardown_(teardown), rtnl_(rtnl) {}
+  Result<void> open_queues(const TapPlan& plan, TapEnv& env);
+  Result<void> adopt_named_fds(const TapPlan& plan, TapEnv& env);
+  Result<void> run_helper(const TapPlan& plan, TapEnv& env);
+  Result<void> adopt_fd(UniqueFd fd);
+  Result<void> configure_queues(const TapPlan& plan);
+  Result<void> open_vhost(const TapPlan& plan, TapEnv& env);
+
+  TeardownQueue& teardown_;
+  rtnl::Rtnl& rtnl_;
+  std::string ifname_;
+  int ifindex_ = 0;
+  bool created_ = false;  // we made the device, so removing it is ours to do
+  bool complete_ = false; // a half-made tap is removed at once, not later
+  bool multi_queue_ = false;
+  bool vnet_hdr_ = false;
+  bool has_ufo_ = false;
+  int sndbuf_ = 0;
+  std::string bridge_;
+  std::string downscript_;
+  std::optional<uint32_t> poll_us_;
+  uint64_t vhost_features_ = 0;
+  std::vector<UniqueFd> queues_;
+  std::vector<UniqueFd> vhost_fds_;
+};
+
+}  // namespace vnet::tap

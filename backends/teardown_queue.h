@@ -1,0 +1,40 @@
+// TeardownQueue - runs the slow part of removing a netdev (downscripts,
+// closing the last fd of a tap, which makes the kernel unregister the device
+// and wait for an RCU grace period, ~17 ms) on a worker thread, so that
+// netdev_del answers at once. Jobs carry a key (an ifname): creating a device
+// of that name first waits for its pending teardown, so del + re-add works.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace vnet {
+
+class TeardownQueue {
+ public:
+  TeardownQueue();
+  ~TeardownQueue();  // runs every queued job before returning
+  TeardownQueue(const TeardownQueue&) = delete;
+  TeardownQueue& operator=(const TeardownQueue&) = delete;
+
+  void submit(const std::string& key, std::function<void()> job);
+  void wait_for(const std::string& key);  // until no job with this key is pending
+  void drain();                           // until every job queued so far has run
+
+ private:
+  void work();
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::pair<std::string, std::function<void()>>> jobs_;
+  std::map<std::string, int> pending_;  // key -> jobs queued or running
+  bool stopping_ = false;
+  std::thread worker_;
+};
+
+}  // namespace vnet

@@ -1,0 +1,113 @@
+#include "kernel_ifaces/rtnl.h"
+
+#include <net/if.h>
+#include <netlink/errno.h>
+#include <netlink/netlink.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/bridge.h>
+
+#include <cerrno>
+
+namespace vnet::rtnl {
+
+namespace {
+
+int errno_of(int nl_err) {
+  switch (nl_err < 0 ? -nl_err : nl_err) {
+    case NLE_OBJ_NOTFOUND: return ENODEV;
+    case NLE_NODEV: return ENODEV;
+    case NLE_EXIST: return EEXIST;
+    case NLE_PERM: return EPERM;
+    case NLE_BUSY: return EBUSY;
+    case NLE_INVAL: return EINVAL;
+    case NLE_NOMEM: return ENOMEM;
+    case NLE_OPNOTSUPP: return EOPNOTSUPP;
+    case NLE_RANGE: return ERANGE;
+    case NLE_NOACCESS: return EACCES;
+    case NLE_AGAIN: return EAGAIN;
+    default: return EIO;
+  }
+}
+
+struct LinkDeleter {
+  void operator()(rtnl_link* link) const { rtnl_link_put(link); }
+};
+using LinkPtr = std::unique_ptr<rtnl_link, LinkDeleter>;
+
+}  // namespace
+
+Error nl_error(int nl_err, const std::string& what) {
+  return Error{errno_of(nl_err), what + ": " + nl_geterror(nl_err)};
+}
+
+void Rtnl::SockDeleter::operator()(nl_sock* sock) const { nl_socket_free(sock); }
+
+Result<Rtnl> Rtnl::connect() {
+  nl_sock* sock = nl_socket_alloc();
+  if (!sock) return Error{ENOMEM, "nl_socket_alloc"};
+  Rtnl rtnl(sock);
+  if (int err = nl_connect(sock, NETLINK_ROUTE); err < 0) return nl_error(err, "connecting to rtnetlink");
+  return rtnl;
+}
+
+Result<Link> Rtnl::get(int ifindex, const char* name, const std::string& what) {
+  rtnl_link* raw = nullptr;
+  if (int err = rtnl_link_get_kernel(sock_.get(), ifindex, name, &raw); err < 0) {
+    return nl_error(err, "RTM_GETLINK of " + what);
+  }
+  LinkPtr link(raw);
+  Link out;
+  out.ifindex = rtnl_link_get_ifindex(raw);
+  out.name = rtnl_link_get_name(raw) ? rtnl_link_get_name(raw) : "";
+  out.flags = rtnl_link_get_flags(raw);
+  out.mtu = rtnl_link_get_mtu(raw);
+  out.master = rtnl_link_get_master(raw);
+  const char* kind = rtnl_link_get_type(raw);
+  out.kind = kind ? kind : "";
+  out.tx_queues = rtnl_link_get_num_tx_queues(raw);
+  out.operstate = rtnl_link_get_operstate(raw);
+  return out;
+}
+
+Result<Link> Rtnl::get_link(const std::string& name) { return get(0, name.c_str(), "\"" + name + "\""); }
+
+Result<Link> Rtnl::get_link(int ifindex) { return get(ifindex, nullptr, "ifindex " + std::to_string(ifindex)); }
+
+Result<void> Rtnl::change_link(int ifindex, const LinkChange& change) {
+  LinkPtr orig(rtnl_link_alloc());
+  LinkPtr changes(rtnl_link_alloc());
+  if (!orig || !changes) return Error{ENOMEM, "rtnl_link_alloc"};
+  rtnl_link_set_ifindex(orig.get(), ifindex);
+  if (change.up) {
+    if (*change.up) rtnl_link_set_flags(changes.get(), IFF_UP);
+    else rtnl_link_unset_flags(changes.get(), IFF_UP);
+  }
+  if (change.master) rtnl_link_set_master(changes.get(), *change.master);
+  if (change.mtu) rtnl_link_set_mtu(changes.get(), *change.mtu);
+  if (int err = rtnl_link_change(sock_.get(), orig.get(), changes.get(), 0); err < 0) {
+    return nl_error(err, "RTM_SETLINK of ifindex " + std::to_string(ifindex));
+  }
+  return {};
+}
+
+Result<void> Rtnl::delete_link(int ifindex) {
+  LinkPtr link(rtnl_link_alloc());
+  if (!link) return Error{ENOMEM, "rtnl_link_alloc"};
+  rtnl_link_set_ifindex(link.get(), ifindex);
+  if (int err = rtnl_link_delete(sock_.get(), link.get()); err < 0) {
+    return nl_error(err, "RTM_DELLINK of ifindex " + std::to_string(ifindex));
+  }
+  return {};
+}
+
+Result<void> Rtnl::add_bridge(const std::string& name) {
+  LinkPtr link(rtnl_link_bridge_alloc());
+  if (!link) return Error{ENOMEM, "rtnl_link_bridge_alloc"};
+  rtnl_link_set_name(link.get(), name.c_str());
+  if (int err = rtnl_link_add(sock_.get(), link.get(), NLM_F_CREATE | NLM_F_EXCL); err < 0) {
+    return nl_error(err, "RTM_NEWLINK of bridge \"" + name + "\"");
+  }
+  return {};
+}
+
+}  // namespace vnet::rtnl

@@ -1,0 +1,57 @@
+// rtnl - links over rtnetlink, through libnl-route-3: look up, bring up or
+// down, enslave, set MTU, delete. One Rtnl per thread (libnl sockets are not
+// thread-safe).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "kernel_ifaces/result.h"
+
+struct nl_sock;
+
+namespace vnet::rtnl {
+
+struct Link {
+  int ifindex = 0;
+  std::string name;
+  unsigned flags = 0;  // IFF_UP, IFF_RUNNING, ...
+  unsigned mtu = 0;
+  int master = 0;      // ifindex of the bridge it is enslaved to, or 0
+  std::string kind;    // "bridge", "tun", "veth", ... ("" if none)
+  unsigned tx_queues = 0;
+  unsigned operstate = 0;  // IF_OPER_*
+};
+
+// What to change in one RTM_NEWLINK/SETLINK message.
+struct LinkChange {
+  std::optional<bool> up;
+  std::optional<int> master;  // 0 removes the link from its bridge
+  std::optional<unsigned> mtu;
+};
+
+class Rtnl {
+ public:
+  static Result<Rtnl> connect();
+
+  Result<Link> get_link(const std::string& name);
+  Result<Link> get_link(int ifindex);
+  Result<void> change_link(int ifindex, const LinkChange& change);
+  Result<void> delete_link(int ifindex);
+  Result<void> add_bridge(const std::string& name);
+
+ private:
+  struct SockDeleter {
+    void operator()(nl_sock* sock) const;
+  };
+  explicit Rtnl(nl_sock* sock) : sock_(sock) {}
+  Result<Link> get(int ifindex, const char* name, const std::string& what);
+
+  std::unique_ptr<nl_sock, SockDeleter> sock_;
+};
+
+// libnl's error codes are not errnos; this maps the ones we meet back.
+Error nl_error(int nl_err, const std::string& what);
+
+}  // namespace vnet::rtnl

@@ -1,0 +1,39 @@
+// tun - thin wrappers over /dev/net/tun and its ioctls (linux/if_tun.h).
+// Each function is one kernel operation; errors name the operation and the
+// device.
+#pragma once
+
+#include <string>
+
+#include "kernel_ifaces/result.h"
+#include "kernel_ifaces/unique_fd.h"
+
+namespace vnet::tun {
+
+// Opens /dev/net/tun (close-on-exec, non-blocking).
+Result<UniqueFd> open_device();
+
+// TUNGETFEATURES: the IFF_* flags this kernel's tun supports.
+Result<unsigned> get_features(int fd);
+
+// TUNSETIFF: attaches fd to the device (creating it when it does not exist).
+// name may be a pattern such as "tap%d"; returns the device's name.
+Result<std::string> set_iff(int fd, const std::string& name, unsigned flags);
+
+struct IffInfo {
+  std::string name;
+  unsigned flags;  // IFF_TAP, IFF_VNET_HDR, IFF_MULTI_QUEUE, ...
+};
+// TUNGETIFF
+Result<IffInfo> get_iff(int fd);
+
+Result<void> set_vnet_hdr_size(int fd, int size);   // TUNSETVNETHDRSZ
+Result<int> get_vnet_hdr_size(int fd);              // TUNGETVNETHDRSZ
+Result<void> set_offload(int fd, unsigned offload); // TUNSETOFFLOAD (TUN_F_*)
+Result<void> set_queue(int fd, bool attach);        // TUNSETQUEUE
+Result<void> set_persist(int fd, bool persist);     // TUNSETPERSIST
+Result<void> set_carrier(int fd, bool carrier);     // TUNSETCARRIER
+Result<void> set_sndbuf(int fd, int bytes);         // TUNSETSNDBUF
+Result<void> set_filter_ebpf(int fd, int prog_fd);  // TUNSETFILTEREBPF (-1 detaches)
+
+}  // namespace vnet::tun

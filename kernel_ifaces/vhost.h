@@ -1,0 +1,19 @@
+// vhost - opening and checking vhost devices. The daemon never becomes the
+// rings' owner (VHOST_SET_OWNER binds them to the calling process): it checks
+// the device and hands the fd to the VMM.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "kernel_ifaces/result.h"
+#include "kernel_ifaces/unique_fd.h"
+
+namespace vnet::vhost {
+
+inline constexpr const char* kVhostNetPath = "/dev/vhost-net";
+
+Result<UniqueFd> open_device(const std::string& path);
+Result<uint64_t> get_features(int fd);  // VHOST_GET_FEATURES
+
+}  // namespace vnet::vhost

@@ -1,0 +1,13 @@
+#include "kernel_ifaces/vhost_ioctl.h"
+
+#include <errno.h>
+#include <linux/vhost.h>
+#include <sys/ioctl.h>
+
+int vnet_vhost_get_features(int fd, uint64_t* features) {
+  return ioctl(fd, VHOST_GET_FEATURES, features) < 0 ? -errno : 0;
+}
+
+int vnet_vhost_vdpa_get_device_id(int fd, uint32_t* device_id) {
+  return ioctl(fd, VHOST_VDPA_GET_DEVICE_ID, device_id) < 0 ? -errno : 0;
+}
