@@ -1,0 +1,124 @@
+// Tap option combinations refused as QEMU's net_init_tap() refuses them.
+#include <gtest/gtest.h>
+
+#include "backends/bridge/bridge_acl.h"
+#include "backends/tap/tap_plan.h"
+
+namespace vnet {
+namespace {
+
+using qapi::NetdevTapOptions;
+
+std::string refusal(const NetdevTapOptions& o) {
+  auto plan = tap::plan_tap(o);
+  return plan ? "" : plan.error().message;
+}
+
+TEST(TapPlan, DefaultsCreateOneQueueWithVnetHdrAndNoScripts) {
+  auto plan = tap::plan_tap({});
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(plan->source, tap::Source::create);
+  EXPECT_EQ(plan->queues, 1u);
+  EXPECT_TRUE(plan->vnet_hdr_wanted);
+  EXPECT_FALSE(plan->vnet_hdr_required);
+  EXPECT_EQ(plan->script, "");
+  EXPECT_EQ(plan->vhost, tap::VhostMode::off);
+}
+
+TEST(TapPlan, FdExcludesOtherSources) {
+  NetdevTapOptions o;
+  o.fd = "x";
+  o.queues = 2;
+  EXPECT_EQ(refusal(o), "ifname=, script=, downscript=, vnet_hdr=, helper=, queues=, fds=, and vhostfds= are invalid with fd=");
+  NetdevTapOptions f;
+  f.fds = "a:b";
+  f.vhostfd = "v";
+  EXPECT_EQ(refusal(f), "ifname=, script=, downscript=, vnet_hdr=, helper=, queues=, and vhostfd= are invalid with fds=");
+  NetdevTapOptions h;
+  h.helper = "/bin/true";
+  h.ifname = "x";
+  EXPECT_EQ(refusal(h), "ifname=, script=, downscript=, vnet_hdr=, queues=, and vhostfds= are invalid with helper=");
+}
+
+TEST(TapPlan, FdsAndVhostfdsMustPair) {
+  NetdevTapOptions o;
+  o.fds = "a:b:c";
+  o.vhostfds = "x:y";
+  EXPECT_EQ(refusal(o), "The number of fds passed does not match the number of vhostfds passed");
+  o.vhostfds = "x:y:z";
+  auto plan = tap::plan_tap(o);
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(plan->queues, 3u);
+  EXPECT_EQ(plan->vhost, tap::VhostMode::named_fds);
+  EXPECT_EQ(plan->fd_names, (std::vector<std::string>{"a", "b", "c"}));
+}
+
+TEST(TapPlan, VhostRules) {
+  NetdevTapOptions o;
+  o.vhostfds = "x";
+  EXPECT_EQ(refusal(o), "vhostfds= is invalid if fds= wasn't specified");
+  NetdevTapOptions off;
+  off.vhost = false;
+  off.vhostfd = "v";
+  EXPECT_EQ(refusal(off), "vhostfd(s)= is not valid without vhost");
+  NetdevTapOptions force;
+  force.vhostforce = true;
+  auto plan = tap::plan_tap(force);
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(plan->vhost, tap::VhostMode::open_device);
+  EXPECT_TRUE(plan->vhost_required);
+}
+
+TEST(TapPlan, NamesAndQueuesWithinKernelLimits) {
+  NetdevTapOptions o;
+  o.ifname = "0123456789abcdef";  // 16 bytes: QEMU would cut it silently
+  EXPECT_NE(refusal(o), "");
+  o.ifname = "0123456789abcde";
+  EXPECT_EQ(refusal(o), "");
+  NetdevTapOptions q;
+  q.queues = 0;
+  EXPECT_NE(refusal(q), "");
+  q.queues = 257;
+  EXPECT_NE(refusal(q), "");
+  q.queues = 256;
+  EXPECT_EQ(refusal(q), "");
+}
+
+TEST(TapPlan, ScriptNoMeansNone) {
+  NetdevTapOptions o;
+  o.script = "no";
+  o.downscript = "/sbin/down";
+  auto plan = tap::plan_tap(o);
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(plan->script, "");
+  EXPECT_EQ(plan->downscript, "/sbin/down");
+}
+
+TEST(BridgeAcl, DenyWinsAndDefaultDenies) {
+  auto acl = bridge::BridgeAcl::parse("# comment\nallow all\ndeny br1\n", "t");
+  ASSERT_TRUE(acl);
+  EXPECT_TRUE(acl->allows("br0"));
+  EXPECT_FALSE(acl->allows("br1"));
+  auto empty = bridge::BridgeAcl::parse("", "t");
+  EXPECT_FALSE(empty->allows("br0"));
+  auto only = bridge::BridgeAcl::parse("allow br0\n", "t");
+  EXPECT_TRUE(only->allows("br0"));
+  EXPECT_FALSE(only->allows("br00"));
+  auto deny_all = bridge::BridgeAcl::parse("allow br0\ndeny all\n", "t");
+  EXPECT_FALSE(deny_all->allows("br0"));
+}
+
+TEST(BridgeAcl, ErrorsNameFileAndLine) {
+  auto bad = bridge::BridgeAcl::parse("allow br0\npermit br1\n", "acl.conf");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message, "acl.conf:2: unknown command 'permit' in acl file");
+  auto missing = bridge::BridgeAcl::parse("include /nonexistent/acl\n", "acl.conf");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("acl.conf:1"), std::string::npos);
+  auto no_file = bridge::BridgeAcl::load("/nonexistent/bridge.conf");
+  ASSERT_TRUE(no_file);
+  EXPECT_FALSE(no_file->allows("br0"));
+}
+
+}  // namespace
+}  // namespace vnet
