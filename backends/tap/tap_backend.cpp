@@ -6,6 +6,7 @@
 
 #include <cctype>
 #include <climits>
+#include <cstring>
 #include <fstream>
 
 #include "backends/bridge/bridge_attach.h"
@@ -154,7 +155,11 @@ Result<void> TapBackend::run_helper(const TapPlan& plan, TapEnv& env) {
 Result<void> TapBackend::adopt_fd(UniqueFd fd) {
   if (auto nb = set_nonblocking(fd.get()); !nb) return nb.take_error();
   auto iff = tun::get_iff(fd.get());
-  if (!iff) return Error{iff.error().errnum, "TUNGETIFF ioctl() failed: " + iff.error().message};
+  if (!iff) {
+    // QEMU's tap_probe_vnet_hdr() text.
+    return Error{iff.error().errnum, "Unable to query TUNGETIFF on FD " + std::to_string(fd.get()) + ": " +
+                                         std::strerror(iff.error().errnum)};
+  }
   bool vnet_hdr = iff->flags & IFF_VNET_HDR;
   if (queues_.empty()) {
     vnet_hdr_ = vnet_hdr;

@@ -5,7 +5,7 @@ namespace vnet::qmp {
 namespace {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-bool is_structural(char c) { return c == '{' || c == '}' || c == '[' || c == ']' || c == '"'; }
+bool is_structural(char c) { return c == '{' || c == '}' || c == '[' || c == ']' || c == '"' || c == '\''; }
 
 }  // namespace
 
@@ -29,12 +29,13 @@ std::vector<FramedText> JsonFramer::feed(std::string_view bytes) {
       if (in_string_) {
         if (escaped_) escaped_ = false;
         else if (c == '\\') escaped_ = true;
-        else if (c == '"') {
+        else if (c == quote_) {
           in_string_ = false;
           if (depth_ == 0) skipping_ = false;  // it was a top-level string
         }
-      } else if (c == '"') {
+      } else if (c == '"' || c == '\'') {
         in_string_ = true;
+        quote_ = c;
       } else if (c == '{' || c == '[') {
         depth_++;
       } else if ((c == '}' || c == ']') && --depth_ <= 0) {
@@ -55,12 +56,13 @@ std::vector<FramedText> JsonFramer::feed(std::string_view bytes) {
     if (in_string_) {
       if (escaped_) escaped_ = false;
       else if (c == '\\') escaped_ = true;
-      else if (c == '"') {
+      else if (c == quote_) {
         in_string_ = false;
         if (depth_ == 0) finish(out);
       }
-    } else if (c == '"') {
+    } else if (c == '"' || c == '\'') {
       in_string_ = true;
+      quote_ = c;
     } else if (c == '{' || c == '[') {
       if (++depth_ > kMaxDepth) {
         fail(out, "JSON parse error, too deeply nested");

@@ -36,6 +36,7 @@ class JsonFramer {
   std::string current_;
   int depth_ = 0;
   bool in_string_ = false;
+  char quote_ = '"';      // QEMU also takes single-quoted strings
   bool escaped_ = false;
   bool in_scalar_ = false;  // a bare number or keyword at top level
   bool skipping_ = false;   // discarding the rest of an over-long message

@@ -1,10 +1,62 @@
 #include "ctl/qmp/qemu_json_writer.h"
 
+#include <cstdio>
+
 #include "ctl/qapi/qemu_dict_order.h"
 
 namespace vnet::qmp {
 
 namespace {
+
+void append_u_escape(std::string& out, unsigned unit) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "\\u%04X", unit);
+  out += buf;
+}
+
+// Decodes one UTF-8 sequence at s[i]; invalid bytes become U+FFFD.
+unsigned next_code_point(const std::string& s, size_t& i) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned c = byte(i++);
+  if (c < 0x80) return c;
+  int extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : -1;
+  if (extra < 0 || i + extra > s.size()) return 0xFFFD;
+  unsigned cp = c & (0x3F >> extra);
+  for (int k = 0; k < extra; k++) {
+    if ((byte(i) & 0xC0) != 0x80) return 0xFFFD;
+    cp = (cp << 6) | (byte(i++) & 0x3F);
+  }
+  return cp;
+}
+
+// As QEMU's to_json() for strings: control characters and everything
+// beyond ASCII as \uXXXX (upper-case hex, surrogate pairs above U+FFFF).
+void write_string(const std::string& s, std::string& out) {
+  out += '"';
+  for (size_t i = 0; i < s.size();) {
+    unsigned cp = next_code_point(s, i);
+    switch (cp) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (cp >= 0x10000) {
+          cp -= 0x10000;
+          append_u_escape(out, 0xD800 | (cp >> 10));
+          append_u_escape(out, 0xDC00 | (cp & 0x3FF));
+        } else if (cp < 0x20 || cp >= 0x7F) {
+          append_u_escape(out, cp);
+        } else {
+          out += static_cast<char>(cp);
+        }
+    }
+  }
+  out += '"';
+}
 
 void write(const nlohmann::ordered_json& value, std::string& out) {
   if (value.is_object()) {
@@ -15,7 +67,7 @@ void write(const nlohmann::ordered_json& value, std::string& out) {
     for (const auto& key : qapi::qdict_order(keys)) {
       if (!first) out += ", ";
       first = false;
-      out += nlohmann::ordered_json(key).dump(-1, ' ', true);
+      write_string(key, out);
       out += ": ";
       write(value.at(key), out);
     }
@@ -29,8 +81,14 @@ void write(const nlohmann::ordered_json& value, std::string& out) {
       write(element, out);
     }
     out += ']';
+  } else if (value.is_string()) {
+    write_string(value.get<std::string>(), out);
+  } else if (value.is_number_float()) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.17g", value.get<double>());  // qnum_to_string()
+    out += buf;
   } else {
-    out += value.dump(-1, ' ', true, nlohmann::ordered_json::error_handler_t::replace);
+    out += value.dump();
   }
 }
 

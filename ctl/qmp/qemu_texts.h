@@ -15,7 +15,6 @@ inline constexpr const char* kVnetdPackage = "vnetd 0.1.0";
 namespace texts {
 
 // monitor/qmp.c, qapi/qmp-dispatch.c
-inline constexpr const char* kJsonParseError = "JSON parse error, invalid JSON text";
 inline constexpr const char* kInputNotObject = "QMP input must be a JSON object";
 inline constexpr const char* kArgumentsNotObject = "QMP input member 'arguments' must be an object";
 inline constexpr const char* kLacksExecute = "QMP input lacks member 'execute'";

@@ -1,6 +1,7 @@
 #include "ctl/qmp/session.h"
 
 #include "ctl/qapi/qemu_dict_order.h"
+#include "ctl/qmp/qemu_json_reader.h"
 #include "ctl/qmp/qemu_json_writer.h"
 #include "ctl/qmp/qemu_texts.h"
 
@@ -49,10 +50,12 @@ Reply Session::handle(const FramedText& framed) {
   if (!framed.error.empty()) {
     answer = error_reply(generic_error(framed.error));
   } else {
-    json request = json::parse(framed.text, nullptr, false);
-    if (request.is_discarded()) {
-      answer = error_reply(generic_error(texts::kJsonParseError));
+    std::string parse_error;
+    std::optional<json> parsed = parse_qemu_json(framed.text, parse_error);
+    if (!parsed) {
+      answer = error_reply(generic_error(parse_error));
     } else {
+      json& request = *parsed;
       // As handle_qmp_command(): "id" is taken out before dispatch and put
       // back on whatever the answer is.
       std::optional<json> id;
