@@ -24,6 +24,25 @@ void JsonFramer::fail(std::vector<FramedText>& out, std::string why) {
 std::vector<FramedText> JsonFramer::feed(std::string_view bytes) {
   std::vector<FramedText> out;
   for (char c : bytes) {
+    // As QEMU's lexer: a control character (other than whitespace outside a
+    // string) is an error that resets the parser, which is how a client
+    // gets back to a known state after sending half a message.
+    auto byte = static_cast<unsigned char>(c);
+    bool impossible = byte == 0xFE || byte == 0xFF;  // never in UTF-8
+    bool control = byte < 0x20 && c != '\t';
+    if (recovering_) {
+      // As QEMU's IN_RECOVERY: skip to a structural or control character
+      // (or an impossible byte) and start afresh there.
+      if (!(control || impossible || std::string_view("[]{}:,").find(c) != std::string_view::npos)) continue;
+      recovering_ = false;
+    }
+    if (impossible || (byte < 0x20 && (in_string_ || (c != '\t' && c != '\r' && c != '\n')))) {
+      fail(out, std::string("JSON parse error, stray '") + c + "'");
+      depth_ = 0;
+      skipping_ = false;
+      recovering_ = true;
+      continue;
+    }
     if (skipping_) {
       // Find the end of the over-long message, then resynchronise.
       if (in_string_) {

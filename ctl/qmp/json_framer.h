@@ -2,7 +2,8 @@
 //
 // QMP has no message delimiter: like QEMU's json-streamer, a message ends
 // where its outermost brace or bracket closes. This only finds the ends
-// (tracking strings and escapes); nlohmann::json parses each text.
+// (tracking strings and escapes); the text is parsed afterwards. A control
+// character resets it, as QEMU's lexer does.
 #pragma once
 
 #include <cstddef>
@@ -39,7 +40,8 @@ class JsonFramer {
   char quote_ = '"';      // QEMU also takes single-quoted strings
   bool escaped_ = false;
   bool in_scalar_ = false;  // a bare number or keyword at top level
-  bool skipping_ = false;   // discarding the rest of an over-long message
+  bool skipping_ = false;
+  bool recovering_ = false; // after a lexical error, until a resynchronisation point   // discarding the rest of an over-long message
 };
 
 }  // namespace vnet::qmp

@@ -84,10 +84,24 @@ void QmpServer::accept_clients() {
 void QmpServer::on_client_event(ClientIt client, uint32_t events) {
   if (client->closing) return;
   if ((events & EPOLLOUT) && !flush(*client)) return drop(client);
-  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+  // Read only when everything read before is answered: requests wait in the
+  // socket while a client is not taking its replies.
+  if (client->inbox.empty() && !client->read_closed && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
     if (!read_from(*client)) return drop(client);
   }
+  answer_inbox(*client);
   if (!flush(*client)) return drop(client);
+  // A client that has said all it will say goes once it has its answers.
+  if (client->read_closed && client->inbox.empty() && client->output.empty()) drop(client);
+}
+
+void QmpServer::answer_inbox(Client& client) {
+  while (!client.inbox.empty() && client.pending_bytes < kAnswerPauseBytes) {
+    Reply reply = client.session->handle(client.inbox.front());
+    client.inbox.pop_front();
+    queue(client, std::move(reply.text), std::move(reply.fds));
+    if (client.pending_bytes >= kAnswerPauseBytes && !flush(client)) return;
+  }
 }
 
 // Reads what is there; returns false when the client is gone.
@@ -114,12 +128,15 @@ bool QmpServer::read_from(Client& client) {
       }
     }
     if (!fds.empty()) client.session->set_received_fds(std::move(fds));
-    if (n == 0) return false;
-    for (auto& framed : client.framer.feed(std::string_view(buffer, static_cast<size_t>(n)))) {
-      Reply reply = client.session->handle(framed);
-      queue(client, std::move(reply.text), std::move(reply.fds));
+    if (n == 0) {
+      client.read_closed = true;
+      return true;
     }
-    if (client.pending_bytes > kMaxPendingOutput) return false;
+    for (auto& framed : client.framer.feed(std::string_view(buffer, static_cast<size_t>(n)))) {
+      client.inbox.push_back(std::move(framed));
+    }
+    // The fds just read belong to these requests: answer them before reading on.
+    if (!client.inbox.empty()) return true;
   }
 }
 
@@ -166,7 +183,10 @@ bool QmpServer::flush(Client& client) {
 }
 
 void QmpServer::update_interest(Client& client) {
-  uint32_t events = client.output.empty() ? uint32_t{EPOLLIN} : uint32_t{EPOLLIN | EPOLLOUT};
+  bool want_input = client.inbox.empty() && !client.read_closed;
+  uint32_t events = (want_input ? uint32_t{EPOLLIN} : 0u) | (client.output.empty() ? 0u : uint32_t{EPOLLOUT});
+  // Unanswered requests with room to answer them: come back at once.
+  if (!client.inbox.empty() && client.pending_bytes < kAnswerPauseBytes) events |= EPOLLOUT;
   (void)loop_.modify(client.fd.get(), events);
 }
 

@@ -20,6 +20,9 @@ class QmpServer : public EventSink {
   // Bytes a client may leave unread before it is dropped: a client that
   // stops reading must not make the daemon buffer events without bound.
   static constexpr size_t kMaxPendingOutput = 16 << 20;
+  // A client's unread replies above which we stop answering (and reading)
+  // it until it catches up: back-pressure for clients that pipeline.
+  static constexpr size_t kAnswerPauseBytes = 1 << 20;
 
   QmpServer(EventLoop& loop, qapi::CommandHandlers& handlers) : loop_(loop), handlers_(handlers) {}
   ~QmpServer() override;
@@ -42,7 +45,9 @@ class QmpServer : public EventSink {
     JsonFramer framer;
     std::unique_ptr<Session> session;
     std::deque<Outgoing> output;
+    std::deque<FramedText> inbox;  // requests read but not yet answered
     size_t pending_bytes = 0;
+    bool read_closed = false;      // the client shut down its sending side
     bool closing = false;
   };
   using ClientIt = std::list<Client>::iterator;
@@ -50,6 +55,7 @@ class QmpServer : public EventSink {
   void accept_clients();
   void on_client_event(ClientIt client, uint32_t events);
   bool read_from(Client& client);
+  void answer_inbox(Client& client);
   void queue(Client& client, std::string bytes, std::vector<UniqueFd> fds);
   bool flush(Client& client);
   void update_interest(Client& client);

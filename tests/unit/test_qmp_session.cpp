@@ -148,3 +148,20 @@ TEST(IdWellformed, AsQemu) {
 
 }  // namespace
 }  // namespace vnet::qmp
+
+namespace vnet::qmp {
+namespace {
+
+TEST(JsonFramer, ControlCharacterResetsAnUnfinishedMessage) {
+  JsonFramer framer;
+  auto out = framer.feed(std::string("{\"execute\": \"query-version\"") + '\x01' + R"({"a":1})");
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].error, std::string("JSON parse error, stray '\x01'"));
+  EXPECT_EQ(out[1].text, R"({"a":1})");
+  out = framer.feed(std::string(2000, '[') + '\x1b' + R"({"b":2})");
+  ASSERT_EQ(out.size(), 3u);  // too deep, then the reset, then the message
+  EXPECT_EQ(out[2].text, R"({"b":2})");
+}
+
+}  // namespace
+}  // namespace vnet::qmp

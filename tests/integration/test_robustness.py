@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Long runs and rough clients: the registry and the fd table come back to
+where they started, and the daemon stops cleanly on SIGTERM and SIGINT."""
+import os
+import signal
+import socket
+
+from vnetd_harness import REPLY_TIMEOUT, NoReply, QmpClient, VnetdTestCase, main, reader_gone
+
+CYCLES = 1000
+BATCH = 100  # cycles pipelined per write
+
+
+class RobustnessTest(VnetdTestCase):
+
+    def assert_fd_count(self, expected, what):
+        count = self.daemon.wait_fd_count(expected)
+        self.assertEqual(count, expected, f"{what}: vnetd has {count} fds open, expected {expected}; "
+                                          f"open: {sorted(self.daemon.open_fds().items())}")
+
+    def test_thousand_add_del_cycles(self):
+        client = self.connect()
+        client.cmd("query-netdevs")
+        baseline = self.daemon.fd_count()
+        added = 0
+        for start in range(0, CYCLES, BATCH):
+            expected = []
+            for n in range(start, start + BATCH):
+                netdev = f"c{n}"
+                requests = [("netdev_add", {"type": "hubport", "id": netdev, "hubid": n % 4})]
+                added += 1
+                if n % 3 == 0:
+                    # Every third cycle also peers a second hubport with it
+                    # and deletes the two in alternating order.
+                    requests.append(("netdev_add", {"type": "hubport", "id": f"p{n}", "hubid": 9, "netdev": netdev}))
+                    added += 1
+                    pair = [f"p{n}", netdev] if n % 2 else [netdev, f"p{n}"]
+                    requests += [("netdev_del", {"id": id}) for id in pair]
+                else:
+                    requests.append(("netdev_del", {"id": netdev}))
+                for command, arguments in requests:
+                    client.send(command, arguments, id=f"{command}/{arguments['id']}")
+                    expected.append(f"{command}/{arguments['id']}")
+            for tag in expected:
+                reply = client.read_reply()
+                self.assertEqual(reply, {"return": {}, "id": tag})
+            self.assertEqual(client.cmd("query-netdevs"), [], f"after cycle {start + BATCH}")
+        self.assertEqual(client.sync(), [])
+        self.assertEqual(len(client.take_events("VNET_NETDEV_ADDED")), added)
+        self.assertEqual(len(client.take_events("VNET_NETDEV_DELETED")), added)
+        self.assertEqual(client.events, [])
+        self.assert_fd_count(baseline, f"after {CYCLES} add/del cycles")
+
+    def test_clients_come_and_go(self):
+        observer = self.connect()
+        observer.cmd("query-netdevs")
+        baseline = self.daemon.fd_count()
+        pipes = []
+        try:
+            for n in range(200):
+                kind = n % 8
+                if kind == 0:  # gone before reading the greeting
+                    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    sock.connect(self.daemon.socket_path)
+                    sock.close()
+                    continue
+                client = QmpClient(self.daemon.socket_path, negotiate=kind != 1)
+                if kind == 2:  # gone mid-message
+                    client.send_raw(b'{"execute": "netdev_add", "arguments": {"type": "hub')
+                elif kind == 3:  # gone with named fds
+                    r, w = os.pipe()
+                    pipes.append(w)
+                    self.assertEqual(client.execute("getfd", {"fdname": "f"}, fds=[r]), {"return": {}})
+                    os.close(r)
+                elif kind == 4:  # gone with replies unread
+                    for _ in range(50):
+                        client.send("query-qmp-schema")
+                elif kind == 5:  # gone with unclaimed fds
+                    r, w = os.pipe()
+                    pipes.append(w)
+                    client.send("query-version", fds=[r])
+                    os.close(r)
+                elif kind == 6:  # gone right after a netdev it made
+                    client.cmd("netdev_add", type="hubport", id=f"left{n}", hubid=0)
+                    client.send("netdev_del", {"id": f"left{n}"})
+                elif kind == 7:  # half-closed, then gone
+                    client.send("query-netdevs")
+                    client.sock.shutdown(socket.SHUT_WR)
+                client.close()
+            self.assertEqual(observer.sync(), [])
+            self.assert_fd_count(baseline, "after 200 clients came and went")
+            for k, w in enumerate(pipes):
+                self.assertTrue(reader_gone(w), f"an fd of departed client {k} is still open")
+        finally:
+            for w in pipes:
+                os.close(w)
+        # A request written before the client went away is still carried out.
+        self.assertEqual(observer.cmd("query-netdevs"), [])
+
+    def test_client_that_stops_reading_does_not_block_others(self):
+        observer = self.connect()
+        stalled = self.connect()
+        # query-qmp-schema answers ~10 KiB: 30 rounds leave far more unread
+        # than a client may have pending (docs/qmp.md). As QEMU's monitor,
+        # vnetd then stops answering and reading that client (back-pressure):
+        # its writes block, and nobody else notices.
+        request = b'{"execute": "query-qmp-schema"}' * 100
+        stalled.sock.settimeout(1.0)
+        blocked = False
+        for _ in range(30):
+            try:
+                stalled.sock.sendall(request)
+            except TimeoutError:
+                blocked = True
+                break
+            self.assertEqual(observer.sync(), [], "others are blocked by a client that does not read")
+        self.assertTrue(blocked, "the daemon kept reading a client that takes none of its replies")
+        self.assertLess(self.daemon.fd_count(), 64, "fds pile up while a client is stalled")
+        observer.cmd("netdev_add", type="hubport", id="h0", hubid=0)
+        self.assertEqual(observer.sync(), [])
+        stalled.close()
+        self.clients.remove(stalled)
+        self.assertEqual(observer.cmd("query-netdevs")[0]["id"], "h0")
+
+    def test_pipelining_client_that_reads_is_served_in_full(self):
+        # 2000 requests in one 62 KB write whose answers (~20 MB in all) the
+        # client reads as they come: nothing is left unread for long, so
+        # nothing justifies dropping it (QEMU 7.2 answers every one).
+        client = self.connect()
+        count = 2000
+        client.send_raw(b'{"execute": "query-qmp-schema"}' * count)
+        for n in range(count):
+            try:
+                reply = client.read_reply(timeout=2 * REPLY_TIMEOUT)
+            except NoReply as e:
+                self.fail(f"a client pipelining {count} requests and reading every reply got only {n} replies: {e}")
+            self.assertIsInstance(reply.get("return"), list, reply)
+        self.assertEqual(client.sync(), [])
+
+    def stop_with_everything_in_use(self, sig):
+        busy = self.connect()
+        busy.cmd("netdev_add", type="hubport", id="h0", hubid=0)
+        busy.cmd("netdev_add", type="hubport", id="h1", hubid=0, netdev="h0")
+        busy.cmd("set_link", name="h1", up=False)
+        r, w = os.pipe()
+        self.addCleanup(os.close, w)
+        self.assertEqual(busy.execute("getfd", {"fdname": "kept"}, fds=[r]), {"return": {}})
+        os.close(r)
+        midway = self.connect()
+        midway.send_raw(b'{"execute": "netdev_add", "arguments": {')
+        waiting = self.connect(negotiate=False)
+        self.daemon_stopped_by_test = True
+        self.assert_clean_stop(sig)
+        self.assertTrue(reader_gone(w), "a named fd outlived the daemon")
+        for client in (busy, midway, waiting):
+            client.sock.settimeout(REPLY_TIMEOUT)
+            rest = b""
+            while True:
+                data = client.sock.recv(65536)
+                if not data:
+                    break
+                rest += data
+            # Whatever came last is whole lines (events, at most); then EOF.
+            self.assertTrue(rest == b"" or rest.endswith(b"\n"), rest)
+
+    def test_sigterm_with_clients_netdevs_and_fds(self):
+        self.stop_with_everything_in_use(signal.SIGTERM)
+
+    def test_sigint_with_clients_netdevs_and_fds(self):
+        self.stop_with_everything_in_use(signal.SIGINT)
+
+    def test_sigterm_when_idle(self):
+        self.daemon_stopped_by_test = True
+        self.assert_clean_stop(signal.SIGTERM)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,438 @@
+"""vnetd_harness - what every integration test shares.
+
+Each test starts its own vnetd on a socket in a fresh temporary directory
+(in a network namespace of its own when run as root), talks QMP to it over
+real UNIX sockets, and at the end checks that the daemon is still answering
+and that SIGTERM stops it with status 0 and its socket removed.
+
+Python 3 standard library only. The test files call main(); vnetd is found
+from --vnetd PATH, else the environment variable VNETD, else build/bin/vnetd
+at the top of the repository.
+"""
+import argparse
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA_DIR = REPO / "ctl" / "schema"
+# The seed schema: ctl/schema/net.json is the repository's copy of it.
+SEED_SCHEMA = SCHEMA_DIR / "net.json"
+
+# How long a reply may take before the test calls the daemon hung, and how
+# long to wait for one that a broken parser never sends. A sanitizer build is
+# ten times slower: set VNETD_TIMEOUT_SCALE=10 for it.
+TIMEOUT_SCALE = float(os.environ.get("VNETD_TIMEOUT_SCALE", "1"))
+REPLY_TIMEOUT = 5.0 * TIMEOUT_SCALE
+SHORT_TIMEOUT = 3.0 * TIMEOUT_SCALE
+
+# QEMU's netdev types the seed schema has and this vnetd does not build yet;
+# they must fail cleanly (tests/integration/test_registry.py).
+UNBUILT_NETDEVS = {
+    "user": {},
+    "socket": {},
+    "vde": {},
+    "l2tpv3": {"src": "127.0.0.1", "dst": "127.0.0.1", "txsession": 1},
+    "vhost-user": {"chardev": "chr0"},
+    "vhost-vdpa": {},
+    "nic": {},
+}
+
+# Replies nest arrays as deep as the requests that the protocol tests send.
+sys.setrecursionlimit(20000)
+
+_options = argparse.Namespace(vnetd=None)
+
+
+NO_ID = object()  # "send no id" (None is the JSON id null)
+
+
+class NoReply(AssertionError):
+    """The daemon did not answer in time, or closed the connection."""
+
+
+def vnetd_binary():
+    path = _options.vnetd or os.environ.get("VNETD") or str(REPO / "build" / "bin" / "vnetd")
+    if not os.access(path, os.X_OK):
+        raise unittest.SkipTest(f"no vnetd binary at {path} (build it, or pass --vnetd PATH / set VNETD)")
+    return path
+
+
+def _die_with_parent():
+    # PR_SET_PDEATHSIG: the daemon dies with the test even if ctest kills it.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)
+
+
+class Vnetd:
+    """One vnetd process on a socket in workdir."""
+
+    def __init__(self, workdir):
+        self.workdir = Path(workdir)
+        self.socket_path = str(self.workdir / "qmp.sock")
+        self.state_dir = str(self.workdir / "state")
+        self.log_path = self.workdir / "vnetd.log"
+        self.proc = None
+
+    def start(self):
+        command = [vnetd_binary(), "--socket", self.socket_path, "--state-dir", self.state_dir,
+                   # No ACL file: every bridge is denied, whatever the host has in /etc.
+                   "--bridge-acl", str(self.workdir / "bridge.conf")]
+        # Anything a backend creates in the kernel lives and dies in a private
+        # namespace. unshare execs vnetd, so the pid stays vnetd's own.
+        if os.geteuid() == 0 and shutil.which("unshare"):
+            command = ["unshare", "--net", "--"] + command
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                         preexec_fn=_die_with_parent)
+        deadline = time.monotonic() + 10 * TIMEOUT_SCALE
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"vnetd exited with status {self.proc.returncode} while starting:\n{self.log()}")
+            if os.path.exists(self.socket_path):
+                probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    probe.connect(self.socket_path)
+                    break
+                except OSError:
+                    pass
+                finally:
+                    probe.close()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"vnetd did not start serving on {self.socket_path}:\n{self.log()}")
+            time.sleep(0.01)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self, tail=4000):
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return text[-tail:]
+
+    def describe_exit(self):
+        rc = self.proc.returncode
+        how = f"killed by signal {-rc} ({signal.Signals(-rc).name})" if rc is not None and rc < 0 else f"status {rc}"
+        return f"vnetd {how}; its log ends:\n{self.log()}"
+
+    def open_fds(self):
+        """The daemon's open descriptors: {fd number: what it points at}."""
+        out = {}
+        for name in os.listdir(f"/proc/{self.pid}/fd"):
+            try:
+                out[int(name)] = os.readlink(f"/proc/{self.pid}/fd/{name}")
+            except OSError:
+                pass  # closed while we looked
+        return out
+
+    def fd_count(self):
+        return len(self.open_fds())
+
+    def wait_fd_count(self, expected, timeout=REPLY_TIMEOUT):
+        """Waits until the daemon has `expected` fds open; returns what it has
+        at the end (disconnects are handled asynchronously)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            count = self.fd_count()
+            if count == expected or time.monotonic() > deadline:
+                return count
+            time.sleep(0.02)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10 * TIMEOUT_SCALE):
+        """Sends sig and returns the exit status (None if it did not exit)."""
+        if not self.alive():
+            return self.proc.returncode
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self):
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait()
+
+
+class QmpClient:
+    """A QMP connection: reads one JSON text per line, keeps events aside."""
+
+    _sync_counter = 0
+
+    def __init__(self, socket_path, negotiate=True, read_greeting=True):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(socket_path)
+        self.buf = b""
+        self.events = []          # events seen while waiting for replies
+        self.received_fds = []    # fds that arrived as SCM_RIGHTS
+        self.greeting = None
+        if read_greeting or negotiate:
+            self.greeting = self.read_message()
+        if negotiate:
+            reply = self.execute("qmp_capabilities")
+            if reply != {"return": {}}:
+                raise AssertionError(f"qmp_capabilities answered {reply}")
+
+    # -- sending
+    def send_raw(self, data, fds=()):
+        if isinstance(data, str):
+            data = data.encode()
+        if fds:
+            # The fds travel with the first byte; the rest follows plainly.
+            sent = socket.send_fds(self.sock, [data], list(fds))
+            data = data[sent:]
+        if data:
+            self.sock.sendall(data)
+
+    def send(self, command, arguments=None, id=NO_ID, fds=()):
+        request = {"execute": command}
+        if arguments is not None:
+            request["arguments"] = arguments
+        if id is not NO_ID:
+            request["id"] = id
+        self.send_raw(json.dumps(request), fds)
+
+    # -- receiving
+    def _fill(self, deadline):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        self.sock.settimeout(remaining)
+        data, fds, _flags, _addr = socket.recv_fds(self.sock, 1 << 20, 64)
+        self.received_fds.extend(fds)
+        if not data:
+            raise ConnectionError("connection closed by vnetd")
+        self.buf += data
+
+    def read_line(self, timeout=REPLY_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            try:
+                self._fill(deadline)
+            except TimeoutError:
+                raise NoReply(f"no complete reply line within {timeout}s; unfinished: {self.buf[:300]!r}") from None
+            except ConnectionError as e:
+                raise NoReply(f"{e}; unfinished: {self.buf[:300]!r}") from None
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line
+
+    def read_message(self, timeout=REPLY_TIMEOUT):
+        line = self.read_line(timeout)
+        try:
+            return json.loads(line)
+        except ValueError as e:
+            raise AssertionError(f"vnetd sent a line that is not JSON ({e}): {line[:300]!r}") from None
+
+    def read_reply(self, timeout=REPLY_TIMEOUT):
+        """The next message that is not an event (events go to self.events)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self.read_message(max(deadline - time.monotonic(), 0.001))
+            if "event" in message and "return" not in message and "error" not in message:
+                self.events.append(message)
+                continue
+            return message
+
+    def execute(self, command, arguments=None, id=NO_ID, fds=(), timeout=REPLY_TIMEOUT):
+        self.send(command, arguments, id, fds)
+        return self.read_reply(timeout)
+
+    def cmd(self, command, **arguments):
+        """Runs a command that must succeed and returns its "return" value."""
+        reply = self.execute(command, arguments or None)
+        if "return" not in reply:
+            raise AssertionError(f"{command} {arguments} answered {reply}")
+        return reply["return"]
+
+    def sync(self, timeout=REPLY_TIMEOUT):
+        """Sends query-version with a fresh id and returns every reply that came
+        before its answer (events go to self.events)."""
+        return self.read_until(self.send_sync(), timeout)
+
+    def send_sync(self):
+        QmpClient._sync_counter += 1
+        tag = f"sync-{QmpClient._sync_counter}"
+        self.send("query-version", id=tag)
+        return tag
+
+    def read_until(self, tag, timeout=REPLY_TIMEOUT):
+        """Every reply before the one whose id is tag."""
+        before = []
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self.read_reply(max(deadline - time.monotonic(), 0.001))
+            if reply.get("id") == tag:
+                return before
+            before.append(reply)
+
+    def take_events(self, name=None):
+        taken = [e for e in self.events if name is None or e["event"] == name]
+        self.events = [e for e in self.events if not (name is None or e["event"] == name)]
+        return taken
+
+    def nothing_pending(self, wait=0.2):
+        """True when nothing arrives within `wait` seconds."""
+        if self.buf:
+            return False
+        self.sock.settimeout(wait)
+        try:
+            data = self.sock.recv(1 << 16, socket.MSG_PEEK)
+        except TimeoutError:
+            return True
+        return False if data else True
+
+    def close(self):
+        for fd in self.received_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.received_fds = []
+        self.sock.close()
+
+
+class VnetdTestCase(unittest.TestCase):
+    """Starts a vnetd per test; tearDown checks it survived and stops cleanly."""
+
+    def setUp(self):
+        self.workdir = tempfile.mkdtemp(prefix="vnetd-it-")
+        self.addCleanup(shutil.rmtree, self.workdir, True)
+        self.daemon = Vnetd(self.workdir)
+        self.addCleanup(self.daemon.kill)
+        self.daemon.start()
+        self.clients = []
+        self.addCleanup(self._close_clients)
+        # A test that stops the daemon itself sets this to skip the end check.
+        self.daemon_stopped_by_test = False
+
+    def _close_clients(self):
+        for client in self.clients:
+            try:
+                client.close()
+            except OSError:
+                pass
+
+    def tearDown(self):
+        if self.daemon_stopped_by_test:
+            return
+        self.assert_daemon_answers()
+        self._close_clients()
+        self.assert_clean_stop(signal.SIGTERM)
+
+    # -- helpers for tests
+    def connect(self, negotiate=True, read_greeting=True):
+        client = QmpClient(self.daemon.socket_path, negotiate, read_greeting)
+        self.clients.append(client)
+        return client
+
+    def assert_daemon_answers(self):
+        self.assertTrue(self.daemon.alive(), self.daemon.describe_exit() if self.daemon.proc else "")
+        probe = QmpClient(self.daemon.socket_path)
+        try:
+            version = probe.cmd("query-version")
+            self.assertIn("qemu", version)
+        finally:
+            probe.close()
+
+    def assert_clean_stop(self, sig):
+        rc = self.daemon.stop(sig)
+        self.assertIsNotNone(rc, f"vnetd did not exit after {sig.name}:\n{self.daemon.log()}")
+        self.assertEqual(rc, 0, f"after {sig.name}: {self.daemon.describe_exit()}")
+        self.assertFalse(os.path.exists(self.daemon.socket_path),
+                         f"vnetd left its socket {self.daemon.socket_path} behind after {sig.name}")
+
+    def assert_error(self, reply, cls, desc=None, msg=None):
+        self.assertIn("error", reply, msg or f"expected a {cls} error, got {reply}")
+        self.assertEqual(reply["error"]["class"], cls, msg or f"reply: {reply}")
+        if desc is not None:
+            self.assertEqual(reply["error"]["desc"], desc, msg or f"reply: {reply}")
+        self.assertEqual(set(reply["error"]), {"class", "desc"}, f"reply: {reply}")
+
+    def assert_ok(self, reply, value=None, msg=None):
+        self.assertIn("return", reply, msg or f"expected success, got {reply}")
+        if value is not None:
+            self.assertEqual(reply["return"], value, msg)
+
+    def assert_event_shape(self, event, name, data):
+        self.assertEqual(set(event), {"timestamp", "event", "data"}, f"event: {event}")
+        self.assertEqual(event["event"], name, f"event: {event}")
+        self.assertEqual(event["data"], data, f"event: {event}")
+        stamp = event["timestamp"]
+        self.assertEqual(set(stamp), {"seconds", "microseconds"}, f"event: {event}")
+        self.assertIs(type(stamp["seconds"]), int)
+        self.assertIs(type(stamp["microseconds"]), int)
+        self.assertTrue(0 <= stamp["microseconds"] < 1000000, f"event: {event}")
+        self.assertLess(abs(stamp["seconds"] - time.time()), 60, f"event timestamp is not now: {event}")
+
+
+def pipe_identity(fd):
+    """What /proc shows for either end of the pipe fd belongs to ("pipe:[N]")."""
+    return os.readlink(f"/proc/self/fd/{fd}")
+
+
+def reader_gone(write_fd):
+    """True when no process holds the read end of the pipe write_fd writes to."""
+    try:
+        os.write(write_fd, b"x")
+    except BrokenPipeError:
+        return True
+    return False
+
+
+def load_schema(paths):
+    """The expressions of QAPI schema files (QEMU's JSON-with-comments syntax)."""
+    expressions = []
+    decoder = json.JSONDecoder()
+    for path in paths:
+        text = Path(path).read_text()
+        # Drop '#' comments outside strings, then read it as JSON: QAPI strings
+        # are single-quoted and never contain quotes themselves.
+        kept, in_string, i = [], False, 0
+        while i < len(text):
+            c = text[i]
+            if c == "'":
+                in_string = not in_string
+                kept.append('"')
+            elif c == "#" and not in_string:
+                while i < len(text) and text[i] != "\n":
+                    i += 1
+                continue
+            else:
+                kept.append(c)
+            i += 1
+        body, pos = "".join(kept), 0
+        while True:
+            while pos < len(body) and body[pos].isspace():
+                pos += 1
+            if pos == len(body):
+                break
+            expression, pos = decoder.raw_decode(body, pos)
+            expressions.append(expression)
+    return expressions
+
+
+def schema_names(paths, kind):
+    return [e[kind] for e in load_schema(paths) if kind in e]
+
+
+def main():
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--vnetd", help="path of the vnetd binary (default: $VNETD or build/bin/vnetd)")
+    known, rest = parser.parse_known_args()
+    _options.vnetd = known.vnetd
+    unittest.main(module="__main__", argv=[sys.argv[0]] + rest)

@@ -1,0 +1,76 @@
+#include "tests/lab/harness/vmm_ioctl.h"
+
+#include <errno.h>
+#include <linux/vhost.h>
+#include <linux/virtio_net.h>
+#include <linux/virtio_ring.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+
+/* The C++ side lays the split ring out by hand; these hold it to the UAPI. */
+_Static_assert(sizeof(struct vring_desc) == 16, "vring_desc layout");
+_Static_assert(offsetof(struct vring_avail, ring) == 4, "vring_avail layout");
+_Static_assert(sizeof(struct vring_used_elem) == 8, "vring_used_elem layout");
+_Static_assert(offsetof(struct vring_used, ring) == 4, "vring_used layout");
+
+const unsigned lab_vring_desc_f_next = VRING_DESC_F_NEXT;
+const unsigned lab_vring_desc_f_write = VRING_DESC_F_WRITE;
+const unsigned lab_virtio_f_version_1 = VIRTIO_F_VERSION_1;
+const unsigned lab_virtio_net_f_mrg_rxbuf = VIRTIO_NET_F_MRG_RXBUF;
+const unsigned lab_vhost_net_f_virtio_net_hdr = VHOST_NET_F_VIRTIO_NET_HDR;
+const unsigned lab_virtio_ring_f_event_idx = VIRTIO_RING_F_EVENT_IDX;
+const unsigned lab_virtio_ring_f_indirect_desc = VIRTIO_RING_F_INDIRECT_DESC;
+const unsigned lab_virtio_f_any_layout = VIRTIO_F_ANY_LAYOUT;
+const unsigned lab_virtio_net_hdr_mrg_rxbuf_size = sizeof(struct virtio_net_hdr_mrg_rxbuf);
+
+static int result(int r) { return r < 0 ? -errno : 0; }
+
+int lab_vhost_set_owner(int fd) { return result(ioctl(fd, VHOST_SET_OWNER)); }
+
+int lab_vhost_get_features(int fd, uint64_t* features) { return result(ioctl(fd, VHOST_GET_FEATURES, features)); }
+
+int lab_vhost_set_features(int fd, uint64_t features) { return result(ioctl(fd, VHOST_SET_FEATURES, &features)); }
+
+int lab_vhost_set_mem_table(int fd, uint64_t guest_phys_addr, uint64_t size, uint64_t userspace_addr) {
+  struct vhost_memory* mem = calloc(1, sizeof(*mem) + sizeof(mem->regions[0]));
+  if (!mem) return -ENOMEM;
+  mem->nregions = 1;
+  mem->regions[0].guest_phys_addr = guest_phys_addr;
+  mem->regions[0].memory_size = size;
+  mem->regions[0].userspace_addr = userspace_addr;
+  int r = result(ioctl(fd, VHOST_SET_MEM_TABLE, mem));
+  free(mem);
+  return r;
+}
+
+int lab_vhost_set_vring_num(int fd, unsigned index, unsigned num) {
+  struct vhost_vring_state state = {.index = index, .num = num};
+  return result(ioctl(fd, VHOST_SET_VRING_NUM, &state));
+}
+
+int lab_vhost_set_vring_base(int fd, unsigned index, unsigned base) {
+  struct vhost_vring_state state = {.index = index, .num = base};
+  return result(ioctl(fd, VHOST_SET_VRING_BASE, &state));
+}
+
+int lab_vhost_set_vring_addr(int fd, unsigned index, uint64_t desc, uint64_t avail, uint64_t used) {
+  struct vhost_vring_addr addr = {
+      .index = index, .desc_user_addr = desc, .avail_user_addr = avail, .used_user_addr = used};
+  return result(ioctl(fd, VHOST_SET_VRING_ADDR, &addr));
+}
+
+int lab_vhost_set_vring_kick(int fd, unsigned index, int eventfd) {
+  struct vhost_vring_file file = {.index = index, .fd = eventfd};
+  return result(ioctl(fd, VHOST_SET_VRING_KICK, &file));
+}
+
+int lab_vhost_set_vring_call(int fd, unsigned index, int eventfd) {
+  struct vhost_vring_file file = {.index = index, .fd = eventfd};
+  return result(ioctl(fd, VHOST_SET_VRING_CALL, &file));
+}
+
+int lab_vhost_net_set_backend(int fd, unsigned index, int backend_fd) {
+  struct vhost_vring_file file = {.index = index, .fd = backend_fd};
+  return result(ioctl(fd, VHOST_NET_SET_BACKEND, &file));
+}
