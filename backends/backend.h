@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -39,6 +40,18 @@ class Backend {
   }
   virtual std::vector<Detail> details() const { return {}; }
   virtual std::vector<BackendFd> fds() const { return {}; }
+
+  // The tap fd a guest NIC's rx filter program is attached to
+  // (TUNSETFILTEREBPF), for backends that have one.
+  virtual std::optional<int> filter_attach_fd() const { return std::nullopt; }
+
+  // Told when the registry pairs this backend with a peer, and when the pair
+  // is undone (either side deleted). A failing peer_connected() undoes the add.
+  virtual Result<void> peer_connected(Backend& peer) {
+    (void)peer;
+    return {};
+  }
+  virtual void peer_disconnected(Backend& peer) { (void)peer; }
 };
 
 }  // namespace vnet

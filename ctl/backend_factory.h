@@ -1,6 +1,7 @@
 // The one place that maps a netdev type to the backend that builds it.
 #pragma once
 
+#include <array>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -27,8 +28,15 @@ struct DaemonResources {
 // Builds the backend for a netdev whose options passed the schema and the
 // registry's checks (id, duplicates, peers). take_named_fd gives the
 // requesting client's getfd fds. Failures carry the QMP error.
-QmpResult<std::unique_ptr<Backend>> create_backend(
-    const qapi::Netdev& netdev, DaemonResources& resources,
-    const std::function<std::optional<UniqueFd>(const std::string&)>& take_named_fd);
+// What one netdev_add brings besides its options.
+struct BackendRequest {
+  // Takes the requesting client's getfd fds.
+  std::function<std::optional<UniqueFd>(const std::string&)> take_named_fd;
+  // For a NIC without macaddr: QEMU's next free 52:54:00:12:34:xx.
+  std::array<uint8_t, 6> default_mac{};
+};
+
+QmpResult<std::unique_ptr<Backend>> create_backend(const qapi::Netdev& netdev, DaemonResources& resources,
+                                                   const BackendRequest& request);
 
 }  // namespace vnet

@@ -16,9 +16,15 @@ NetdevEntry& NetdevRegistry::add(std::unique_ptr<NetdevEntry> entry) {
   return *entries_.back();
 }
 
-void NetdevRegistry::connect_peers(NetdevEntry& a, NetdevEntry& b) {
+Result<void> NetdevRegistry::connect_peers(NetdevEntry& a, NetdevEntry& b) {
+  if (auto told = a.backend->peer_connected(*b.backend); !told) return told;
+  if (auto told = b.backend->peer_connected(*a.backend); !told) {
+    a.backend->peer_disconnected(*b.backend);
+    return told;
+  }
   a.peer = b.id;
   b.peer = a.id;
+  return {};
 }
 
 void NetdevRegistry::remove(std::string_view id) {
@@ -27,7 +33,11 @@ void NetdevRegistry::remove(std::string_view id) {
   std::unique_ptr<NetdevEntry> gone = std::move(*it);
   entries_.erase(it);
   if (!gone->peer.empty()) {
-    if (NetdevEntry* peer = find(gone->peer)) peer->peer.clear();
+    if (NetdevEntry* peer = find(gone->peer)) {
+      peer->peer.clear();
+      peer->backend->peer_disconnected(*gone->backend);
+      gone->backend->peer_disconnected(*peer->backend);
+    }
   }
 }
 

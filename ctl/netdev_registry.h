@@ -37,7 +37,8 @@ class NetdevRegistry {
   // Removes the entry and clears its peer's side, as qemu_free_net_client().
   // Its backend is destroyed last, after it is out of the registry.
   void remove(std::string_view id);
-  void connect_peers(NetdevEntry& a, NetdevEntry& b);
+  // Pairs a and b and tells both backends; on failure nothing is paired.
+  Result<void> connect_peers(NetdevEntry& a, NetdevEntry& b);
   // Destroys every backend, newest first (what depends on others goes first).
   void clear();
 

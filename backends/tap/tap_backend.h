@@ -34,6 +34,7 @@ class TapBackend : public Backend {
   Result<void> set_link(bool up) override;
   std::vector<Detail> details() const override;
   std::vector<BackendFd> fds() const override;
+  std::optional<int> filter_attach_fd() const override { return queues_.front().get(); }
 
   const std::string& ifname() const { return ifname_; }
   int ifindex() const { return ifindex_; }

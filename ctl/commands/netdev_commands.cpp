@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <array>
 #include <cctype>
 
+#include "backends/nic/nic_backend.h"
 #include "ctl/backend_factory.h"
 #include "ctl/commands/vnetd_commands.h"
 #include "ctl/qmp/qemu_texts.h"
@@ -30,7 +32,23 @@ QmpError device_not_found(const std::string& id) { return {ErrorClass::DeviceNot
 // The netdev a new one asks to be peered with, if any.
 std::optional<std::string> requested_peer(const qapi::Netdev& netdev) {
   if (const auto* hub = std::get_if<qapi::NetdevHubPortOptions>(&netdev.u)) return hub->netdev;
+  if (const auto* nic = std::get_if<qapi::NetLegacyNicOptions>(&netdev.u)) return nic->netdev;
   return std::nullopt;
+}
+
+// As qemu_macaddr_default_if_unset(): 52:54:00:12:34:56 plus the first index
+// no NIC uses yet.
+std::array<uint8_t, 6> default_mac(const NetdevRegistry& registry) {
+  std::array<uint8_t, 6> mac{0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+  for (int index = 0; index < 256; index++) {
+    mac[5] = static_cast<uint8_t>(0x56 + index);
+    bool used = false;
+    for (const auto& entry : registry.all()) {
+      if (const auto* nic = dynamic_cast<const nic::NicBackend*>(entry->backend.get())) used |= nic->identity().mac == mac;
+    }
+    if (!used) break;
+  }
+  return mac;
 }
 
 // Types that are not backends at all, refused before anything else as
@@ -66,9 +84,9 @@ QmpResult<Empty> VnetdCommands::qmp_netdev_add(CommandContext& ctx, const qapi::
     }
   }
 
-  auto backend = create_backend(args, resources_, [&ctx](const std::string& name) {
-    return ctx.session.take_named_fd(name);
-  });
+  BackendRequest request{[&ctx](const std::string& name) { return ctx.session.take_named_fd(name); },
+                         default_mac(registry_)};
+  auto backend = create_backend(args, resources_, request);
   if (!backend) return backend.error();
 
   auto entry = std::make_unique<NetdevEntry>();
@@ -77,7 +95,12 @@ QmpResult<Empty> VnetdCommands::qmp_netdev_add(CommandContext& ctx, const qapi::
   entry->options = args;
   entry->backend = std::move(backend.value());
   NetdevEntry& added = registry_.add(std::move(entry));
-  if (peer) registry_.connect_peers(added, *peer);
+  if (peer) {
+    if (auto paired = registry_.connect_peers(added, *peer); !paired) {
+      registry_.remove(args.id);
+      return generic_error("connecting '" + args.id + "' to '" + peer->id + "': " + paired.error().message);
+    }
+  }
   qmp::emit_event(events_, "VNET_NETDEV_ADDED", qapi::VnetNetdevAddedData{added.id, added.type});
   return Empty{};
 }
@@ -142,31 +165,6 @@ QmpResult<qapi::NetdevFds> VnetdCommands::qmp_netdev_get_fds(CommandContext& ctx
   }
   ctx.reply_fds = std::move(copies);
   return out;
-}
-
-QmpResult<std::vector<qapi::RxFilterInfo>> VnetdCommands::qmp_query_rx_filter(CommandContext&,
-                                                                              const qapi::QueryRxFilterArgs& args) {
-  std::vector<qapi::RxFilterInfo> out;
-  for (const auto& entry : registry_.all()) {
-    if (args.name && entry->id != *args.name) continue;
-    if (entry->type != NetClientDriver::nic) {
-      if (args.name) return generic_error(texts::not_a_nic(*args.name));
-      continue;
-    }
-  }
-  if (args.name && out.empty()) return generic_error(texts::invalid_client_name(*args.name));
-  return out;
-}
-
-QmpResult<Empty> VnetdCommands::qmp_announce_self(CommandContext&, const qapi::AnnounceParameters&) {
-  // Announcing acts on NICs; with none there is nothing to send, as in QEMU.
-  return Empty{};
-}
-
-QmpResult<Empty> VnetdCommands::qmp_set_rx_filter(CommandContext&, const qapi::RxFilterInfo& args) {
-  NetdevEntry* entry = registry_.find(args.name);
-  if (!entry) return device_not_found(args.name);
-  return generic_error(texts::not_a_nic(args.name));
 }
 
 }  // namespace vnet

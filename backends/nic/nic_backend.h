@@ -1,0 +1,57 @@
+// NicBackend - the guest NIC as vnetd holds it: its MAC and model, and its
+// receive filter, loaded as a BPF program and attached to the tap of the
+// netdev it is peered with, so the kernel drops what the guest would drop
+// whoever reads the tap (a VMM or vhost-net).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "backends/backend.h"
+#include "ebpf/rx_filter_program.h"
+
+namespace vnet::nic {
+
+struct NicIdentity {
+  ebpf::Mac mac{};
+  std::string model;
+  std::string addr;
+  std::optional<uint32_t> vectors;
+};
+
+class NicBackend : public Backend {
+ public:
+  static Result<std::unique_ptr<NicBackend>> create(NicIdentity identity);
+  ~NicBackend() override;
+
+  const NicIdentity& identity() const { return identity_; }
+  Result<ebpf::RxFilterState> rx_filter() const { return program_->read(); }
+  Result<void> set_rx_filter(const ebpf::RxFilterState& state) { return program_->apply(state); }
+  bool filter_enforced() const { return attached_fd_ >= 0; }
+
+  // NIC_RX_FILTER_CHANGED is sent once, then not again until the filter is
+  // queried (QEMU's rxfilter_notify_enabled).
+  bool take_notify() { return std::exchange(notify_enabled_, false); }
+  void enable_notify() { notify_enabled_ = true; }
+
+  Result<void> peer_connected(Backend& peer) override;
+  void peer_disconnected(Backend& peer) override;
+  std::vector<Detail> details() const override;
+
+ private:
+  NicBackend(NicIdentity identity, std::unique_ptr<ebpf::RxFilterProgram> program)
+      : identity_(std::move(identity)), program_(std::move(program)) {}
+
+  NicIdentity identity_;
+  std::unique_ptr<ebpf::RxFilterProgram> program_;
+  int attached_fd_ = -1;
+  bool notify_enabled_ = true;  // the peer's tap fd (owned by the peer) carrying our filter
+};
+
+// "52:54:00:12:34:56" -> bytes; nullopt if it is not six ':'-separated hex pairs.
+std::optional<ebpf::Mac> parse_mac(const std::string& text);
+std::string format_mac(const ebpf::Mac& mac);
+
+}  // namespace vnet::nic

@@ -1,0 +1,139 @@
+// query-rx-filter, set-rx-filter and announce-self: the commands that act on
+#include <algorithm>
+// guest NICs, with QEMU's texts and NIC_RX_FILTER_CHANGED's rule.
+#include "backends/nic/nic_backend.h"
+#include "ctl/commands/vnetd_commands.h"
+#include "ctl/qmp/qemu_texts.h"
+
+namespace vnet {
+
+using qapi::CommandContext;
+namespace texts = qmp::texts;
+
+namespace {
+
+qapi::RxState to_qapi(ebpf::RxMode mode) {
+  return mode == ebpf::RxMode::none ? qapi::RxState::none
+         : mode == ebpf::RxMode::all ? qapi::RxState::all
+                                     : qapi::RxState::normal;
+}
+
+ebpf::RxMode from_qapi(qapi::RxState state) {
+  return state == qapi::RxState::none ? ebpf::RxMode::none
+         : state == qapi::RxState::all ? ebpf::RxMode::all
+                                       : ebpf::RxMode::normal;
+}
+
+qapi::RxFilterInfo to_info(const std::string& name, const ebpf::RxFilterState& s) {
+  qapi::RxFilterInfo info;
+  info.name = name;
+  info.promiscuous = s.promiscuous;
+  info.multicast = to_qapi(s.multicast);
+  info.unicast = to_qapi(s.unicast);
+  info.vlan = to_qapi(s.vlan);
+  info.broadcast_allowed = s.broadcast_allowed;
+  info.multicast_overflow = s.multicast_overflow;
+  info.unicast_overflow = s.unicast_overflow;
+  info.main_mac = nic::format_mac(s.main_mac);
+  // QEMU lists VLAN ids from the highest down (it prepends as it walks up).
+  for (auto it = s.vlan_table.rbegin(); it != s.vlan_table.rend(); ++it) info.vlan_table.push_back(*it);
+  for (const auto& mac : s.unicast_table) info.unicast_table.push_back(nic::format_mac(mac));
+  for (const auto& mac : s.multicast_table) info.multicast_table.push_back(nic::format_mac(mac));
+  return info;
+}
+
+QmpResult<std::vector<ebpf::Mac>> parse_table(const std::vector<std::string>& texts, bool multicast,
+                                              const char* member) {
+  std::vector<ebpf::Mac> out;
+  for (const auto& text : texts) {
+    auto mac = nic::parse_mac(text);
+    if (!mac) return generic_error(std::string(member) + ": '" + text + "' is not a MAC address");
+    if (bool(mac->at(0) & 1) != multicast) {
+      return generic_error(std::string(member) + ": '" + text + "' is " + (multicast ? "not " : "") +
+                           "a multicast address");
+    }
+    out.push_back(*mac);
+  }
+  return out;
+}
+
+QmpResult<ebpf::RxFilterState> to_state(const qapi::RxFilterInfo& info) {
+  ebpf::RxFilterState s;
+  s.promiscuous = info.promiscuous;
+  s.unicast = from_qapi(info.unicast);
+  s.multicast = from_qapi(info.multicast);
+  s.vlan = from_qapi(info.vlan);
+  s.broadcast_allowed = info.broadcast_allowed;
+  s.unicast_overflow = info.unicast_overflow;
+  s.multicast_overflow = info.multicast_overflow;
+  auto main = nic::parse_mac(info.main_mac);
+  if (!main) return generic_error("main-mac: '" + info.main_mac + "' is not a MAC address");
+  s.main_mac = *main;
+  auto unicast = parse_table(info.unicast_table, false, "unicast-table");
+  if (!unicast) return unicast.error();
+  auto multicast = parse_table(info.multicast_table, true, "multicast-table");
+  if (!multicast) return multicast.error();
+  s.unicast_table = std::move(unicast.value());
+  s.multicast_table = std::move(multicast.value());
+  if (s.unicast_table.size() + s.multicast_table.size() > 64) {
+    return generic_error("unicast-table and multicast-table hold " +
+                         std::to_string(s.unicast_table.size() + s.multicast_table.size()) +
+                         " MACs: a virtio-net filter holds at most 64 (MAC_TABLE_ENTRIES)");
+  }
+  for (int64_t vid : info.vlan_table) {
+    if (vid < 0 || vid > 4095) return generic_error("vlan-table: " + std::to_string(vid) + " is not a VLAN id (0-4095)");
+    s.vlan_table.push_back(static_cast<uint16_t>(vid));
+  }
+  std::sort(s.vlan_table.begin(), s.vlan_table.end());
+  s.vlan_table.erase(std::unique(s.vlan_table.begin(), s.vlan_table.end()), s.vlan_table.end());
+  return s;
+}
+
+nic::NicBackend* as_nic(NetdevEntry& entry) { return dynamic_cast<nic::NicBackend*>(entry.backend.get()); }
+
+}  // namespace
+
+QmpResult<std::vector<qapi::RxFilterInfo>> VnetdCommands::qmp_query_rx_filter(CommandContext&,
+                                                                              const qapi::QueryRxFilterArgs& args) {
+  std::vector<qapi::RxFilterInfo> out;
+  for (const auto& entry : registry_.all()) {
+    if (args.name && entry->id != *args.name) continue;
+    nic::NicBackend* nic = as_nic(*entry);
+    if (!nic) {
+      if (args.name) return generic_error(texts::not_a_nic(*args.name));
+      continue;
+    }
+    auto state = nic->rx_filter();
+    if (!state) return generic_error("reading the rx filter of '" + entry->id + "': " + state.error().message);
+    out.push_back(to_info(entry->id, *state));
+    nic->enable_notify();
+    if (args.name) break;
+  }
+  if (args.name && out.empty()) return generic_error(texts::invalid_client_name(*args.name));
+  return out;
+}
+
+QmpResult<Empty> VnetdCommands::qmp_set_rx_filter(CommandContext&, const qapi::RxFilterInfo& args) {
+  NetdevEntry* entry = registry_.find(args.name);
+  if (!entry) return QmpError{ErrorClass::DeviceNotFound, texts::device_not_found(args.name)};
+  nic::NicBackend* nic = as_nic(*entry);
+  if (!nic) return generic_error(texts::not_a_nic(args.name));
+  auto state = to_state(args);
+  if (!state) return state.error();
+  if (auto applied = nic->set_rx_filter(state.value()); !applied) {
+    return generic_error("programming the rx filter of '" + args.name + "': " + applied.error().message);
+  }
+  if (nic->take_notify()) {
+    qmp::emit_event(events_, "NIC_RX_FILTER_CHANGED",
+                    qapi::NicRxFilterChangedData{args.name, "/machine/peripheral/" + args.name + "/virtio-backend"});
+  }
+  return Empty{};
+}
+
+QmpResult<Empty> VnetdCommands::qmp_announce_self(CommandContext&, const qapi::AnnounceParameters&) {
+  // Announce frames come with the announce work (issue 5's second part);
+  // with no announcer, this answers as QEMU does for a machine without NICs.
+  return Empty{};
+}
+
+}  // namespace vnet
