@@ -2,7 +2,9 @@
 
 namespace vnet {
 
-TeardownQueue::TeardownQueue() : worker_([this] { work(); }) {}
+TeardownQueue::TeardownQueue() {
+  for (int i = 0; i < kWorkers; i++) workers_.emplace_back([this] { work(); });
+}
 
 TeardownQueue::~TeardownQueue() {
   {
@@ -10,7 +12,7 @@ TeardownQueue::~TeardownQueue() {
     stopping_ = true;
   }
   changed_.notify_all();
-  worker_.join();
+  for (auto& worker : workers_) worker.join();
 }
 
 void TeardownQueue::submit(const std::string& key, std::function<void()> job) {
@@ -24,6 +26,20 @@ void TeardownQueue::submit(const std::string& key, std::function<void()> job) {
 
 void TeardownQueue::wait_for(const std::string& key) {
   std::unique_lock lock(mutex_);
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    if (it->first != key) {
+      ++it;
+      continue;
+    }
+    auto job = std::move(it->second);
+    it = jobs_.erase(it);
+    lock.unlock();
+    job();
+    lock.lock();
+    if (--pending_[key] == 0) pending_.erase(key);
+    changed_.notify_all();
+    it = jobs_.begin();  // the list may have changed while unlocked
+  }
   changed_.wait(lock, [&] { return pending_.find(key) == pending_.end(); });
 }
 

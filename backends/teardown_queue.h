@@ -12,18 +12,24 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace vnet {
 
 class TeardownQueue {
  public:
+  // Jobs mostly sleep in the kernel (RCU grace periods), so a few run at once.
+  static constexpr int kWorkers = 4;
+
   TeardownQueue();
   ~TeardownQueue();  // runs every queued job before returning
   TeardownQueue(const TeardownQueue&) = delete;
   TeardownQueue& operator=(const TeardownQueue&) = delete;
 
   void submit(const std::string& key, std::function<void()> job);
-  void wait_for(const std::string& key);  // until no job with this key is pending
+  // Until no job with this key is pending; one not yet started runs here and
+  // now rather than waiting behind every job queued before it.
+  void wait_for(const std::string& key);
   void drain();                           // until every job queued so far has run
 
  private:
@@ -34,7 +40,7 @@ class TeardownQueue {
   std::deque<std::pair<std::string, std::function<void()>>> jobs_;
   std::map<std::string, int> pending_;  // key -> jobs queued or running
   bool stopping_ = false;
-  std::thread worker_;
+  std::vector<std::thread> workers_;
 };
 
 }  // namespace vnet

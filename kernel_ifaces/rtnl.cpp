@@ -5,6 +5,7 @@
 #include <netlink/netlink.h>
 #include <netlink/route/link.h>
 #include <netlink/route/link/bridge.h>
+#include <netlink/route/qdisc.h>
 
 #include <cerrno>
 
@@ -106,6 +107,20 @@ Result<void> Rtnl::add_bridge(const std::string& name) {
   rtnl_link_set_name(link.get(), name.c_str());
   if (int err = rtnl_link_add(sock_.get(), link.get(), NLM_F_CREATE | NLM_F_EXCL); err < 0) {
     return nl_error(err, "RTM_NEWLINK of bridge \"" + name + "\"");
+  }
+  return {};
+}
+
+Result<void> Rtnl::set_root_qdisc(int ifindex, const std::string& kind) {
+  std::unique_ptr<rtnl_qdisc, void (*)(rtnl_qdisc*)> qdisc(rtnl_qdisc_alloc(), rtnl_qdisc_put);
+  if (!qdisc) return Error{ENOMEM, "rtnl_qdisc_alloc"};
+  rtnl_tc_set_ifindex(TC_CAST(qdisc.get()), ifindex);
+  rtnl_tc_set_parent(TC_CAST(qdisc.get()), TC_H_ROOT);
+  if (int err = rtnl_tc_set_kind(TC_CAST(qdisc.get()), kind.c_str()); err < 0) {
+    return nl_error(err, "qdisc kind " + kind);
+  }
+  if (int err = rtnl_qdisc_add(sock_.get(), qdisc.get(), NLM_F_CREATE | NLM_F_REPLACE); err < 0) {
+    return nl_error(err, "RTM_NEWQDISC " + kind + " on ifindex " + std::to_string(ifindex));
   }
   return {};
 }

@@ -40,6 +40,9 @@ class Rtnl {
   Result<void> change_link(int ifindex, const LinkChange& change);
   Result<void> delete_link(int ifindex);
   Result<void> add_bridge(const std::string& name);
+  // RTM_NEWQDISC: replaces the link's root qdisc with one of this kind
+  // ("noqueue", "pfifo_fast", ...), without options.
+  Result<void> set_root_qdisc(int ifindex, const std::string& kind);
 
  private:
   struct SockDeleter {
