@@ -1,0 +1,183 @@
+// vnetctl - the command line for vnetd, iproute2-like:
+//   vnetctl [-s SOCKET] [-j] OBJECT VERB ...
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "ctl/cli/option_parser.h"
+#include "ctl/cli/qmp_client.h"
+
+namespace {
+
+using json = nlohmann::ordered_json;
+using vnet::cli::QmpClient;
+
+constexpr const char* kUsage =
+    "usage: vnetctl [-s SOCKET] [-j] OBJECT VERB ...\n"
+    "  netdev add TYPE,id=ID[,key=value...]   (QEMU's -netdev syntax)\n"
+    "  netdev del ID\n"
+    "  netdev show [ID]\n"
+    "  link set NAME up|down\n"
+    "  rx-filter show [NAME]\n"
+    "  announce [initial=MS] [max=MS] [rounds=N] [step=MS] [interfaces=A,B] [id=X]\n"
+    "  events\n"
+    "  qmp JSON\n"
+    "SOCKET defaults to $VNETCTL_SOCKET, else /run/vnetctl/qmp.sock.\n";
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "vnetctl: %s\n", message.c_str());
+  return 1;
+}
+
+struct Cli {
+  QmpClient& client;
+  bool json_output;
+
+  // Runs a command; prints its error and returns false if it failed.
+  bool run(const std::string& command, const json& args, json* result = nullptr) {
+    auto reply = client.execute(command, args);
+    if (!reply) {
+      fail(reply.error().message);
+      return false;
+    }
+    if (!reply->ok()) {
+      fail(reply->error_desc());
+      return false;
+    }
+    if (result) *result = reply->message["return"];
+    return true;
+  }
+};
+
+std::string scalar_text(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
+void print_netdev(const json& n) {
+  std::string line = n["id"].get<std::string>() + ": " + n["type"].get<std::string>() + " link " +
+                     (n["link-up"].get<bool>() ? "up" : "down");
+  if (n.contains("peer")) line += " peer " + n["peer"].get<std::string>();
+  if (n.contains("hubid")) line += " hub " + scalar_text(n["hubid"]);
+  std::puts(line.c_str());
+  if (n.contains("details")) {
+    std::string details = "   ";
+    for (const auto& [key, value] : n["details"].items()) details += " " + key + " " + scalar_text(value);
+    std::puts(details.c_str());
+  }
+}
+
+void print_rx_filter(const json& f) {
+  std::printf("%s: mac %s promiscuous %s unicast %s multicast %s vlan %s broadcast %s\n",
+              f["name"].get<std::string>().c_str(), f["main-mac"].get<std::string>().c_str(),
+              f["promiscuous"].get<bool>() ? "on" : "off", f["unicast"].get<std::string>().c_str(),
+              f["multicast"].get<std::string>().c_str(), f["vlan"].get<std::string>().c_str(),
+              f["broadcast-allowed"].get<bool>() ? "on" : "off");
+  for (const char* table : {"unicast-table", "multicast-table"}) {
+    if (!f[table].empty()) std::printf("    %s %s\n", table, f[table].dump().c_str());
+  }
+  size_t vlans = f["vlan-table"].size();
+  if (vlans > 0 && vlans < 4096) std::printf("    vlan-table %s\n", f["vlan-table"].dump().c_str());
+}
+
+int netdev(Cli& cli, const std::vector<std::string>& words) {
+  if (words.empty()) return fail("netdev: expected add, del or show");
+  const std::string& verb = words[0];
+  if (verb == "add" && words.size() == 2) {
+    auto args = vnet::cli::parse_netdev(words[1]);
+    if (!args) return fail(args.error().message);
+    return cli.run("netdev_add", *args) ? 0 : 1;
+  }
+  if (verb == "del" && words.size() == 2) return cli.run("netdev_del", {{"id", words[1]}}) ? 0 : 1;
+  if (verb == "show" && words.size() <= 2) {
+    json netdevs;
+    if (!cli.run("query-netdevs", nullptr, &netdevs)) return 1;
+    json shown = json::array();
+    for (const auto& n : netdevs) {
+      if (words.size() == 1 || n["id"] == words[1]) shown.push_back(n);
+    }
+    if (words.size() == 2 && shown.empty()) return fail("netdev '" + words[1] + "' not found");
+    if (cli.json_output) std::puts(shown.dump().c_str());
+    else for (const auto& n : shown) print_netdev(n);
+    return 0;
+  }
+  return fail("netdev: bad arguments (see vnetctl -h)");
+}
+
+int run(Cli& cli, const std::string& object, const std::vector<std::string>& words) {
+  if (object == "netdev") return netdev(cli, words);
+  if (object == "link") {
+    if (words.size() != 3 || words[0] != "set" || (words[2] != "up" && words[2] != "down")) {
+      return fail("usage: vnetctl link set NAME up|down");
+    }
+    return cli.run("set_link", {{"name", words[1]}, {"up", words[2] == "up"}}) ? 0 : 1;
+  }
+  if (object == "rx-filter") {
+    if (words.empty() || words[0] != "show" || words.size() > 2) return fail("usage: vnetctl rx-filter show [NAME]");
+    json args = words.size() == 2 ? json{{"name", words[1]}} : json(nullptr);
+    json filters;
+    if (!cli.run("query-rx-filter", args, &filters)) return 1;
+    if (cli.json_output) std::puts(filters.dump().c_str());
+    else for (const auto& f : filters) print_rx_filter(f);
+    return 0;
+  }
+  if (object == "announce") {
+    // QEMU's migration announce defaults.
+    vnet::cli::KeyValues pairs{{"initial", "50"}, {"max", "550"}, {"rounds", "5"}, {"step", "100"}};
+    for (const auto& word : words) {
+      auto eq = word.find('=');
+      if (eq == std::string::npos) return fail("announce: expected key=value, got '" + word + "'");
+      std::string key = word.substr(0, eq);
+      std::erase_if(pairs, [&](const auto& p) { return p.first == key; });
+      pairs.emplace_back(key, word.substr(eq + 1));
+    }
+    auto args = vnet::cli::parse_arguments(pairs, vnet::cli::command_arg_type("announce-self"));
+    if (!args) return fail(args.error().message);
+    return cli.run("announce-self", *args) ? 0 : 1;
+  }
+  if (object == "events") {
+    for (;;) {
+      auto event = cli.client.next_event();
+      if (!event) return fail(event.error().message);
+      std::puts(event->dump().c_str());
+      std::fflush(stdout);
+    }
+  }
+  if (object == "qmp") {
+    if (words.size() != 1) return fail("usage: vnetctl qmp JSON");
+    auto reply = cli.client.raw(words[0]);
+    if (!reply) return fail(reply.error().message);
+    std::puts(reply->message.dump().c_str());
+    return reply->ok() ? 0 : 1;
+  }
+  return fail("unknown object '" + object + "' (see vnetctl -h)");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* env_socket = std::getenv("VNETCTL_SOCKET");
+  std::string socket_path = env_socket && *env_socket ? env_socket : "/run/vnetctl/qmp.sock";
+  bool json_output = false;
+  std::vector<std::string> words;
+  for (int i = 1; i < argc; i++) {
+    std::string arg = argv[i];
+    if (words.empty() && (arg == "-s" || arg == "--socket") && i + 1 < argc) {
+      socket_path = argv[++i];
+    } else if (words.empty() && (arg == "-j" || arg == "--json")) {
+      json_output = true;
+    } else if (words.empty() && (arg == "-h" || arg == "--help")) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else {
+      words.push_back(arg);
+    }
+  }
+  if (words.empty()) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  auto client = QmpClient::connect(socket_path);
+  if (!client) return fail(client.error().message);
+  Cli cli{*client, json_output};
+  return run(cli, words[0], std::vector<std::string>(words.begin() + 1, words.end()));
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""vnetctl against a running vnetd: the contract's commands, exit statuses,
+-j output, and errors on stderr with the daemon's text."""
+import json
+import os
+import select
+import subprocess
+
+from vnetd_harness import VnetdTestCase, main, vnetd_binary
+
+
+def vnetctl_binary():
+    return os.environ.get("VNETCTL") or os.path.join(os.path.dirname(vnetd_binary()), "vnetctl")
+
+
+class CliTest(VnetdTestCase):
+    def vnetctl(self, *args, ok=True):
+        done = subprocess.run([vnetctl_binary(), "-s", self.daemon.socket_path, *args],
+                              capture_output=True, text=True, timeout=10)
+        if ok:
+            self.assertEqual(done.returncode, 0, f"vnetctl {' '.join(args)}: {done.stderr}")
+        else:
+            self.assertNotEqual(done.returncode, 0, f"vnetctl {' '.join(args)} succeeded: {done.stdout}")
+        return done
+
+    def test_qmp_lists_every_seed_command(self):
+        reply = json.loads(self.vnetctl("qmp", '{"execute":"query-commands"}').stdout)
+        names = {c["name"] for c in reply["return"]}
+        for command in ["set_link", "netdev_add", "netdev_del", "query-rx-filter", "announce-self"]:
+            self.assertIn(command, names)
+
+    def test_netdev_add_show_link_del(self):
+        self.vnetctl("netdev", "add", "hubport,id=h0,hubid=3")
+        self.vnetctl("netdev", "add", "hubport,id=h1,hubid=3,netdev=h0")
+        shown = json.loads(self.vnetctl("-j", "netdev", "show", "h1").stdout)
+        self.assertEqual(shown, [{"details": {"hub-ports": ["h0"]}, "link-up": True, "hubid": 3,
+                                  "peer": "h0", "type": "hubport", "id": "h1"}])
+        self.vnetctl("link", "set", "h1", "down")
+        self.assertIn("h1: hubport link down peer h0 hub 3", self.vnetctl("netdev", "show").stdout)
+        self.vnetctl("netdev", "del", "h1")
+        self.assertEqual(json.loads(self.vnetctl("-j", "netdev", "show").stdout)[0]["id"], "h0")
+
+    def test_errors_carry_the_daemons_text(self):
+        done = self.vnetctl("netdev", "del", "nope", ok=False)
+        self.assertEqual(done.stderr.strip(), "vnetctl: Device 'nope' not found")
+        done = self.vnetctl("netdev", "add", "hubport,id=x,hubid=1,bogus=2", ok=False)
+        self.assertEqual(done.stderr.strip(), "vnetctl: Parameter 'bogus' is unexpected")
+        done = self.vnetctl("netdev", "add", "tap,id=t,queues=many", ok=False)
+        self.assertIn("queues=many", done.stderr)
+        done = self.vnetctl("qmp", '{"execute":"nope"}', ok=False)
+        self.assertEqual(json.loads(done.stdout)["error"]["class"], "CommandNotFound")
+
+    def test_announce_and_rx_filter_show(self):
+        self.vnetctl("announce", "rounds=1", "interfaces=n0,n1")
+        self.assertEqual(json.loads(self.vnetctl("-j", "rx-filter", "show").stdout), [])
+        done = self.vnetctl("rx-filter", "show", "nope", ok=False)
+        self.assertEqual(done.stderr.strip(), "vnetctl: invalid net client name: nope")
+
+    def test_events_streams_what_the_daemon_emits(self):
+        events = subprocess.Popen([vnetctl_binary(), "-s", self.daemon.socket_path, "events"],
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            client = self.connect()
+            # vnetctl events negotiates on its own time: add netdevs until
+            # one of their events shows up on its output.
+            line = ""
+            for n in range(50):
+                client.cmd("netdev_add", type="hubport", id=f"e{n}", hubid=0)
+                if select.select([events.stdout], [], [], 0.1)[0]:
+                    line = events.stdout.readline()
+                    break
+            event = json.loads(line)
+            self.assertEqual(event["event"], "VNET_NETDEV_ADDED")
+            self.assertEqual(event["data"]["type"], "hubport")
+            self.assertRegex(event["data"]["id"], r"^e\d+$")
+            self.assertEqual(set(event["timestamp"]), {"seconds", "microseconds"})
+        finally:
+            events.kill()
+            events.wait()
+
+    def test_unreachable_socket_is_a_clear_error(self):
+        done = subprocess.run([vnetctl_binary(), "-s", "/nonexistent/qmp.sock", "netdev", "show"],
+                              capture_output=True, text=True)
+        self.assertNotEqual(done.returncode, 0)
+        self.assertIn("is vnetd running?", done.stderr)
+
+
+if __name__ == "__main__":
+    main()
