@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "kernel_ifaces/process.h"
+#include "kernel_ifaces/scm_rights.h"
 
 namespace vnet::bridge {
 
@@ -16,23 +17,12 @@ Result<UniqueFd> receive_fd(int sock, std::chrono::milliseconds timeout) {
   pollfd p{sock, POLLIN, 0};
   if (poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return Error{ETIMEDOUT, "bridge helper sent no fd"};
   char byte;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  if (n < 0) return errno_error("receiving the bridge helper's fd");
-  if (n == 0) return Error{EPROTO, "bridge helper exited without sending an fd"};
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
-    return Error{EPROTO, "bridge helper sent no fd"};
-  }
-  int fd;
-  std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
-  return UniqueFd(fd);
+  std::vector<UniqueFd> fds;
+  auto got = scm::receive(sock, std::span<char>(&byte, 1), fds);
+  if (!got) return Error{got.error().errnum, "receiving the bridge helper's fd: " + got.error().message};
+  if (got->bytes == 0) return Error{EPROTO, "bridge helper exited without sending an fd"};
+  if (fds.empty()) return Error{EPROTO, "bridge helper sent no fd"};
+  return std::move(fds.front());
 }
 
 }  // namespace

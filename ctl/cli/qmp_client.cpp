@@ -1,6 +1,8 @@
 #include "ctl/cli/qmp_client.h"
 
 #include <sys/socket.h>
+
+#include "kernel_ifaces/scm_rights.h"
 #include <sys/un.h>
 
 #include <cstring>
@@ -35,33 +37,11 @@ Result<QmpClient> QmpClient::connect(const std::string& socket_path) {
 }
 
 Result<void> QmpClient::send(const std::string& text, const std::vector<int>& fds) {
-  iovec iov{const_cast<char*>(text.data()), text.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  std::vector<char> control;
-  if (!fds.empty()) {
-    control.resize(CMSG_SPACE(sizeof(int) * fds.size()));
-    msg.msg_control = control.data();
-    msg.msg_controllen = control.size();
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-  }
-  size_t sent = 0;
-  while (sent < text.size()) {
-    ssize_t n = sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno_error("sending to vnetd");
-    }
-    sent += static_cast<size_t>(n);
-    iov.iov_base = const_cast<char*>(text.data()) + sent;
-    iov.iov_len = text.size() - sent;
-    msg.msg_control = nullptr;  // the fds went with the first byte
-    msg.msg_controllen = 0;
+  for (size_t sent = 0; sent < text.size();) {
+    // The fds go with the first byte only.
+    auto n = scm::send(fd_.get(), std::string_view(text).substr(sent), sent == 0 ? fds : std::vector<int>{});
+    if (!n) return Error{n.error().errnum, "sending to vnetd: " + n.error().message};
+    sent += *n;
   }
   return {};
 }
@@ -69,28 +49,11 @@ Result<void> QmpClient::send(const std::string& text, const std::vector<int>& fd
 Result<json> QmpClient::next_message(std::vector<UniqueFd>* fds) {
   while (texts_.empty()) {
     char buffer[65536];
-    iovec iov{buffer, sizeof(buffer)};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 64)];
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    ssize_t n = recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno_error("reading from vnetd");
-    }
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-        int fd;
-        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-        received_fds_.emplace_back(fd);
-      }
-    }
+    auto got = scm::receive(fd_.get(), buffer, received_fds_);
+    if (!got) return Error{got.error().errnum, "reading from vnetd: " + got.error().message};
+    size_t n = got->bytes;
     if (n == 0) return Error{ECONNRESET, "vnetd closed the connection"};
-    for (auto& framed : framer_.feed(std::string_view(buffer, static_cast<size_t>(n)))) {
+    for (auto& framed : framer_.feed(std::string_view(buffer, n))) {
       if (!framed.error.empty()) return Error{EPROTO, "vnetd sent bad JSON: " + framed.error};
       texts_.push_back(std::move(framed.text));
     }

@@ -11,14 +11,9 @@
 #include <cstring>
 
 #include "ctl/qmp/qemu_json_writer.h"
+#include "kernel_ifaces/scm_rights.h"
 
 namespace vnet::qmp {
-
-namespace {
-
-constexpr size_t kMaxFdsPerMessage = 16;  // as QEMU's TCP_MAX_FDS
-
-}  // namespace
 
 Result<UniqueFd> listen_unix(const std::string& path) {
   sockaddr_un addr{};
@@ -108,31 +103,16 @@ void QmpServer::answer_inbox(Client& client) {
 bool QmpServer::read_from(Client& client) {
   for (;;) {
     char buffer[65536];
-    iovec iov{buffer, sizeof(buffer)};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)];
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    ssize_t n = recvmsg(client.fd.get(), &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-    if (n < 0) return errno == EAGAIN || errno == EINTR;
     std::vector<UniqueFd> fds;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t i = 0; i < count; i++) {
-        int fd;
-        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-        fds.emplace_back(fd);
-      }
-    }
+    auto got = scm::receive(client.fd.get(), buffer, fds, MSG_DONTWAIT);
+    if (!got) return got.error().errnum == EAGAIN;
+    size_t n = got->bytes;
     if (!fds.empty()) client.session->set_received_fds(std::move(fds));
     if (n == 0) {
       client.read_closed = true;
       return true;
     }
-    for (auto& framed : client.framer.feed(std::string_view(buffer, static_cast<size_t>(n)))) {
+    for (auto& framed : client.framer.feed(std::string_view(buffer, n))) {
       client.inbox.push_back(std::move(framed));
     }
     // The fds just read belong to these requests: answer them before reading on.
@@ -149,33 +129,20 @@ void QmpServer::queue(Client& client, std::string bytes, std::vector<UniqueFd> f
 bool QmpServer::flush(Client& client) {
   while (!client.output.empty()) {
     Outgoing& out = client.output.front();
-    iovec iov{out.bytes.data() + out.sent, out.bytes.size() - out.sent};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    std::vector<char> control;
-    if (out.sent == 0 && !out.fds.empty()) {
-      control.resize(CMSG_SPACE(sizeof(int) * out.fds.size()));
-      msg.msg_control = control.data();
-      msg.msg_controllen = control.size();
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int) * out.fds.size());
-      for (size_t i = 0; i < out.fds.size(); i++) {
-        int fd = out.fds[i].get();
-        std::memcpy(CMSG_DATA(c) + i * sizeof(int), &fd, sizeof(int));
-      }
+    std::vector<int> fds;
+    if (out.sent == 0) {
+      for (const auto& fd : out.fds) fds.push_back(fd.get());
     }
-    ssize_t n = sendmsg(client.fd.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR) break;
+    auto sent = scm::send(client.fd.get(), std::string_view(out.bytes).substr(out.sent), fds, MSG_DONTWAIT);
+    if (!sent) {
+      if (sent.error().errnum == EAGAIN) break;
       return false;
     }
+    size_t n = *sent;
     // Once any byte is sent, the kernel has passed the fds (our copies close).
     out.fds.clear();
-    out.sent += static_cast<size_t>(n);
-    client.pending_bytes -= static_cast<size_t>(n);
+    out.sent += n;
+    client.pending_bytes -= n;
     if (out.sent == out.bytes.size()) client.output.pop_front();
   }
   update_interest(client);

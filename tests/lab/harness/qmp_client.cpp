@@ -6,12 +6,13 @@
 
 #include <cstring>
 
+#include "kernel_ifaces/scm_rights.h"
+
 namespace vnet::lab {
 
 namespace {
 
 constexpr int kReplyTimeoutMs = 30000;  // generous: the lab runs under TCG
-constexpr size_t kMaxFdsPerMessage = 64;
 
 }  // namespace
 
@@ -48,29 +49,11 @@ Result<QmpReply> QmpClient::execute(const std::string& command, const nlohmann::
   nlohmann::json request = {{"execute", command}, {"id", id}};
   if (!args.empty()) request["arguments"] = args;
   std::string text = request.dump() + "\n";
-  std::vector<char> control;
   for (size_t sent = 0; sent < text.size();) {
-    iovec iov{text.data() + sent, text.size() - sent};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    if (sent == 0 && !fds.empty()) {
-      // The fds ride on the request's first byte.
-      control.assign(CMSG_SPACE(sizeof(int) * fds.size()), 0);
-      msg.msg_control = control.data();
-      msg.msg_controllen = control.size();
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-      std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-    }
-    ssize_t n = sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno_error("sending " + command);
-    }
-    sent += static_cast<size_t>(n);
+    // The fds ride on the request's first byte.
+    auto n = scm::send(fd_.get(), std::string_view(text).substr(sent), sent == 0 ? fds : std::vector<int>{});
+    if (!n) return Error{n.error().errnum, "sending " + command + ": " + n.error().message};
+    sent += *n;
   }
   QmpReply reply;
   for (;;) {
@@ -100,28 +83,12 @@ Result<nlohmann::json> QmpClient::read_message(std::vector<UniqueFd>& fds) {
     if (ready == 0) return Error::plain("no reply from the QMP server within 30 s");
 
     char data[65536];
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)];
-    iovec iov{data, sizeof(data)};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    ssize_t n = recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_error("recvmsg on the QMP socket");
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t i = 0; i < count; i++) {
-        int fd;
-        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-        fds.emplace_back(fd);
-      }
-    }
-    if (msg.msg_flags & MSG_CTRUNC) return Error::plain("QMP reply carried more fds than the client takes");
+    auto got = scm::receive(fd_.get(), data, fds);
+    if (!got) return Error{got.error().errnum, "recvmsg on the QMP socket: " + got.error().message};
+    if (got->fds_truncated) return Error::plain("QMP reply carried more fds than the client takes");
+    size_t n = got->bytes;
     if (n == 0) return Error::plain("the QMP server closed the connection");
-    buffer_.append(data, static_cast<size_t>(n));
+    buffer_.append(data, n);
   }
 }
 
