@@ -1,0 +1,263 @@
+#!/usr/bin/env python3
+"""tap and bridge netdevs on the real kernel, each test in its own network
+namespace. State is read back from the kernel (sysfs, ip -j), never from
+vnetd's own report alone."""
+import array
+import ctypes
+import fcntl
+import json
+import os
+import select
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+from vnetd_harness import QmpClient, vnetd_binary  # noqa: E402
+
+TUNSETIFF = 0x400454CA
+TUNGETIFF = 0x800454D2
+TUNGETVNETHDRSZ = 0x800454D7
+TUNSETOFFLOAD = 0x400454D0
+IFF_TAP, IFF_NO_PI, IFF_VNET_HDR, IFF_MULTI_QUEUE = 0x0002, 0x1000, 0x4000, 0x0100
+PROBE = b"\x88\xb5"
+
+
+def setns(fd):
+    """setns(2) into a network namespace (os.setns needs Python 3.12)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
+        raise OSError(ctypes.get_errno(), "setns")
+
+
+def run(*args, check=True):
+    return subprocess.run(args, check=check, capture_output=True, text=True)
+
+
+class TapInNamespace(unittest.TestCase):
+    def setUp(self):
+        self.ns = f"vnt-tap-{os.getpid()}-{self._testMethodName[-12:]}"
+        run("ip", "netns", "add", self.ns)
+        self.addCleanup(run, "ip", "netns", "del", self.ns, check=False)
+        self.sh("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1;"
+                " ip link set lo up; ip link add br0 type bridge; ip link set br0 mtu 1400 up;"
+                " ip link add br1 type bridge")
+        self.work = tempfile.mkdtemp(prefix="vnt-tap-")
+        self.acl = os.path.join(self.work, "bridge.conf")
+        with open(self.acl, "w") as f:
+            f.write("allow br0\ndeny br1\n")
+        self.start_daemon()
+
+    def start_daemon(self):
+        sock = os.path.join(self.work, "qmp.sock")
+        self.daemon = subprocess.Popen(["ip", "netns", "exec", self.ns, vnetd_binary(), "--socket", sock,
+                                        "--state-dir", os.path.join(self.work, "state"), "--bridge-acl", self.acl],
+                                       stderr=subprocess.DEVNULL)
+        self.addCleanup(self.stop_daemon)
+        for _ in range(250):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.02)
+        self.client = QmpClient(sock)
+        self.addCleanup(self.client.close)
+
+    def stop_daemon(self):
+        if self.daemon.poll() is None:
+            self.daemon.terminate()
+            self.assertEqual(self.daemon.wait(20), 0)
+
+    def sh(self, command):
+        return run("ip", "netns", "exec", self.ns, "sh", "-c", command).stdout
+
+    def links(self):
+        return {l["ifname"]: l for l in json.loads(self.sh("ip -d -j link show"))}
+
+    def wait_gone(self, ifname, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while ifname in self.links():
+            self.assertLess(time.monotonic(), deadline, f"{ifname} still exists")
+            time.sleep(0.02)
+
+    def add(self, **arguments):
+        return self.client.execute("netdev_add", arguments)
+
+    def get_fds(self, netdev):
+        self.client.sock.sendall(json.dumps({"execute": "netdev-get-fds", "arguments": {"id": netdev}}).encode() + b"\n")
+        data, fds, _, _ = socket.recv_fds(self.client.sock, 65536, 64)
+        reply = json.loads(data.split(b"\n")[0])
+        for fd in fds:
+            self.addCleanup(os.close, fd)
+        return reply["return"]["fds"], fds
+
+    def vnetd_fd_count(self):
+        return len(os.listdir(f"/proc/{self.daemon_pid()}/fd"))
+
+    def daemon_pid(self):
+        # ip netns exec execs vnetd in place: the Popen pid is vnetd's.
+        return self.daemon.pid
+
+    # -- tests ------------------------------------------------------------
+
+    def test_queue_counts_and_flags_read_back_from_the_kernel(self):
+        for queues in (1, 2, 8):
+            with self.subTest(queues=queues):
+                name = f"mq{queues}"
+                self.assertEqual(self.add(type="tap", id=name, ifname=name, queues=queues), {"return": {}})
+                flags = int(self.sh(f"cat /sys/class/net/{name}/tun_flags"), 16)
+                self.assertEqual(bool(flags & IFF_MULTI_QUEUE), queues > 1)
+                self.assertTrue(flags & IFF_VNET_HDR)
+                info = self.links()[name]["linkinfo"]["info_data"]
+                self.assertEqual(info.get("numqueues", 1), queues)
+                roles, fds = self.get_fds(name)
+                self.assertEqual(roles, [{"role": "tap", "queue": i} for i in range(queues)])
+                for fd in fds:
+                    ifr = fcntl.ioctl(fd, TUNGETIFF, b"\0" * 40)
+                    self.assertEqual(ifr[:16].rstrip(b"\0").decode(), name)
+                    hdr = array.array("i", [0])
+                    fcntl.ioctl(fd, TUNGETVNETHDRSZ, hdr)
+                    self.assertEqual(hdr[0], 10)
+                    fcntl.ioctl(fd, TUNSETOFFLOAD, 0x01)  # TUN_F_CSUM: offloads are settable by the VMM
+
+    def test_bridge_membership_mtu_acl_and_link(self):
+        self.assertEqual(self.add(type="bridge", id="b0", br="br0"), {"return": {}})
+        self.assertEqual(self.add(type="tap", id="t1", ifname="vt1", br="br0"), {"return": {}})
+        ports = {l["ifname"]: l for l in json.loads(self.sh("ip -j link show master br0"))}
+        self.assertIn("vt1", ports)
+        self.assertEqual(len(ports), 2)
+        for port in ports.values():
+            self.assertEqual(port["mtu"], 1400)
+            self.assertIn("UP", port["flags"])
+        for bad in ({"type": "bridge", "id": "b1", "br": "br1"}, {"type": "tap", "id": "t2", "br": "br1"},
+                    {"type": "tap", "id": "t3", "br": "nosuch"}):
+            with self.subTest(bad=bad):
+                reply = self.client.execute("netdev_add", bad)
+                self.assertIn("access denied by acl file", reply["error"]["desc"])
+        self.assertEqual(json.loads(self.sh("ip -j link show master br1")), [])
+        self.client.cmd("set_link", name="t1", up=False)
+        link = self.links()["vt1"]
+        self.assertNotIn("UP", link["flags"])
+        self.assertEqual(self.sh("cat /sys/class/net/vt1/carrier 2>/dev/null || echo 0").strip() or "0", "0")
+        self.assertFalse([n for n in self.client.cmd("query-netdevs") if n["id"] == "t1"][0]["link-up"])
+        self.client.cmd("set_link", name="t1", up=True)
+        self.assertIn("UP", self.links()["vt1"]["flags"])
+        self.assertEqual(self.sh("cat /sys/class/net/vt1/carrier").strip(), "1")
+
+    def test_frames_cross_the_received_fds_both_ways(self):
+        self.client.cmd("netdev_add", type="tap", id="t0", ifname="vt0", queues=2)
+        roles, fds = self.get_fds("t0")
+        # The host side: an AF_PACKET socket on vt0, opened in the namespace.
+        helper = subprocess.Popen(["ip", "netns", "exec", self.ns, sys.executable, "-c", PACKET_HELPER],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.addCleanup(helper.kill)
+        time.sleep(0.3)  # let it bind before the first frame
+        frame = bytes.fromhex("0200000000aa" "0200000000bb") + PROBE + b"guest->host".ljust(46, b".")
+        for fd in fds:
+            os.write(fd, b"\0" * 10 + frame)  # a zero virtio-net header first
+        seen = [helper.stdout.readline().strip() for _ in fds]
+        self.assertEqual(seen, [frame.hex().encode()] * len(fds))
+        reply = bytes.fromhex("0200000000bb" "0200000000aa") + PROBE + b"host->guest".ljust(46, b".")
+        helper.stdin.write(reply.hex().encode() + b"\n")
+        helper.stdin.flush()
+        ready, _, _ = select.select(fds, [], [], 2.0)
+        self.assertTrue(ready, "the frame sent on the host side came out of no queue fd")
+        got = os.read(ready[0], 65536)
+        self.assertEqual(got[10:], reply)
+
+    def test_fd_passed_with_getfd_and_an_existing_persistent_tap(self):
+        pid = self.daemon_pid()
+        # Make the tap inside the namespace: open there through a helper is
+        # overkill; setns for this thread is simpler.
+        ns_fd = os.open(f"/run/netns/{self.ns}", os.O_RDONLY)
+        self.addCleanup(os.close, ns_fd)
+        own = os.open("/proc/self/ns/net", os.O_RDONLY)
+        self.addCleanup(os.close, own)
+        setns(ns_fd)
+        try:
+            # tun makes the device in the namespace of whoever opened it.
+            fd = os.open("/dev/net/tun", os.O_RDWR)
+            self.addCleanup(os.close, fd)
+            fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", b"mine0", IFF_TAP | IFF_NO_PI))
+        finally:
+            setns(own)
+        reply = self.client.execute("getfd", {"fdname": "tapfd"}, fds=[fd])
+        self.assertEqual(reply, {"return": {}})
+        self.assertEqual(self.add(type="tap", id="passed", fd="tapfd"), {"return": {}})
+        details = [n for n in self.client.cmd("query-netdevs") if n["id"] == "passed"][0]["details"]
+        self.assertEqual(details["ifname"], "mine0")
+        self.assertFalse(details["vnet-hdr"])
+        self.assertIn("has not been found", self.add(type="tap", id="again", fd="tapfd")["error"]["desc"])
+        self.assertEqual(pid, self.daemon_pid())
+
+        self.sh("ip tuntap add dev keep0 mode tap")
+        self.assertEqual(self.add(type="tap", id="k", ifname="keep0"), {"return": {}})
+        self.assertIn("without IFF_MULTI_QUEUE", self.add(type="tap", id="k2", ifname="keep0", queues=2)["error"]["desc"])
+        self.client.cmd("netdev_del", id="k")
+        time.sleep(0.3)
+        self.assertIn("keep0", self.links(), "netdev_del removed a tap vnetd did not create")
+
+    def test_scripts_run_with_the_ifname(self):
+        log = os.path.join(self.work, "script.log")
+        for name in ("up", "down"):
+            path = os.path.join(self.work, f"if{name}")
+            with open(path, "w") as f:
+                f.write(f"#!/bin/sh\necho {name} $1 >> {log}\n")
+            os.chmod(path, 0o755)
+        self.client.cmd("netdev_add", type="tap", id="s", ifname="vs0", script=os.path.join(self.work, "ifup"),
+                        downscript=os.path.join(self.work, "ifdown"))
+        self.client.cmd("netdev_del", id="s")
+        self.wait_gone("vs0")
+        self.assertEqual(open(log).read().split("\n")[:2], ["up vs0", "down vs0"])
+        failing = os.path.join(self.work, "fail")
+        with open(failing, "w") as f:
+            f.write("#!/bin/sh\nexit 3\n")
+        os.chmod(failing, 0o755)
+        reply = self.add(type="tap", id="f", ifname="vf0", script=failing)
+        self.assertIn("failed with status 3", reply["error"]["desc"])
+        self.assertNotIn("vf0", self.links(), "a failed add left its tap behind")
+
+    def test_vhost_without_vhost_net_is_a_clear_error(self):
+        reply = self.add(type="tap", id="v", ifname="vv0", vhost=True)
+        self.assertIn("/dev/vhost-net", reply["error"]["desc"])
+        self.assertNotIn("vv0", self.links())
+
+    def test_cycles_leave_no_fd_and_no_device_and_readd_works(self):
+        self.client.cmd("query-netdevs")
+        baseline = self.vnetd_fd_count()
+        for i in range(200):
+            self.client.send("netdev_add", {"type": "tap", "id": f"c{i}", "ifname": f"vc{i % 7}", "queues": 2})
+            self.client.send("netdev_del", {"id": f"c{i}"})
+        for _ in range(400):
+            reply = self.client.read_reply()
+            self.assertNotIn("error", reply, reply)
+        deadline = time.monotonic() + 20
+        while [l for l in self.links() if l.startswith("vc")] or self.vnetd_fd_count() != baseline:
+            self.assertLess(time.monotonic(), deadline,
+                            f"left behind: {[l for l in self.links() if l.startswith('vc')]}, "
+                            f"fds {self.vnetd_fd_count()} vs {baseline}")
+            time.sleep(0.05)
+
+
+PACKET_HELPER = r'''
+import os, select, socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88B5))
+s.bind(("vt0", 0))
+while True:
+    r, _, _ = select.select([s, sys.stdin], [], [])
+    if s in r:
+        data, addr = s.recvfrom(65536)
+        if addr[2] == socket.PACKET_OUTGOING:
+            continue
+        print(data.hex(), flush=True)
+    if sys.stdin in r:
+        line = sys.stdin.readline()
+        if not line:
+            break
+        s.send(bytes.fromhex(line.strip()))
+'''
+
+if __name__ == "__main__":
+    unittest.main()
