@@ -45,17 +45,21 @@ Result<uint32_t> RxFilterProgram::current_slot() const {
   return slot & 1;
 }
 
-Result<void> RxFilterProgram::clear_mac_slot(uint32_t slot) {
-  bpf_map* table = skeleton_->maps.mac_table;
-  std::vector<rx_filter_mac_key> doomed;
+std::vector<rx_filter_mac_key> RxFilterProgram::mac_keys(uint32_t slot) const {
+  std::vector<rx_filter_mac_key> keys;
   rx_filter_mac_key key{}, next{};
   const void* previous = nullptr;
-  while (bpf_map__get_next_key(table, previous, &next, sizeof(next)) == 0) {
-    if (next.slot == slot) doomed.push_back(next);
+  while (bpf_map__get_next_key(skeleton_->maps.mac_table, previous, &next, sizeof(next)) == 0) {
+    if (next.slot == slot) keys.push_back(next);
     key = next;
     previous = &key;
   }
-  for (const auto& k : doomed) {
+  return keys;
+}
+
+Result<void> RxFilterProgram::clear_mac_slot(uint32_t slot) {
+  bpf_map* table = skeleton_->maps.mac_table;
+  for (const auto& k : mac_keys(slot)) {
     if (int err = bpf_map__delete_elem(table, &k, sizeof(k), 0); err && err != -ENOENT) {
       return bpf_error(err, "deleting from rx_filter mac_table");
     }
@@ -132,12 +136,7 @@ Result<RxFilterState> RxFilterProgram::read() const {
     if (config.vlans[vid / 32] & (1u << (vid % 32))) state.vlan_table.push_back(static_cast<uint16_t>(vid));
   }
   std::vector<std::pair<uint8_t, Mac>> unicast, multicast;
-  rx_filter_mac_key key{}, next{};
-  const void* previous = nullptr;
-  while (bpf_map__get_next_key(skeleton_->maps.mac_table, previous, &next, sizeof(next)) == 0) {
-    key = next;
-    previous = &key;
-    if (key.slot != *slot) continue;
+  for (const auto& key : mac_keys(*slot)) {
     uint8_t position = 0;
     if (bpf_map__lookup_elem(skeleton_->maps.mac_table, &key, sizeof(key), &position, 1, 0) != 0) continue;
     Mac mac;

@@ -10,7 +10,8 @@
 
 #include "kernel_ifaces/result.h"
 
-struct rx_filter;  // the bpftool skeleton
+struct rx_filter;          // the bpftool skeleton
+struct rx_filter_mac_key;  // ebpf/rx_filter.h
 
 namespace vnet::ebpf {
 
@@ -55,6 +56,7 @@ class RxFilterProgram {
   explicit RxFilterProgram(rx_filter* skeleton) : skeleton_(skeleton) {}
   Result<uint32_t> current_slot() const;
   Result<void> clear_mac_slot(uint32_t slot);
+  std::vector<rx_filter_mac_key> mac_keys(uint32_t slot) const;  // the MAC table's keys of one slot
 
   rx_filter* skeleton_;
 };

@@ -12,12 +12,10 @@ import select
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from vnetd_harness import QmpClient, vnetd_binary  # noqa: E402
+from netns_harness import NamespaceTestCase  # noqa: E402
 
 OWN = "52:54:00:12:34:56"
 OTHER = "52:54:00:00:00:ff"
@@ -32,37 +30,13 @@ STRICT = {"promiscuous": False, "multicast": "normal", "unicast": "normal", "vla
           "main-mac": OWN, "vlan-table": [5], "unicast-table": [LISTED], "multicast-table": [MC_LISTED]}
 
 
-def run(*args):
-    return subprocess.run(args, check=True, capture_output=True, text=True)
-
-
-class RxFilterInNamespace(unittest.TestCase):
+class RxFilterInNamespace(NamespaceTestCase):
     def setUp(self):
-        self.ns = f"vnt-rxf-{os.getpid()}"
-        run("ip", "netns", "add", self.ns)
-        self.addCleanup(subprocess.run, ["ip", "netns", "del", self.ns])
-        # No IPv6: its router and neighbour solicitations would cross the
-        # filter too and blur the counters.
-        self.sh("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1")
+        super().setUp()
         self.sh("ip link add br0 type bridge && ip link set br0 up"
                 " && ip link add v0 type veth peer name v1 && ip link set v1 master br0"
                 " && ip link set v0 up && ip link set v1 up")
-        work = tempfile.TemporaryDirectory()
-        self.addCleanup(work.cleanup)
-        acl = os.path.join(work.name, "bridge.conf")
-        with open(acl, "w") as f:
-            f.write("allow br0\n")
-        sock = os.path.join(work.name, "qmp.sock")
-        self.daemon = subprocess.Popen(["ip", "netns", "exec", self.ns, vnetd_binary(), "--socket", sock,
-                                        "--state-dir", os.path.join(work.name, "state"), "--bridge-acl", acl],
-                                       stderr=subprocess.PIPE)
-        self.addCleanup(self.stop_daemon)
-        for _ in range(200):
-            if os.path.exists(sock):
-                break
-            time.sleep(0.02)
-        self.client = QmpClient(sock)
-        self.addCleanup(self.client.close)
+        self.start_daemon()
         self.client.cmd("netdev_add", type="tap", id="t0", br="br0", vnet_hdr=False)
         self.client.cmd("netdev_add", type="nic", id="n0", netdev="t0", model="virtio-net-pci")
         self.tap = self.get_tap_fd()
@@ -71,13 +45,6 @@ class RxFilterInNamespace(unittest.TestCase):
         self.sender = subprocess.Popen(
             ["ip", "netns", "exec", self.ns, sys.executable, "-c", SENDER], stdin=subprocess.PIPE, text=True)
         self.addCleanup(self.sender.kill)
-
-    def stop_daemon(self):
-        self.daemon.terminate()
-        self.assertEqual(self.daemon.wait(10), 0)
-
-    def sh(self, command):
-        run("ip", "netns", "exec", self.ns, "sh", "-c", command)
 
     def get_tap_fd(self):
         self.client.sock.sendall(b'{"execute":"netdev-get-fds","arguments":{"id":"t0"}}\n')

@@ -12,12 +12,10 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from vnetd_harness import QmpClient, vnetd_binary  # noqa: E402
+from netns_harness import NamespaceTestCase, run  # noqa: E402
 
 TUNSETIFF = 0x400454CA
 TUNGETIFF = 0x800454D2
@@ -34,44 +32,13 @@ def setns(fd):
         raise OSError(ctypes.get_errno(), "setns")
 
 
-def run(*args, check=True):
-    return subprocess.run(args, check=check, capture_output=True, text=True)
+class TapInNamespace(NamespaceTestCase):
+    bridge_acl = "allow br0\ndeny br1\n"
 
-
-class TapInNamespace(unittest.TestCase):
     def setUp(self):
-        self.ns = f"vnt-tap-{os.getpid()}-{self._testMethodName[-12:]}"
-        run("ip", "netns", "add", self.ns)
-        self.addCleanup(run, "ip", "netns", "del", self.ns, check=False)
-        self.sh("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1;"
-                " ip link set lo up; ip link add br0 type bridge; ip link set br0 mtu 1400 up;"
-                " ip link add br1 type bridge")
-        self.work = tempfile.mkdtemp(prefix="vnt-tap-")
-        self.acl = os.path.join(self.work, "bridge.conf")
-        with open(self.acl, "w") as f:
-            f.write("allow br0\ndeny br1\n")
+        super().setUp()
+        self.sh("ip link add br0 type bridge; ip link set br0 mtu 1400 up; ip link add br1 type bridge")
         self.start_daemon()
-
-    def start_daemon(self):
-        sock = os.path.join(self.work, "qmp.sock")
-        self.daemon = subprocess.Popen(["ip", "netns", "exec", self.ns, vnetd_binary(), "--socket", sock,
-                                        "--state-dir", os.path.join(self.work, "state"), "--bridge-acl", self.acl],
-                                       stderr=subprocess.DEVNULL)
-        self.addCleanup(self.stop_daemon)
-        for _ in range(250):
-            if os.path.exists(sock):
-                break
-            time.sleep(0.02)
-        self.client = QmpClient(sock)
-        self.addCleanup(self.client.close)
-
-    def stop_daemon(self):
-        if self.daemon.poll() is None:
-            self.daemon.terminate()
-            self.assertEqual(self.daemon.wait(20), 0)
-
-    def sh(self, command):
-        return run("ip", "netns", "exec", self.ns, "sh", "-c", command).stdout
 
     def links(self):
         return {l["ifname"]: l for l in json.loads(self.sh("ip -d -j link show"))}

@@ -1,0 +1,55 @@
+"""NamespaceTestCase - a fresh network namespace (IPv6 off, so the kernel's
+own solicitations do not cross the paths under test) with a vnetd running in
+it, both removed after the test whatever happens."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+from vnetd_harness import QmpClient, vnetd_binary  # noqa: E402,F401
+
+
+def run(*args, check=True):
+    return subprocess.run(args, check=check, capture_output=True, text=True)
+
+
+class NamespaceTestCase(unittest.TestCase):
+    bridge_acl = "allow br0\n"
+
+    def setUp(self):
+        self.ns = f"vnt-{os.getpid()}-{self._testMethodName[-20:]}"
+        run("ip", "netns", "add", self.ns)
+        self.addCleanup(run, "ip", "netns", "del", self.ns, check=False)
+        self.sh("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1;"
+                " ip link set lo up")
+        self.work = tempfile.mkdtemp(prefix="vnt-")
+        self.addCleanup(shutil.rmtree, self.work, True)
+        self.acl = os.path.join(self.work, "bridge.conf")
+        with open(self.acl, "w") as f:
+            f.write(self.bridge_acl)
+
+    def start_daemon(self):
+        sock = os.path.join(self.work, "qmp.sock")
+        # ip netns exec execs vnetd in place: the Popen pid is vnetd's.
+        self.daemon = subprocess.Popen(["ip", "netns", "exec", self.ns, vnetd_binary(), "--socket", sock,
+                                        "--state-dir", os.path.join(self.work, "state"), "--bridge-acl", self.acl],
+                                       stderr=subprocess.DEVNULL)
+        self.addCleanup(self.stop_daemon)
+        for _ in range(250):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.02)
+        self.client = QmpClient(sock)
+        self.addCleanup(self.client.close)
+
+    def stop_daemon(self):
+        if self.daemon.poll() is None:
+            self.daemon.terminate()
+            self.assertEqual(self.daemon.wait(20), 0, "vnetd did not stop cleanly on SIGTERM")
+
+    def sh(self, command):
+        return run("ip", "netns", "exec", self.ns, "sh", "-c", command).stdout
