@@ -17,8 +17,22 @@ def run(*args, check=True):
     return subprocess.run(args, check=check, capture_output=True, text=True)
 
 
+def remove_stale_namespaces():
+    """Namespaces of test runs that were killed before their cleanup ran
+    (named vnt-PID-...; PID no longer alive)."""
+    for line in run("ip", "netns", "list").stdout.splitlines():
+        name = line.split()[0] if line.split() else ""
+        parts = name.split("-")
+        if len(parts) >= 3 and parts[0] == "vnt" and parts[1].isdigit() and not os.path.exists(f"/proc/{parts[1]}"):
+            run("ip", "netns", "del", name, check=False)
+
+
 class NamespaceTestCase(unittest.TestCase):
     bridge_acl = "allow br0\n"
+
+    @classmethod
+    def setUpClass(cls):
+        remove_stale_namespaces()
 
     def setUp(self):
         self.ns = f"vnt-{os.getpid()}-{self._testMethodName[-20:]}"
