@@ -251,6 +251,11 @@ class QmpClient:
         self.send(command, arguments, id, fds)
         return self.read_reply(timeout)
 
+    def take_received_fds(self):
+        """The fds received so far; the caller now owns (and closes) them."""
+        fds, self.received_fds = self.received_fds, []
+        return fds
+
     def cmd(self, command, **arguments):
         """Runs a command that must succeed and returns its "return" value."""
         reply = self.execute(command, arguments or None)

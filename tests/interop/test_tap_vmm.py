@@ -4,8 +4,6 @@ with netdev-get-fds and hands it to qemu-system-x86_64 with QEMU's own getfd;
 QEMU joins it through a hub to a UDP socket netdev. Frames sent to QEMU's UDP
 socket must come out of the tap's host side, and back. All of it inside a
 network namespace the test makes (the test's thread enters it)."""
-import ctypes
-import json
 import os
 import select
 import shutil
@@ -16,17 +14,11 @@ import tempfile
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from vnetd_harness import QmpClient, vnetd_binary  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "netns"))
+from netns_harness import QmpClient, setns, vnetd_binary  # noqa: E402
 
 PORT_TEST, PORT_QEMU = 47001, 47002
 PROBE = b"\x88\xb5"
-
-
-def setns(fd):
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
-        raise OSError(ctypes.get_errno(), "setns")
 
 
 def wait_for(path):
@@ -83,9 +75,9 @@ class QemuTakesOurTap(unittest.TestCase):
         udp.bind(("127.0.0.1", PORT_TEST))
         self.addCleanup(udp.close)
         self.vnetd.cmd("netdev_add", type="tap", id="t0", ifname="vmmtap", vnet_hdr=False)
-        self.vnetd.sock.sendall(b'{"execute":"netdev-get-fds","arguments":{"id":"t0"}}\n')
-        data, fds, _, _ = socket.recv_fds(self.vnetd.sock, 65536, 4)
-        self.assertEqual(json.loads(data.split(b"\n")[0]), {"return": {"fds": [{"role": "tap", "queue": 0}]}})
+        reply = self.vnetd.execute("netdev-get-fds", {"id": "t0"})
+        fds = self.vnetd.take_received_fds()
+        self.assertEqual(reply, {"return": {"fds": [{"role": "tap", "queue": 0}]}})
         self.assertEqual(self.qemu.execute("getfd", {"fdname": "vnettap"}, fds=fds), {"return": {}})
         for fd in fds:
             os.close(fd)

@@ -1,6 +1,7 @@
 """NamespaceTestCase - a fresh network namespace (IPv6 off, so the kernel's
 own solicitations do not cross the paths under test) with a vnetd running in
 it, both removed after the test whatever happens."""
+import ctypes
 import os
 import shutil
 import subprocess
@@ -15,6 +16,13 @@ from vnetd_harness import QmpClient, vnetd_binary  # noqa: E402,F401
 
 def run(*args, check=True):
     return subprocess.run(args, check=check, capture_output=True, text=True)
+
+
+def setns(fd):
+    """setns(2) into a network namespace (os.setns needs Python 3.12)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
+        raise OSError(ctypes.get_errno(), "setns")
 
 
 def remove_stale_namespaces():

@@ -47,9 +47,8 @@ class RxFilterInNamespace(NamespaceTestCase):
         self.addCleanup(self.sender.kill)
 
     def get_tap_fd(self):
-        self.client.sock.sendall(b'{"execute":"netdev-get-fds","arguments":{"id":"t0"}}\n')
-        data, fds, _, _ = socket.recv_fds(self.client.sock, 65536, 4)
-        reply = json.loads(data.split(b"\n")[0])
+        reply = self.client.execute("netdev-get-fds", {"id": "t0"})
+        fds = self.client.take_received_fds()
         self.assertEqual(reply, {"return": {"fds": [{"role": "tap", "queue": 0}]}})
         self.assertEqual(len(fds), 1)
         return fds[0]

@@ -3,7 +3,6 @@
 namespace. State is read back from the kernel (sysfs, ip -j), never from
 vnetd's own report alone."""
 import array
-import ctypes
 import fcntl
 import json
 import os
@@ -15,7 +14,7 @@ import sys
 import time
 import unittest
 
-from netns_harness import NamespaceTestCase, run  # noqa: E402
+from netns_harness import NamespaceTestCase, run, setns  # noqa: E402
 
 TUNSETIFF = 0x400454CA
 TUNGETIFF = 0x800454D2
@@ -23,13 +22,6 @@ TUNGETVNETHDRSZ = 0x800454D7
 TUNSETOFFLOAD = 0x400454D0
 IFF_TAP, IFF_NO_PI, IFF_VNET_HDR, IFF_MULTI_QUEUE = 0x0002, 0x1000, 0x4000, 0x0100
 PROBE = b"\x88\xb5"
-
-
-def setns(fd):
-    """setns(2) into a network namespace (os.setns needs Python 3.12)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
-        raise OSError(ctypes.get_errno(), "setns")
 
 
 class TapInNamespace(NamespaceTestCase):
@@ -53,12 +45,11 @@ class TapInNamespace(NamespaceTestCase):
         return self.client.execute("netdev_add", arguments)
 
     def get_fds(self, netdev):
-        self.client.sock.sendall(json.dumps({"execute": "netdev-get-fds", "arguments": {"id": netdev}}).encode() + b"\n")
-        data, fds, _, _ = socket.recv_fds(self.client.sock, 65536, 64)
-        reply = json.loads(data.split(b"\n")[0])
+        roles = self.client.cmd("netdev-get-fds", id=netdev)["fds"]
+        fds = self.client.take_received_fds()
         for fd in fds:
             self.addCleanup(os.close, fd)
-        return reply["return"]["fds"], fds
+        return roles, fds
 
     def vnetd_fd_count(self):
         return len(os.listdir(f"/proc/{self.daemon_pid()}/fd"))
