@@ -84,8 +84,11 @@ QmpResult<Empty> VnetdCommands::qmp_netdev_add(CommandContext& ctx, const qapi::
     }
   }
 
-  BackendRequest request{[&ctx](const std::string& name) { return ctx.session.take_named_fd(name); },
-                         default_mac(registry_)};
+  BackendRequest request{[&ctx](const std::string& name) { return ctx.session.take_named_fd(name); }, {}};
+  // Only a NIC without macaddr needs one (it scans every netdev).
+  if (const auto* nic = std::get_if<qapi::NetLegacyNicOptions>(&args.u); nic && !nic->macaddr) {
+    request.default_mac = default_mac(registry_);
+  }
   auto backend = create_backend(args, resources_, request);
   if (!backend) return backend.error();
 

@@ -30,14 +30,12 @@ inline std::string member_clashes(const std::string& key, const std::string& oth
 inline std::string member_unexpected(const std::string& key) { return "QMP input member '" + key + "' is unexpected"; }
 inline std::string command_not_found(const std::string& name) { return "The command " + name + " has not been found"; }
 inline std::string command_no_oob(const std::string& name) { return "The command " + name + " does not support OOB"; }
-inline std::string capability_unavailable(const std::string& list) { return "Capability " + list + " not available"; }
 
-// monitor/misc.c (getfd, closefd) and monitor/monitor.c (monitor_fd_param)
+// monitor/misc.c (getfd, closefd)
 inline constexpr const char* kNoFdSupplied = "No file descriptor supplied via SCM_RIGHTS";
 inline std::string fd_not_found(const std::string& name) { return "File descriptor named '" + name + "' not found"; }
-inline std::string fd_param_not_found(const std::string& name) {
-  return "File descriptor named '" + name + "' has not been found";
-}
+// (monitor_fd_param()'s "File descriptor named 'X' has not been found" is the
+// tap backend's to say: backends/tap/tap_backend.cpp.)
 
 // net/net.c
 inline std::string device_not_found(const std::string& id) { return "Device '" + id + "' not found"; }

@@ -154,7 +154,9 @@ void QmpServer::update_interest(Client& client) {
   uint32_t events = (want_input ? uint32_t{EPOLLIN} : 0u) | (client.output.empty() ? 0u : uint32_t{EPOLLOUT});
   // Unanswered requests with room to answer them: come back at once.
   if (!client.inbox.empty() && client.pending_bytes < kAnswerPauseBytes) events |= EPOLLOUT;
-  (void)loop_.modify(client.fd.get(), events);
+  // Called after every flush: skip the syscall when nothing changed.
+  if (events == client.interest) return;
+  if (loop_.modify(client.fd.get(), events)) client.interest = events;
 }
 
 void QmpServer::drop(ClientIt client) {

@@ -3,6 +3,8 @@
 // replies (with fds) and broadcasts events to every negotiated client.
 #pragma once
 
+#include <sys/epoll.h>
+
 #include <deque>
 #include <list>
 #include <memory>
@@ -47,6 +49,7 @@ class QmpServer : public EventSink {
     std::deque<Outgoing> output;
     std::deque<FramedText> inbox;  // requests read but not yet answered
     size_t pending_bytes = 0;
+    uint32_t interest = EPOLLIN;   // what epoll watches for now
     bool read_closed = false;      // the client shut down its sending side
     bool closing = false;
   };
