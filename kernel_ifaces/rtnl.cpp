@@ -85,6 +85,7 @@ Result<void> Rtnl::change_link(int ifindex, const LinkChange& change) {
   }
   if (change.master) rtnl_link_set_master(changes.get(), *change.master);
   if (change.mtu) rtnl_link_set_mtu(changes.get(), *change.mtu);
+  if (change.group) rtnl_link_set_group(changes.get(), *change.group);
   if (int err = rtnl_link_change(sock_.get(), orig.get(), changes.get(), 0); err < 0) {
     return nl_error(err, "RTM_SETLINK of ifindex " + std::to_string(ifindex));
   }
@@ -97,6 +98,23 @@ Result<void> Rtnl::delete_link(int ifindex) {
   rtnl_link_set_ifindex(link.get(), ifindex);
   if (int err = rtnl_link_delete(sock_.get(), link.get()); err < 0) {
     return nl_error(err, "RTM_DELLINK of ifindex " + std::to_string(ifindex));
+  }
+  return {};
+}
+
+Result<void> Rtnl::delete_group(uint32_t group) {
+  // libnl's delete request carries only an ifindex or a name, so the message
+  // is built here with its attribute helpers.
+  std::unique_ptr<nl_msg, void (*)(nl_msg*)> msg(nlmsg_alloc_simple(RTM_DELLINK, 0), nlmsg_free);
+  if (!msg) return Error{ENOMEM, "nlmsg_alloc_simple"};
+  ifinfomsg header{};
+  header.ifi_family = AF_UNSPEC;
+  if (nlmsg_append(msg.get(), &header, sizeof header, NLMSG_ALIGNTO) < 0 ||
+      nla_put_u32(msg.get(), IFLA_GROUP, group) < 0) {
+    return Error{ENOMEM, "building RTM_DELLINK"};
+  }
+  if (int err = nl_send_sync(sock_.get(), msg.release()); err < 0) {
+    return nl_error(err, "RTM_DELLINK of ifgroup " + std::to_string(group));
   }
   return {};
 }

@@ -3,6 +3,7 @@
 // thread-safe).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +30,7 @@ struct LinkChange {
   std::optional<bool> up;
   std::optional<int> master;  // 0 removes the link from its bridge
   std::optional<unsigned> mtu;
+  std::optional<uint32_t> group;  // IFLA_GROUP, the link's ifgroup
 };
 
 class Rtnl {
@@ -39,6 +41,9 @@ class Rtnl {
   Result<Link> get_link(int ifindex);
   Result<void> change_link(int ifindex, const LinkChange& change);
   Result<void> delete_link(int ifindex);
+  // One RTM_DELLINK for every link in this ifgroup of the namespace: the
+  // kernel unregisters them as one batch, paying its RCU waits once.
+  Result<void> delete_group(uint32_t group);
   Result<void> add_bridge(const std::string& name);
   // RTM_NEWQDISC: replaces the link's root qdisc with one of this kind
   // ("noqueue", "pfifo_fast", ...), without options.

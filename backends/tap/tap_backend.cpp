@@ -242,21 +242,27 @@ TapBackend::~TapBackend() {
     queues_.clear();
     return;
   }
-  // Closing the last queue of a tap we created makes the kernel unregister it
-  // (~17 ms); the downscript runs first, as in QEMU's tap_cleanup().
+  // A tap we created is deleted over rtnetlink, batched with other deletions,
+  // even while a VMM still holds its fds (as `ip link del` would); one we
+  // attached to only loses our fds. The downscript runs first, with the
+  // device still there, as in QEMU's tap_cleanup().
   auto queues = std::make_shared<std::vector<UniqueFd>>(std::move(queues_));
   auto vhost_fds = std::make_shared<std::vector<UniqueFd>>(std::move(vhost_fds_));
-  std::string downscript = downscript_;
-  std::string ifname = ifname_;
-  teardown_.submit(ifname_, [queues, vhost_fds, downscript, ifname] {
-    if (!downscript.empty()) {
+  TeardownJob job;
+  job.key = ifname_;
+  job.ifindex = created_ ? ifindex_ : 0;
+  if (!downscript_.empty()) {
+    job.before = [downscript = downscript_, ifname = ifname_] {
       if (auto ran = process::run({downscript, ifname}, std::chrono::seconds(30)); !ran) {
         std::fprintf(stderr, "vnetd: downscript for %s: %s\n", ifname.c_str(), ran.error().message.c_str());
       }
-    }
+    };
+  }
+  job.release = [queues, vhost_fds] {
     vhost_fds->clear();
     queues->clear();
-  });
+  };
+  teardown_.submit(std::move(job));
 }
 
 Result<void> TapBackend::set_link(bool up) {

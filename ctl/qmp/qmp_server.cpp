@@ -122,6 +122,12 @@ bool QmpServer::read_from(Client& client) {
 
 void QmpServer::queue(Client& client, std::string bytes, std::vector<UniqueFd> fds) {
   client.pending_bytes += bytes.size();
+  // Text without fds joins what is queued, so that an event and the reply
+  // after it leave in one sendmsg (fds must come with their own reply).
+  if (fds.empty() && !client.output.empty()) {
+    client.output.back().bytes += bytes;
+    return;
+  }
   client.output.push_back(Outgoing{std::move(bytes), std::move(fds)});
 }
 
@@ -180,8 +186,20 @@ void QmpServer::emit(std::string_view name, nlohmann::ordered_json data) {
     // QEMU sends events only to clients past capability negotiation.
     if (it->closing || !it->session->negotiated()) continue;
     queue(*it, text, {});
-    if (it->pending_bytes > kMaxPendingOutput || !flush(*it)) drop(it);
+    if (it->pending_bytes > kMaxPendingOutput) drop(it);
+    else schedule_flush(it);
   }
+}
+
+// Events raised while a request is being answered go out with its reply;
+// others at the end of this turn of the loop.
+void QmpServer::schedule_flush(ClientIt client) {
+  if (client->flush_scheduled) return;
+  client->flush_scheduled = true;
+  loop_.defer([this, client] {
+    client->flush_scheduled = false;
+    if (!client->closing && !flush(*client)) drop(client);
+  });
 }
 
 }  // namespace vnet::qmp

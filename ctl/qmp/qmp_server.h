@@ -51,6 +51,7 @@ class QmpServer : public EventSink {
     size_t pending_bytes = 0;
     uint32_t interest = EPOLLIN;   // what epoll watches for now
     bool read_closed = false;      // the client shut down its sending side
+    bool flush_scheduled = false;  // a deferred flush is pending
     bool closing = false;
   };
   using ClientIt = std::list<Client>::iterator;
@@ -63,6 +64,7 @@ class QmpServer : public EventSink {
   bool flush(Client& client);
   void update_interest(Client& client);
   void drop(ClientIt client);
+  void schedule_flush(ClientIt client);
 
   EventLoop& loop_;
   qapi::CommandHandlers& handlers_;

@@ -198,6 +198,26 @@ class TapInNamespace(NamespaceTestCase):
                             f"fds {self.vnetd_fd_count()} vs {baseline}")
             time.sleep(0.05)
 
+    def test_del_removes_created_taps_in_a_batch_even_while_a_vmm_holds_their_fds(self):
+        names = [f"vb{i}" for i in range(40)]
+        for i, name in enumerate(names):
+            self.client.send("netdev_add", {"type": "tap", "id": f"b{i}", "ifname": name, "queues": 2})
+        for _ in names:
+            self.assertEqual(self.client.read_reply(), {"return": {}})
+        _, held = self.get_fds("b0")  # as a VMM would hold them
+        for i in range(len(names)):
+            self.client.send("netdev_del", {"id": f"b{i}"})
+        for _ in names:
+            self.assertEqual(self.client.read_reply(), {"return": {}})
+        deadline = time.monotonic() + 10
+        while left := [n for n in self.links() if n in names]:
+            self.assertLess(time.monotonic(), deadline, f"still there: {left}")
+            time.sleep(0.05)
+        # The device is gone under the VMM's fd, as after `ip link del`.
+        with self.assertRaises(OSError):
+            os.write(held[0], b"\0" * 10 + b"\xff" * 60)
+        self.assertEqual(self.add(type="tap", id="again", ifname="vb0"), {"return": {}})
+
 
 PACKET_HELPER = r'''
 import os, select, socket, sys
