@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <cerrno>
 #include <optional>
+#include <span>
 #include <string>
 #include <variant>
 #include <vector>
@@ -44,6 +46,16 @@ class Backend {
   // The tap fd a guest NIC's rx filter program is attached to
   // (TUNSETFILTEREBPF), for backends that have one.
   virtual std::optional<int> filter_attach_fd() const { return std::nullopt; }
+
+  // Sending a frame into the network as if the guest behind this backend's
+  // peer NIC had sent it (announce-self). Kernel-backed backends name the
+  // device the frame is to be received on, so it can be injected there with
+  // no fd (ebpf/frame_injector.h); send_from_guest() is the direct way.
+  virtual int guest_tx_ifindex() const { return 0; }
+  virtual Result<void> send_from_guest(std::span<const uint8_t> frame) {
+    (void)frame;
+    return Error{EOPNOTSUPP, "this netdev type carries no frames in vnetd yet"};
+  }
 
   // Told when the registry pairs this backend with a peer, and when the pair
   // is undone (either side deleted). A failing peer_connected() undoes the add.

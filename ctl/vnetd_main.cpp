@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -109,7 +110,11 @@ int run(const Options& options) {
       if (target) target->emit(name, std::move(data));
     }
   } events;
-  vnet::VnetdCommands commands(registry, resources, events);
+  const char* forced_path = std::getenv("VNETD_ANNOUNCE_PATH");
+  vnet::Announcer announcer(**loop, registry,
+                            forced_path && std::string(forced_path) == "tap-write" ? vnet::Announcer::Path::kTapWrite
+                                                                                   : vnet::Announcer::Path::kAuto);
+  vnet::VnetdCommands commands(registry, resources, events, announcer);
   vnet::qmp::QmpServer server(**loop, commands);
   events.target = &server;
 

@@ -65,6 +65,10 @@ std::vector<Detail> NicBackend::details() const {
   if (!identity_.model.empty()) out.push_back({"model", identity_.model});
   if (!identity_.addr.empty()) out.push_back({"addr", identity_.addr});
   if (identity_.vectors) out.push_back({"vectors", int64_t{*identity_.vectors}});
+  if (announce_frames_) {
+    out.push_back({"announce-frames", static_cast<int64_t>(announce_frames_)});
+    out.push_back({"announce-path", announce_path_});
+  }
   if (auto counted = program_->counters()) {
     out.push_back({"rx-filter-passed", static_cast<int64_t>(counted->passed)});
     out.push_back({"rx-filter-dropped", static_cast<int64_t>(counted->dropped)});

@@ -36,6 +36,14 @@ class NicBackend : public Backend {
   bool take_notify() { return std::exchange(notify_enabled_, false); }
   void enable_notify() { notify_enabled_ = true; }
 
+  // announce-self bookkeeping, shown in query-netdevs: frames sent, and how
+  // the last one went ("xdp-live-frame" or "tap-write"). Returns true when
+  // the path differs from the last one (worth a log line).
+  bool record_announce(const std::string& path) {
+    announce_frames_++;
+    return std::exchange(announce_path_, path) != path;
+  }
+
   Result<void> peer_connected(Backend& peer) override;
   void peer_disconnected(Backend& peer) override;
   std::vector<Detail> details() const override;
@@ -46,8 +54,10 @@ class NicBackend : public Backend {
 
   NicIdentity identity_;
   std::unique_ptr<ebpf::RxFilterProgram> program_;
-  int attached_fd_ = -1;
-  bool notify_enabled_ = true;  // the peer's tap fd (owned by the peer) carrying our filter
+  int attached_fd_ = -1;  // the peer's tap fd (owned by the peer) carrying our filter
+  bool notify_enabled_ = true;
+  uint64_t announce_frames_ = 0;
+  std::string announce_path_;
 };
 
 // "52:54:00:12:34:56" -> bytes; nullopt if it is not six ':'-separated hex pairs.

@@ -35,6 +35,10 @@ class TapBackend : public Backend {
   std::vector<Detail> details() const override;
   std::vector<BackendFd> fds() const override;
   std::optional<int> filter_attach_fd() const override { return queues_.front().get(); }
+  int guest_tx_ifindex() const override { return ifindex_; }
+  // A write into queue 0, behind a zero virtio-net header when the queues
+  // have one: the kernel receives it on the tap, as it does a guest's frame.
+  Result<void> send_from_guest(std::span<const uint8_t> frame) override;
 
   const std::string& ifname() const { return ifname_; }
   int ifindex() const { return ifindex_; }

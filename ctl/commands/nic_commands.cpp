@@ -1,6 +1,9 @@
 // query-rx-filter, set-rx-filter and announce-self: the commands that act on
-#include <algorithm>
 // guest NICs, with QEMU's texts and NIC_RX_FILTER_CHANGED's rule.
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+
 #include "backends/nic/nic_backend.h"
 #include "ctl/commands/vnetd_commands.h"
 #include "ctl/qmp/qemu_texts.h"
@@ -130,9 +133,16 @@ QmpResult<Empty> VnetdCommands::qmp_set_rx_filter(CommandContext&, const qapi::R
   return Empty{};
 }
 
-QmpResult<Empty> VnetdCommands::qmp_announce_self(CommandContext&, const qapi::AnnounceParameters&) {
-  // Announce frames come with the announce work (issue 5's second part);
-  // with no announcer, this answers as QEMU does for a machine without NICs.
+QmpResult<Empty> VnetdCommands::qmp_announce_self(CommandContext&, const qapi::AnnounceParameters& args) {
+  // QEMU takes any number here: a negative delay or round count makes it send
+  // frames back to back for ever, and rounds beyond an int wrap. Refused.
+  for (auto [name, value] : {std::pair{"initial", args.initial}, {"max", args.max}, {"step", args.step}}) {
+    if (value < 0) return generic_error(texts::parameter_expects(name, "a non-negative number of milliseconds"));
+  }
+  if (args.rounds < 0 || args.rounds > INT32_MAX) {
+    return generic_error(texts::parameter_expects("rounds", "a number from 0 to 2147483647"));
+  }
+  if (auto started = announcer_.start(args); !started) return generic_error(started.error().message);
   return Empty{};
 }
 

@@ -3,6 +3,7 @@
 // netdev_commands.cpp.
 #pragma once
 
+#include "ctl/announcer.h"
 #include "ctl/backend_factory.h"
 #include "ctl/netdev_registry.h"
 #include "ctl/qmp/event_sink.h"
@@ -13,8 +14,8 @@ namespace vnet {
 
 class VnetdCommands : public qapi::CommandHandlers {
  public:
-  VnetdCommands(NetdevRegistry& registry, DaemonResources& resources, qmp::EventSink& events)
-      : registry_(registry), resources_(resources), events_(events) {}
+  VnetdCommands(NetdevRegistry& registry, DaemonResources& resources, qmp::EventSink& events, Announcer& announcer)
+      : registry_(registry), resources_(resources), events_(events), announcer_(announcer) {}
 
   QmpResult<Empty> qmp_qmp_capabilities(qapi::CommandContext& ctx, const qapi::QmpCapabilitiesArgs& args) override;
   QmpResult<qapi::VersionInfo> qmp_query_version(qapi::CommandContext& ctx) override;
@@ -38,6 +39,7 @@ class VnetdCommands : public qapi::CommandHandlers {
   NetdevRegistry& registry_;
   DaemonResources& resources_;
   qmp::EventSink& events_;
+  Announcer& announcer_;
 };
 
 // As QEMU's id_wellformed(): a letter, then letters, digits, '-', '.', '_'.

@@ -91,7 +91,10 @@ TEST(QmpFuzz, EveryRequestGetsOneWellFormedReplyAndNothingIsLeft) {
   struct : EventSink {
     void emit(std::string_view, json) override {}
   } events;
-  VnetdCommands commands(registry, resources, events);
+  auto loop = qmp::EventLoop::create();
+  ASSERT_TRUE(loop);
+  Announcer announcer(**loop, registry);
+  VnetdCommands commands(registry, resources, events, announcer);
   Session session(commands);
   int replies = 0, successes = 0;
 

@@ -77,7 +77,9 @@ class SessionTest : public ::testing::Test {
   DaemonResources resources{hubs, teardown, rtnl, acl};
   NetdevRegistry registry;
   NullSink events;
-  VnetdCommands commands{registry, resources, events};
+  std::unique_ptr<qmp::EventLoop> loop = std::move(qmp::EventLoop::create().value());
+  Announcer announcer{*loop, registry};
+  VnetdCommands commands{registry, resources, events, announcer};
   Session session{commands};
   std::vector<UniqueFd> last_fds;
 };

@@ -1,0 +1,127 @@
+#include "ctl/announcer.h"
+
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "backends/nic/announce_frames.h"
+#include "backends/nic/nic_backend.h"
+
+namespace vnet {
+
+int64_t announce_delay_ms(const qapi::AnnounceParameters& params, int64_t rounds_left) {
+  // QEMU: initial + (rounds - round - 1) * step, with round = rounds left.
+  int64_t delay = params.initial + (params.rounds - rounds_left - 1) * params.step;
+  return std::min(delay, params.max);
+}
+
+Announcer::~Announcer() {
+  for (auto& [id, timer] : timers_) loop_.remove(timer->fd.get());
+}
+
+Result<void> Announcer::start(const qapi::AnnounceParameters& params) {
+  std::string id = params.id.value_or("");
+  cancel(id);
+  if (params.rounds == 0) return {};  // QEMU: the timer is deleted, nothing sent
+  auto timer = std::make_unique<Timer>();
+  timer->params = params;
+  timer->rounds_left = params.rounds;
+  int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (fd < 0) return Error::from_errno(errno, "timerfd_create for announce timer '" + id + "'");
+  timer->fd = UniqueFd(fd);
+  auto on_expiry = [this, id, fd](uint32_t) {
+    uint64_t expirations = 0;
+    if (read(fd, &expirations, sizeof expirations) == sizeof expirations) fire(id);
+  };
+  if (auto added = loop_.add(fd, EPOLLIN, on_expiry); !added) return added;
+  timers_[id] = std::move(timer);
+  fire(id);  // QEMU sends the first round from the command itself
+  return {};
+}
+
+void Announcer::cancel(const std::string& id) {
+  auto it = timers_.find(id);
+  if (it == timers_.end()) return;
+  loop_.remove(it->second->fd.get());
+  // The timer may be the one whose callback is running: free it afterwards.
+  std::shared_ptr<Timer> doomed(std::move(it->second));
+  timers_.erase(it);
+  loop_.defer([doomed] {});
+}
+
+void Announcer::fire(const std::string& id) {
+  auto it = timers_.find(id);
+  if (it == timers_.end()) return;
+  Timer& timer = *it->second;
+  send_round(timer.params);
+  if (--timer.rounds_left <= 0) return cancel(id);
+  int64_t delay = std::max<int64_t>(announce_delay_ms(timer.params, timer.rounds_left), 0);
+  itimerspec when{};
+  // A zero it_value would disarm the timer: 0 ms means "at once", i.e. 1 ns.
+  when.it_value.tv_sec = delay / 1000;
+  when.it_value.tv_nsec = delay % 1000 * 1000000 + (delay == 0 ? 1 : 0);
+  if (timerfd_settime(timer.fd.get(), 0, &when, nullptr) < 0) {
+    std::fprintf(stderr, "vnetd: announce timer '%s': timerfd_settime: %m; stopped\n", id.c_str());
+    cancel(id);
+  }
+}
+
+// As qemu_announce_self_iter(): every NIC, or those named in interfaces
+// (names that match nothing are ignored), in the order they were added.
+void Announcer::send_round(const qapi::AnnounceParameters& params) {
+  for (const auto& entry : registry_.all()) {
+    if (entry->type != qapi::NetClientDriver::nic) continue;
+    if (params.interfaces &&
+        std::find(params.interfaces->begin(), params.interfaces->end(), entry->id) == params.interfaces->end()) {
+      continue;
+    }
+    // qemu_send_packet_raw() drops what a NIC with its link down or without a
+    // peer sends.
+    NetdevEntry* peer = registry_.find(entry->peer);
+    if (!entry->link_up || !peer) continue;
+    announce_nic(*entry, *peer);
+  }
+}
+
+void Announcer::announce_nic(NetdevEntry& nic_entry, NetdevEntry& peer) {
+  auto& nic = static_cast<nic::NicBackend&>(*nic_entry.backend);
+  auto frame = nic::rarp_announce(nic.identity().mac);
+  std::string path;
+  std::string failure;
+  if (int ifindex = peer.backend->guest_tx_ifindex(); ifindex && path_ == Path::kAuto && injector()) {
+    if (auto injected = injector_->inject(ifindex, frame)) path = "xdp-live-frame";
+    else failure = injected.error().message;
+  }
+  if (path.empty()) {
+    if (auto written = peer.backend->send_from_guest(frame)) {
+      path = "tap-write";
+    } else {
+      std::fprintf(stderr, "vnetd: announce: NIC '%s' via '%s': %s\n", nic_entry.id.c_str(), peer.id.c_str(),
+                   written.error().message.c_str());
+      return;
+    }
+  }
+  if (nic.record_announce(path)) {
+    std::fprintf(stderr, "vnetd: announce: NIC '%s' sends its frames into '%s' by %s%s%s\n", nic_entry.id.c_str(),
+                 peer.id.c_str(), path.c_str(), failure.empty() ? "" : " (XDP live frame failed: ",
+                 failure.empty() ? "" : (failure + ")").c_str());
+  }
+}
+
+ebpf::FrameInjector* Announcer::injector() {
+  if (!injector_tried_) {
+    injector_tried_ = true;
+    if (auto loaded = ebpf::FrameInjector::load()) {
+      injector_ = std::move(*loaded);
+    } else {
+      std::fprintf(stderr, "vnetd: announce: no XDP live frames (%s); frames are written into taps\n",
+                   loaded.error().message.c_str());
+    }
+  }
+  return injector_.get();
+}
+
+}  // namespace vnet

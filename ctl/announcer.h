@@ -1,0 +1,61 @@
+// Announcer - announce-self: named timers with QEMU's schedule
+// (net/announce.c), each round sending every selected NIC's RARP into the
+// network side of its backend as if the guest had sent it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "ctl/netdev_registry.h"
+#include "ctl/qmp/event_loop.h"
+#include "ebpf/frame_injector.h"
+#include "kernel_ifaces/unique_fd.h"
+#include "qapi_types.h"
+
+namespace vnet {
+
+// The delay before the round after `rounds_left` (rounds still to send after
+// this one), as qemu_announce_timer_step(): initial, then growing by step,
+// capped at max.
+int64_t announce_delay_ms(const qapi::AnnounceParameters& params, int64_t rounds_left);
+
+class Announcer {
+ public:
+  // How frames get in; kAuto tries the XDP live-frame injection and falls
+  // back to a write into the tap (VNETD_ANNOUNCE_PATH=tap-write forces it).
+  enum class Path { kAuto, kTapWrite };
+
+  Announcer(qmp::EventLoop& loop, NetdevRegistry& registry, Path path = Path::kAuto)
+      : loop_(loop), registry_(registry), path_(path) {}
+  ~Announcer();
+
+  // As qmp_announce_self(): the timer named params.id (or the unnamed one)
+  // is replaced; the first round goes out now; rounds=0 cancels the timer.
+  Result<void> start(const qapi::AnnounceParameters& params);
+  size_t active_timers() const { return timers_.size(); }
+
+ private:
+  struct Timer {
+    qapi::AnnounceParameters params;
+    int64_t rounds_left = 0;
+    UniqueFd fd;  // a timerfd in the event loop
+  };
+
+  void fire(const std::string& id);
+  void send_round(const qapi::AnnounceParameters& params);
+  void announce_nic(NetdevEntry& nic, NetdevEntry& peer);
+  void cancel(const std::string& id);
+  ebpf::FrameInjector* injector();
+
+  qmp::EventLoop& loop_;
+  NetdevRegistry& registry_;
+  Path path_;
+  std::map<std::string, std::unique_ptr<Timer>> timers_;
+  std::unique_ptr<ebpf::FrameInjector> injector_;
+  bool injector_tried_ = false;
+};
+
+}  // namespace vnet

@@ -1,0 +1,50 @@
+// announce-self's schedule (QEMU's net/announce.c) and its RARP frame.
+#include <gtest/gtest.h>
+
+#include "backends/nic/announce_frames.h"
+#include "ctl/announcer.h"
+
+namespace vnet {
+namespace {
+
+qapi::AnnounceParameters params(int64_t initial, int64_t max, int64_t rounds, int64_t step) {
+  qapi::AnnounceParameters p;
+  p.initial = initial;
+  p.max = max;
+  p.rounds = rounds;
+  p.step = step;
+  return p;
+}
+
+// The delay before each round after the first (sent at once): QEMU's
+// qemu_announce_timer_step() with round = rounds still to send.
+std::vector<int64_t> delays(const qapi::AnnounceParameters& p) {
+  std::vector<int64_t> out;
+  for (int64_t left = p.rounds - 1; left > 0; left--) out.push_back(announce_delay_ms(p, left));
+  return out;
+}
+
+TEST(Announce, ScheduleIsQemus) {
+  // QEMU's migration defaults: 50 ms, then +100 a round, capped at 550.
+  EXPECT_EQ(delays(params(50, 550, 5, 100)), (std::vector<int64_t>{50, 150, 250, 350}));
+  EXPECT_EQ(delays(params(50, 200, 6, 100)), (std::vector<int64_t>{50, 150, 200, 200, 200}));
+  // The reference capture: two frames at once, the third 50 ms later.
+  EXPECT_EQ(delays(params(0, 100, 3, 50)), (std::vector<int64_t>{0, 50}));
+  EXPECT_EQ(delays(params(100, 250, 4, 100)), (std::vector<int64_t>{100, 200, 250}));
+  EXPECT_TRUE(delays(params(10, 10, 1, 10)).empty());
+  // max below initial wins, as in QEMU.
+  EXPECT_EQ(delays(params(500, 20, 3, 0)), (std::vector<int64_t>{20, 20}));
+}
+
+TEST(Announce, RarpIsQemusFrameByteForByte) {
+  // shared/reference/qemu-7.2/announce-capture.txt, for 52:54:00:12:34:56.
+  const std::vector<uint8_t> expected = {
+      0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x80, 0x35, 0x00, 0x01,
+      0x08, 0x00, 0x06, 0x04, 0x00, 0x03, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x00, 0x00, 0x00, 0x00,
+      0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
+  EXPECT_EQ(nic::rarp_announce({0x52, 0x54, 0x00, 0x12, 0x34, 0x56}), expected);
+}
+
+}  // namespace
+}  // namespace vnet
