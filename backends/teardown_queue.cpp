@@ -175,9 +175,10 @@ void TeardownQueue::work(rtnl::Rtnl* rtnl) {
     if (jobs_.empty()) return;  // stopping, and nothing left to do
     collecting_ = true;
     if (batchable(jobs_.front())) wait_for_batch(lock);
-    auto batch = take_batch();
     collecting_ = false;
     changed_.notify_all();
+    if (jobs_.empty()) continue;  // wait_for() ran them meanwhile
+    auto batch = take_batch();
     lock.unlock();
     run(batch, rtnl);
     lock.lock();

@@ -88,26 +88,27 @@ void Announcer::send_round(const qapi::AnnounceParameters& params) {
 
 void Announcer::announce_nic(NetdevEntry& nic_entry, NetdevEntry& peer) {
   auto& nic = static_cast<nic::NicBackend&>(*nic_entry.backend);
-  auto frame = nic::rarp_announce(nic.identity().mac);
-  std::string path;
-  std::string failure;
-  if (int ifindex = peer.backend->guest_tx_ifindex(); ifindex && path_ == Path::kAuto && injector()) {
-    if (auto injected = injector_->inject(ifindex, frame)) path = "xdp-live-frame";
-    else failure = injected.error().message;
-  }
-  if (path.empty()) {
-    if (auto written = peer.backend->send_from_guest(frame)) {
-      path = "tap-write";
-    } else {
-      std::fprintf(stderr, "vnetd: announce: NIC '%s' via '%s': %s\n", nic_entry.id.c_str(), peer.id.c_str(),
-                   written.error().message.c_str());
-      return;
+  for (const auto& frame : nic::announce_frames(nic.identity().mac, nic.announce_addresses())) {
+    std::string path;
+    std::string failure;
+    if (int ifindex = peer.backend->guest_tx_ifindex(); ifindex && path_ == Path::kAuto && injector()) {
+      if (auto injected = injector_->inject(ifindex, frame)) path = "xdp-live-frame";
+      else failure = injected.error().message;
     }
-  }
-  if (nic.record_announce(path)) {
-    std::fprintf(stderr, "vnetd: announce: NIC '%s' sends its frames into '%s' by %s%s%s\n", nic_entry.id.c_str(),
-                 peer.id.c_str(), path.c_str(), failure.empty() ? "" : " (XDP live frame failed: ",
-                 failure.empty() ? "" : (failure + ")").c_str());
+    if (path.empty()) {
+      if (auto written = peer.backend->send_from_guest(frame)) {
+        path = "tap-write";
+      } else {
+        std::fprintf(stderr, "vnetd: announce: NIC '%s' via '%s': %s\n", nic_entry.id.c_str(), peer.id.c_str(),
+                     written.error().message.c_str());
+        return;
+      }
+    }
+    if (nic.record_announce(path)) {
+      std::fprintf(stderr, "vnetd: announce: NIC '%s' sends its frames into '%s' by %s%s%s\n",
+                   nic_entry.id.c_str(), peer.id.c_str(), path.c_str(),
+                   failure.empty() ? "" : " (XDP live frame failed: ", failure.empty() ? "" : (failure + ")").c_str());
+    }
   }
 }
 

@@ -65,6 +65,11 @@ std::vector<Detail> NicBackend::details() const {
   if (!identity_.model.empty()) out.push_back({"model", identity_.model});
   if (!identity_.addr.empty()) out.push_back({"addr", identity_.addr});
   if (identity_.vectors) out.push_back({"vectors", int64_t{*identity_.vectors}});
+  if (!announce_address_texts_.empty()) out.push_back({"announce-addresses", announce_address_texts_});
+  if (!failover_pair_.empty()) {
+    out.push_back({"failover-pair", failover_pair_});
+    out.push_back({"standby-negotiated", standby_});
+  }
   if (announce_frames_) {
     out.push_back({"announce-frames", static_cast<int64_t>(announce_frames_)});
     out.push_back({"announce-path", announce_path_});

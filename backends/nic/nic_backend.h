@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "backends/backend.h"
+#include "backends/nic/announce_frames.h"
 #include "ebpf/rx_filter_program.h"
 
 namespace vnet::nic {
@@ -44,6 +45,19 @@ class NicBackend : public Backend {
     return std::exchange(announce_path_, path) != path;
   }
 
+  // Beyond QEMU's RARP: addresses to send a GARP / unsolicited NA for.
+  const std::vector<IpAddress>& announce_addresses() const { return announce_addresses_; }
+  void set_announce_addresses(std::vector<IpAddress> addresses, std::vector<std::string> texts) {
+    announce_addresses_ = std::move(addresses);
+    announce_address_texts_ = std::move(texts);
+  }
+
+  // Failover (set-nic-features): the primary this NIC stands by for, and
+  // whether the guest negotiated VIRTIO_NET_F_STANDBY.
+  const std::string& failover_pair() const { return failover_pair_; }
+  void set_failover_pair(std::string primary) { failover_pair_ = std::move(primary); }
+  void set_standby(bool negotiated) { standby_ = negotiated; }
+
   Result<void> peer_connected(Backend& peer) override;
   void peer_disconnected(Backend& peer) override;
   std::vector<Detail> details() const override;
@@ -58,6 +72,10 @@ class NicBackend : public Backend {
   bool notify_enabled_ = true;
   uint64_t announce_frames_ = 0;
   std::string announce_path_;
+  std::vector<IpAddress> announce_addresses_;
+  std::vector<std::string> announce_address_texts_;  // as given, for query-netdevs
+  std::string failover_pair_;
+  bool standby_ = false;
 };
 
 // "52:54:00:12:34:56" -> bytes; nullopt if it is not six ':'-separated hex pairs.

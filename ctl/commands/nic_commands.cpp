@@ -133,6 +133,43 @@ QmpResult<Empty> VnetdCommands::qmp_set_rx_filter(CommandContext&, const qapi::R
   return Empty{};
 }
 
+QmpResult<Empty> VnetdCommands::qmp_set_nic_features(CommandContext&, const qapi::SetNicFeaturesArgs& args) {
+  NetdevEntry* entry = registry_.find(args.name);
+  if (!entry) return QmpError{ErrorClass::DeviceNotFound, texts::device_not_found(args.name)};
+  nic::NicBackend* nic = as_nic(*entry);
+  if (!nic) return generic_error(texts::not_a_nic(args.name));
+  if (args.failover_pair && !id_wellformed(*args.failover_pair)) {
+    return generic_error(texts::parameter_expects("failover-pair", "an identifier"));
+  }
+  // A guest can only ack STANDBY when the device offers it (failover=on).
+  if (args.standby.value_or(false) && args.failover_pair.value_or(nic->failover_pair()).empty()) {
+    return generic_error("NIC '" + args.name + "' is not the standby of a failover pair: declare failover-pair first");
+  }
+  if (args.failover_pair) nic->set_failover_pair(*args.failover_pair);
+  if (args.standby) {
+    nic->set_standby(*args.standby);
+    // As virtio_net_set_features(): on every negotiation that acks STANDBY.
+    if (*args.standby) qmp::emit_event(events_, "FAILOVER_NEGOTIATED", qapi::FailoverNegotiatedData{args.name});
+  }
+  return Empty{};
+}
+
+QmpResult<Empty> VnetdCommands::qmp_set_announce_addresses(CommandContext&,
+                                                           const qapi::SetAnnounceAddressesArgs& args) {
+  NetdevEntry* entry = registry_.find(args.name);
+  if (!entry) return QmpError{ErrorClass::DeviceNotFound, texts::device_not_found(args.name)};
+  nic::NicBackend* nic = as_nic(*entry);
+  if (!nic) return generic_error(texts::not_a_nic(args.name));
+  std::vector<nic::IpAddress> addresses;
+  for (const auto& text : args.addresses) {
+    auto address = nic::parse_ip(text);
+    if (!address) return generic_error("addresses: '" + text + "' is not an IPv4 or IPv6 address");
+    addresses.push_back(*address);
+  }
+  nic->set_announce_addresses(std::move(addresses), args.addresses);
+  return Empty{};
+}
+
 QmpResult<Empty> VnetdCommands::qmp_announce_self(CommandContext&, const qapi::AnnounceParameters& args) {
   // QEMU takes any number here: a negative delay or round count makes it send
   // frames back to back for ever, and rounds beyond an int wrap. Refused.

@@ -34,6 +34,9 @@ class VnetdCommands : public qapi::CommandHandlers {
   QmpResult<qapi::NetdevFds> qmp_netdev_get_fds(qapi::CommandContext& ctx,
                                                 const qapi::NetdevGetFdsArgs& args) override;
   QmpResult<Empty> qmp_set_rx_filter(qapi::CommandContext& ctx, const qapi::RxFilterInfo& args) override;
+  QmpResult<Empty> qmp_set_nic_features(qapi::CommandContext& ctx, const qapi::SetNicFeaturesArgs& args) override;
+  QmpResult<Empty> qmp_set_announce_addresses(qapi::CommandContext& ctx,
+                                              const qapi::SetAnnounceAddressesArgs& args) override;
 
  private:
   NetdevRegistry& registry_;

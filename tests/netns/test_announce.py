@@ -6,12 +6,15 @@
 The NIC's RARP frames must enter the network as if the guest had sent them:
 received on the tap's host side, so the bridge floods them to v0 (where they
 are captured with their arrival times) and learns the NIC's MAC on the tap's
-port; they must not come back out of the tap to the guest. The schedule is
+port; they must not come back out of the tap to the guest. Beyond QEMU: a
+GARP and an unsolicited NA for addresses the operator names; and
+FAILOVER_NEGOTIATED, raised by set-nic-features. The schedule is
 QEMU's (net/announce.c): the first round at once, then initial, growing by
 step, capped at max."""
 import json
 import os
 import select
+import socket
 import subprocess
 import sys
 import time
@@ -145,6 +148,62 @@ class AnnounceInNamespace(NamespaceTestCase):
         self.assertEqual(later, [rarp_for(MAC1)] * 2, "timer a sent after it was cancelled")
         self.no_more_frames(0.4)
 
+    def test_garp_and_na_for_the_addresses_named(self):
+        self.add_nic("n0", "t0", MAC0)
+        self.client.cmd("set-announce-addresses", name="n0", addresses=["192.0.2.10", "2001:db8::10"])
+        self.assertEqual(self.details("n0")["announce-addresses"], ["192.0.2.10", "2001:db8::10"])
+        self.announce(initial=0, max=0, rounds=1, step=0)
+        rarp, garp, na = [d for _, d in self.frames(3)]
+        self.assertEqual(rarp, rarp_for(MAC0))
+        mac = bytes.fromhex(MAC0.replace(":", ""))
+        ip4 = bytes([192, 0, 2, 10])
+        # RFC 5227 ARP announcement: request, sender and target IP both ours.
+        self.assertEqual(garp, b"\xff" * 6 + mac + b"\x08\x06\x00\x01\x08\x00\x06\x04\x00\x01" + mac + ip4
+                         + b"\0" * 6 + ip4 + b"\0" * 18)
+        ip6 = socket.inet_pton(socket.AF_INET6, "2001:db8::10")
+        all_nodes = socket.inet_pton(socket.AF_INET6, "ff02::1")
+        self.assertEqual(na[:14], bytes.fromhex("333300000001") + mac + b"\x86\xdd")
+        ipv6, icmp = na[14:54], na[54:]
+        self.assertEqual(ipv6[:8], bytes.fromhex("6000000000203aff"))  # 32 bytes of ICMPv6, hop limit 255
+        self.assertEqual((ipv6[8:24], ipv6[24:40]), (ip6, all_nodes))
+        self.assertEqual(icmp[0], 136)                   # neighbour advertisement
+        self.assertEqual(icmp[4:8], b"\x20\0\0\0")     # Override only: unsolicited, not a router
+        self.assertEqual(icmp[8:24], ip6)
+        self.assertEqual(icmp[24:], b"\x02\x01" + mac)  # target link-layer address option
+        pseudo = ip6 + all_nodes + len(icmp).to_bytes(4, "big") + b"\0\0\0\x3a"
+        self.assertEqual(internet_checksum(pseudo + icmp), 0, "bad ICMPv6 checksum")
+
+        reply = self.client.execute("set-announce-addresses", {"name": "n0", "addresses": ["10.0.0.256"]})
+        self.assertIn("'10.0.0.256' is not an IPv4 or IPv6 address", reply["error"]["desc"])
+        self.assertEqual(self.details("n0")["announce-addresses"], ["192.0.2.10", "2001:db8::10"])
+        self.client.cmd("set-announce-addresses", name="n0", addresses=[])
+        self.announce(initial=0, max=0, rounds=1, step=0)
+        self.assertEqual([d for _, d in self.frames(1)], [rarp_for(MAC0)])
+        self.no_more_frames(0.2)
+
+    def test_failover_negotiated_when_the_standby_acks_standby(self):
+        self.add_nic("n0", "t0", MAC0)
+        reply = self.client.execute("set-nic-features", {"name": "n0", "standby": True})
+        self.assertIn("not the standby of a failover pair", reply["error"]["desc"])
+        self.assertEqual(self.client.execute("set-nic-features", {"name": "t0", "standby": True})["error"]["desc"],
+                         "net client(t0) isn't a NIC")
+        self.assertEqual(self.client.execute("set-nic-features", {"name": "zz"})["error"]["class"],
+                         "DeviceNotFound")
+        self.client.sync()
+        self.assertEqual(self.client.take_events("FAILOVER_NEGOTIATED"), [])
+        self.client.cmd("set-nic-features", name="n0", **{"failover-pair": "hostdev0"})
+        for _ in range(2):  # every negotiation, as QEMU (a guest reboot negotiates again)
+            self.client.cmd("set-nic-features", name="n0", standby=True)
+        self.client.sync()
+        events = self.client.take_events("FAILOVER_NEGOTIATED")
+        self.assertEqual([e["data"] for e in events], [{"device-id": "n0"}] * 2)
+        details = self.details("n0")
+        self.assertEqual((details["failover-pair"], details["standby-negotiated"]), ("hostdev0", True))
+        self.client.cmd("set-nic-features", name="n0", standby=False)
+        self.client.sync()
+        self.assertEqual(self.client.take_events("FAILOVER_NEGOTIATED"), [])
+        self.assertFalse(self.details("n0")["standby-negotiated"])
+
     def test_bad_parameters_are_refused_and_change_nothing(self):
         self.add_nic("n0", "t0", MAC0)
         for member in ("initial", "max", "step", "rounds"):
@@ -167,16 +226,27 @@ class AnnounceByTapWrite(AnnounceInNamespace):
 
     test_interfaces_link_state_and_named_timers = None
     test_bad_parameters_are_refused_and_change_nothing = None
+    test_failover_negotiated_when_the_standby_acks_standby = None
+
+
+def internet_checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
 
 
 CAPTURE = r'''
 import socket, sys, time
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x8035))
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))  # ETH_P_ALL
 s.bind(("v0", 0))
 print("ready", flush=True)
+ours = {bytes.fromhex(m) for m in ("525400123456", "525400abcd01")}
 while True:
     data, addr = s.recvfrom(65536)
-    if addr[2] != socket.PACKET_OUTGOING:
+    if addr[2] != socket.PACKET_OUTGOING and data[6:12] in ours:
         print(f"{time.monotonic():.6f} {data.hex()}", flush=True)
 '''
 
