@@ -57,6 +57,11 @@ class Backend {
     return Error{EOPNOTSUPP, "this netdev type carries no frames in vnetd yet"};
   }
 
+  // The daemon is stopping with --keep-devices, or a restart is to re-adopt
+  // this netdev: on destruction, leave the kernel objects (devices, attached
+  // filters, pinned maps) in place, only closing our own fds.
+  virtual void keep_on_exit() {}
+
   // Told when the registry pairs this backend with a peer, and when the pair
   // is undone (either side deleted). A failing peer_connected() undoes the add.
   virtual Result<void> peer_connected(Backend& peer) {

@@ -31,6 +31,7 @@ Created create_tap(const qapi::Netdev& netdev, DaemonResources& r, const Backend
   auto plan = tap::plan_tap(std::get<qapi::NetdevTapOptions>(netdev.u));
   if (!plan) return generic_error(plan.error().message);
   tap::TapEnv env{r.teardown, r.rtnl, r.bridge_acl, request.take_named_fd};
+  if (request.restore_tap) return from(tap::TapBackend::restore(*plan, *request.restore_tap, env));
   return from(tap::TapBackend::create(*plan, env));
 }
 
@@ -45,11 +46,12 @@ Created create_bridge(const qapi::Netdev& netdev, DaemonResources& r, const Back
     plan.helper = *options.helper;
   }
   tap::TapEnv env{r.teardown, r.rtnl, r.bridge_acl, request.take_named_fd};
+  if (request.restore_tap) return from(tap::TapBackend::restore(plan, *request.restore_tap, env));
   return from(tap::TapBackend::create(plan, env));
 }
 
 // The guest NIC (QEMU refuses type nic in netdev_add; it is ours).
-Created create_nic(const qapi::Netdev& netdev, const BackendRequest& request) {
+Created create_nic(const qapi::Netdev& netdev, DaemonResources& r, const BackendRequest& request) {
   const auto& options = std::get<qapi::NetLegacyNicOptions>(netdev.u);
   nic::NicIdentity identity;
   identity.mac = request.default_mac;
@@ -64,7 +66,9 @@ Created create_nic(const qapi::Netdev& netdev, const BackendRequest& request) {
   identity.model = options.model.value_or("");
   identity.addr = options.addr.value_or("");
   identity.vectors = options.vectors;
-  auto made = nic::NicBackend::create(std::move(identity));
+  // Pinned per NIC id, under a directory named for the maps' layout version.
+  std::string pin_dir = r.bpf_pin_root.empty() ? "" : r.bpf_pin_root + "/" + netdev.id;
+  auto made = nic::NicBackend::create(std::move(identity), pin_dir);
   if (!made) return generic_error("nic '" + netdev.id + "': " + made.error().message);
   return std::unique_ptr<Backend>(std::move(made.value()));
 }
@@ -77,7 +81,7 @@ Created create_backend(const qapi::Netdev& netdev, DaemonResources& resources, c
     case T::hubport: return create_hubport(netdev, resources);
     case T::tap: return create_tap(netdev, resources, request);
     case T::bridge: return create_bridge(netdev, resources, request);
-    case T::nic: return create_nic(netdev, request);
+    case T::nic: return create_nic(netdev, resources, request);
     default: return not_built_yet(netdev);
   }
 }

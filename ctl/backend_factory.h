@@ -9,6 +9,7 @@
 #include "backends/backend.h"
 #include "backends/bridge/bridge_acl.h"
 #include "backends/hubport/hub.h"
+#include "backends/tap/tap_backend.h"
 #include "backends/teardown_queue.h"
 #include "ctl/qmp/qmp_error.h"
 #include "kernel_ifaces/rtnl.h"
@@ -23,6 +24,8 @@ struct DaemonResources {
   TeardownQueue& teardown;
   rtnl::Rtnl& rtnl;
   const bridge::BridgeAcl& bridge_acl;
+  // A directory on a bpffs for NICs' pinned maps ("" when nothing is pinned).
+  std::string bpf_pin_root = "";
 };
 
 // Builds the backend for a netdev whose options passed the schema and the
@@ -34,6 +37,8 @@ struct BackendRequest {
   std::function<std::optional<UniqueFd>(const std::string&)> take_named_fd;
   // For a NIC without macaddr: QEMU's next free 52:54:00:12:34:xx.
   std::array<uint8_t, 6> default_mac{};
+  // A restarted daemon re-adopting a tap (tap and bridge netdevs).
+  std::optional<tap::TapBackend::Record> restore_tap;
 };
 
 QmpResult<std::unique_ptr<Backend>> create_backend(const qapi::Netdev& netdev, DaemonResources& resources,

@@ -1,6 +1,8 @@
 // vnetd - the vnetctl host daemon: serves QMP on a UNIX socket.
 #include <signal.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -16,6 +18,9 @@
 #include "backends/bridge/bridge_acl.h"
 #include "backends/hubport/hub.h"
 #include "backends/teardown_queue.h"
+#include "ctl/daemon_state.h"
+#include "ebpf/rx_filter.h"
+#include "kernel_ifaces/bpffs.h"
 #include "ctl/commands/vnetd_commands.h"
 #include "ctl/netdev_registry.h"
 #include "ctl/qmp/event_loop.h"
@@ -38,6 +43,18 @@ vnet::Result<void> make_dir(const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir, ec);
   if (ec) return vnet::Error::from_errno(ec.value(), "creating directory \"" + dir.string() + "\"");
   return {};
+}
+
+// One daemon per state dir: a second would fight over its devices.
+vnet::Result<vnet::UniqueFd> lock_state_dir(const std::string& dir) {
+  std::string path = dir + "/vnetd.lock";
+  vnet::UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd) return vnet::errno_error("opening " + path);
+  if (flock(fd.get(), LOCK_EX | LOCK_NB) < 0) {
+    if (errno == EWOULDBLOCK) return vnet::Error{EBUSY, "another vnetd uses the state dir " + dir};
+    return vnet::errno_error("flock " + path);
+  }
+  return fd;
 }
 
 // SIGTERM and SIGINT arrive as readable events, so shutdown runs in the loop.
@@ -75,6 +92,25 @@ int run(const Options& options) {
     log_error(made.error().message);
     return 1;
   }
+  auto state_lock = lock_state_dir(options.state_dir);
+  if (!state_lock) {
+    log_error(state_lock.error().message);
+    return 1;
+  }
+  // NICs' rx filter maps are pinned here, so that a restarted daemon
+  // re-adopts them (and the filter never stops in between).
+  const std::string bpf_dir = options.state_dir + "/bpf";
+  auto bpffs_mounted = vnet::bpffs::ensure_mounted(bpf_dir);
+  std::string pin_root;
+  if (bpffs_mounted) {
+    // bpffs refuses names with a dot (they are its own).
+    pin_root = bpf_dir + "/rx_filter_v" + std::to_string(RX_FILTER_LAYOUT_VERSION);
+    if (mkdir(pin_root.c_str(), 0700) < 0 && errno != EEXIST) pin_root.clear();
+  }
+  if (pin_root.empty()) {
+    log_error("rx filter maps are not pinned (" + (bpffs_mounted ? "mkdir failed" : bpffs_mounted.error().message) +
+              "): a restarted vnetd will not re-adopt them");
+  }
   auto loop = vnet::qmp::EventLoop::create();
   if (!loop) {
     log_error(loop.error().message);
@@ -100,7 +136,7 @@ int run(const Options& options) {
   // Declared before the registry: backends use them until they are gone.
   vnet::HubSet hubs;
   vnet::TeardownQueue teardown;
-  vnet::DaemonResources resources{hubs, teardown, *rtnl, *acl};
+  vnet::DaemonResources resources{hubs, teardown, *rtnl, *acl, pin_root};
   vnet::NetdevRegistry registry;
   // The server is the event sink the commands emit into; it is built first
   // with a forwarding sink so that each can refer to the other.
@@ -117,6 +153,29 @@ int run(const Options& options) {
   vnet::VnetdCommands commands(registry, resources, events, announcer);
   vnet::qmp::QmpServer server(**loop, commands);
   events.target = &server;
+
+  // What a daemon before us left: re-adopt it, before serving anyone.
+  vnet::DaemonState state(options.state_dir, registry, **loop);
+  auto previous = state.load();
+  if (!previous) {
+    log_error(previous.error().message);
+    return 1;
+  }
+  if (*previous) {
+    size_t restored = 0;
+    for (const auto& record : **previous) {
+      if (auto done = commands.restore_netdev(record); done) {
+        restored++;
+      } else {
+        log_error("restore: netdev '" + record.value("id", std::string("?")) + "' not re-adopted: " +
+                  done.error().message);
+      }
+    }
+    std::fprintf(stderr, "vnetd: re-adopted %zu of %zu netdevs from %s\n", restored, (*previous)->size(),
+                 state.path().c_str());
+  }
+  if (auto saved = state.save_now(); !saved) log_error(saved.error().message);
+  commands.set_state(&state);
 
   bool created_socket = false;
   auto listener = qmp_listener(options, created_socket);
@@ -135,7 +194,18 @@ int run(const Options& options) {
   int err = (*loop)->run();
   sd_notify(0, "STOPPING=1");
   std::fprintf(stderr, "vnetd: stopping\n");
-  registry.clear();
+  if (options.keep_devices) {
+    // Left for the next vnetd: devices, filters, pins and the state file.
+    for (const auto& entry : registry.all()) entry->backend->keep_on_exit();
+    if (auto saved = state.save_now(); !saved) log_error(saved.error().message);
+    commands.set_state(nullptr);
+    registry.clear();
+  } else {
+    commands.set_state(nullptr);
+    registry.clear();
+    state.discard();
+    if (bpffs_mounted && *bpffs_mounted) (void)vnet::bpffs::unmount(bpf_dir);
+  }
   teardown.drain();
   if (created_socket) unlink(options.socket_path.c_str());
   if (err) {

@@ -1,11 +1,15 @@
 #include "ebpf/rx_filter_program.h"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "kernel_ifaces/unique_fd.h"
 #include "rx_filter.h"
 #include "rx_filter.skel.h"
 
@@ -31,6 +35,56 @@ Result<std::unique_ptr<RxFilterProgram>> RxFilterProgram::load() {
   std::unique_ptr<RxFilterProgram> program(new RxFilterProgram(skeleton));
   if (auto applied = program->apply(RxFilterState{}); !applied) return applied.take_error();
   return program;
+}
+
+Result<std::unique_ptr<RxFilterProgram>> RxFilterProgram::load_pinned(const std::string& pin_dir) {
+  if (mkdir(pin_dir.c_str(), 0700) < 0 && errno != EEXIST) return errno_error("mkdir " + pin_dir);
+  rx_filter* skeleton = rx_filter__open();
+  if (!skeleton) return errno_error("opening the rx_filter BPF object");
+  std::unique_ptr<RxFilterProgram> program(new RxFilterProgram(skeleton));
+  program->pin_dir_ = pin_dir;
+  bpf_map* maps[] = {skeleton->maps.config, skeleton->maps.current_slot, skeleton->maps.mac_table,
+                     skeleton->maps.counters};
+  // All four or none: a half set (a crash while pinning) starts afresh.
+  std::vector<UniqueFd> pinned;
+  for (bpf_map* map : maps) {
+    int fd = bpf_obj_get((pin_dir + "/" + bpf_map__name(map)).c_str());
+    if (fd >= 0) pinned.emplace_back(fd);
+  }
+  program->adopted_ = pinned.size() == std::size(maps);
+  if (program->adopted_) {
+    for (size_t i = 0; i < std::size(maps); i++) {
+      if (int err = bpf_map__reuse_fd(maps[i], pinned[i].get())) {
+        return bpf_error(err, "re-adopting pinned map " + pin_dir + "/" + bpf_map__name(maps[i]));
+      }
+    }
+  }
+  if (int err = rx_filter__load(skeleton)) return bpf_error(err, "loading the rx_filter BPF program");
+  if (!program->adopted_) {
+    if (auto applied = program->apply(RxFilterState{}); !applied) return applied.take_error();
+    for (bpf_map* map : maps) {
+      std::string path = pin_dir + "/" + bpf_map__name(map);
+      unlink(path.c_str());
+      if (int err = bpf_map__pin(map, path.c_str())) return bpf_error(err, "pinning " + path);
+    }
+  }
+  // The program too, so that what is attached to the tap can be found; a
+  // new instance over the same maps replaces the old pin.
+  std::string prog_path = pin_dir + "/prog";
+  unlink(prog_path.c_str());
+  if (int err = bpf_program__pin(skeleton->progs.rx_filter, prog_path.c_str())) {
+    return bpf_error(err, "pinning " + prog_path);
+  }
+  return program;
+}
+
+void RxFilterProgram::unpin() {
+  if (pin_dir_.empty()) return;
+  for (const char* name : {"config", "current_slot", "mac_table", "counters", "prog"}) {
+    unlink((pin_dir_ + "/" + name).c_str());
+  }
+  rmdir(pin_dir_.c_str());
+  pin_dir_.clear();
 }
 
 RxFilterProgram::~RxFilterProgram() { rx_filter__destroy(skeleton_); }

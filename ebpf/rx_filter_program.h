@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "kernel_ifaces/result.h"
@@ -41,6 +42,13 @@ struct RxFilterCounters {
 class RxFilterProgram {
  public:
   static Result<std::unique_ptr<RxFilterProgram>> load();
+  // Pinned under pin_dir (a directory on a bpffs, made if missing): maps
+  // already pinned there are re-adopted with what they hold, so a restarted
+  // daemon carries on with the same filter and counters; adopted() says so.
+  static Result<std::unique_ptr<RxFilterProgram>> load_pinned(const std::string& pin_dir);
+  bool adopted() const { return adopted_; }
+  // Removes the pins (the NIC is gone for good).
+  void unpin();
   ~RxFilterProgram();
   RxFilterProgram(const RxFilterProgram&) = delete;
   RxFilterProgram& operator=(const RxFilterProgram&) = delete;
@@ -59,6 +67,8 @@ class RxFilterProgram {
   std::vector<rx_filter_mac_key> mac_keys(uint32_t slot) const;  // the MAC table's keys of one slot
 
   rx_filter* skeleton_;
+  std::string pin_dir_;
+  bool adopted_ = false;
 };
 
 }  // namespace vnet::ebpf

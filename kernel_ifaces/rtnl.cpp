@@ -6,6 +6,8 @@
 #include <netlink/route/link.h>
 #include <netlink/route/link/bridge.h>
 #include <netlink/route/qdisc.h>
+#include <linux/if_link.h>
+#include <linux/if_tun.h>
 
 #include <cerrno>
 
@@ -86,10 +88,62 @@ Result<void> Rtnl::change_link(int ifindex, const LinkChange& change) {
   if (change.master) rtnl_link_set_master(changes.get(), *change.master);
   if (change.mtu) rtnl_link_set_mtu(changes.get(), *change.mtu);
   if (change.group) rtnl_link_set_group(changes.get(), *change.group);
+  if (change.carrier) rtnl_link_set_carrier(changes.get(), *change.carrier ? 1 : 0);
   if (int err = rtnl_link_change(sock_.get(), orig.get(), changes.get(), 0); err < 0) {
     return nl_error(err, "RTM_SETLINK of ifindex " + std::to_string(ifindex));
   }
   return {};
+}
+
+namespace {
+
+// nl_recvmsgs callback: IFLA_LINKINFO -> IFLA_INFO_DATA -> IFLA_TUN_*.
+int parse_tun_info(nl_msg* msg, void* arg) {
+  auto* out = static_cast<std::optional<TunInfo>*>(arg);
+  nlattr* link[IFLA_MAX + 1];
+  if (nlmsg_parse(nlmsg_hdr(msg), sizeof(ifinfomsg), link, IFLA_MAX, nullptr) < 0 || !link[IFLA_LINKINFO]) {
+    return NL_SKIP;
+  }
+  nlattr* info[IFLA_INFO_MAX + 1];
+  if (nla_parse_nested(info, IFLA_INFO_MAX, link[IFLA_LINKINFO], nullptr) < 0 || !info[IFLA_INFO_KIND] ||
+      std::string(nla_get_string(info[IFLA_INFO_KIND])) != "tun" || !info[IFLA_INFO_DATA]) {
+    return NL_SKIP;
+  }
+  nlattr* tun[IFLA_TUN_MAX + 1];
+  if (nla_parse_nested(tun, IFLA_TUN_MAX, info[IFLA_INFO_DATA], nullptr) < 0) return NL_SKIP;
+  TunInfo result;
+  auto flag = [&tun](int attr) { return tun[attr] && nla_get_u8(tun[attr]); };
+  result.tap = tun[IFLA_TUN_TYPE] && nla_get_u8(tun[IFLA_TUN_TYPE]) == IFF_TAP;
+  result.multi_queue = flag(IFLA_TUN_MULTI_QUEUE);
+  result.vnet_hdr = flag(IFLA_TUN_VNET_HDR);
+  result.persist = flag(IFLA_TUN_PERSIST);
+  result.num_queues = tun[IFLA_TUN_NUM_QUEUES] ? nla_get_u32(tun[IFLA_TUN_NUM_QUEUES]) : 0;
+  *out = result;
+  return NL_OK;
+}
+
+}  // namespace
+
+Result<TunInfo> Rtnl::get_tun_info(int ifindex) {
+  // libnl-route has no tun link type: the reply is parsed here, with its
+  // attribute helpers.
+  const std::string what = "RTM_GETLINK (tun info) of ifindex " + std::to_string(ifindex);
+  std::unique_ptr<nl_msg, void (*)(nl_msg*)> msg(nlmsg_alloc_simple(RTM_GETLINK, 0), nlmsg_free);
+  if (!msg) return Error{ENOMEM, "nlmsg_alloc_simple"};
+  ifinfomsg header{};
+  header.ifi_family = AF_UNSPEC;
+  header.ifi_index = ifindex;
+  if (nlmsg_append(msg.get(), &header, sizeof header, NLMSG_ALIGNTO) < 0) return Error{ENOMEM, "building " + what};
+  if (int err = nl_send_auto(sock_.get(), msg.get()); err < 0) return nl_error(err, what);
+  std::unique_ptr<nl_cb, void (*)(nl_cb*)> callbacks(nl_cb_alloc(NL_CB_DEFAULT), nl_cb_put);
+  if (!callbacks) return Error{ENOMEM, "nl_cb_alloc"};
+  std::optional<TunInfo> info;
+  nl_cb_set(callbacks.get(), NL_CB_VALID, NL_CB_CUSTOM, parse_tun_info, &info);
+  if (int err = nl_recvmsgs(sock_.get(), callbacks.get()); err < 0) return nl_error(err, what);
+  // nl_send_auto() asked for an ack (libnl's auto-ack): it follows the reply.
+  if (int err = nl_wait_for_ack(sock_.get()); err < 0) return nl_error(err, what);
+  if (!info) return Error{EINVAL, "ifindex " + std::to_string(ifindex) + " is not a tun/tap device"};
+  return *info;
 }
 
 Result<void> Rtnl::delete_link(int ifindex) {

@@ -31,6 +31,16 @@ struct LinkChange {
   std::optional<int> master;  // 0 removes the link from its bridge
   std::optional<unsigned> mtu;
   std::optional<uint32_t> group;  // IFLA_GROUP, the link's ifgroup
+  std::optional<bool> carrier;    // IFLA_CARRIER (tun: as TUNSETCARRIER)
+};
+
+// What tun reports of a tun/tap device in IFLA_LINKINFO (tun_fill_info()).
+struct TunInfo {
+  bool tap = false;          // IFLA_TUN_TYPE == IFF_TAP
+  bool multi_queue = false;
+  bool vnet_hdr = false;
+  bool persist = false;
+  uint32_t num_queues = 0;   // queues attached to open files now
 };
 
 class Rtnl {
@@ -40,6 +50,7 @@ class Rtnl {
   Result<Link> get_link(const std::string& name);
   Result<Link> get_link(int ifindex);
   Result<void> change_link(int ifindex, const LinkChange& change);
+  Result<TunInfo> get_tun_info(int ifindex);
   Result<void> delete_link(int ifindex);
   // One RTM_DELLINK for every link in this ifgroup of the namespace: the
   // kernel unregisters them as one batch, paying its RCU waits once.

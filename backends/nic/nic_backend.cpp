@@ -29,9 +29,13 @@ std::string format_mac(const ebpf::Mac& mac) {
   return buf;
 }
 
-Result<std::unique_ptr<NicBackend>> NicBackend::create(NicIdentity identity) {
-  auto program = ebpf::RxFilterProgram::load();
+Result<std::unique_ptr<NicBackend>> NicBackend::create(NicIdentity identity, const std::string& pin_dir) {
+  auto program = pin_dir.empty() ? ebpf::RxFilterProgram::load() : ebpf::RxFilterProgram::load_pinned(pin_dir);
   if (!program) return program.take_error();
+  if (program.value()->adopted()) {
+    // A restarted daemon: the guest's filter is in the maps, as it was.
+    return std::unique_ptr<NicBackend>(new NicBackend(std::move(identity), std::move(program.value())));
+  }
   // The state of a NIC whose guest driver has not programmed it yet.
   ebpf::RxFilterState fresh;
   fresh.main_mac = identity.mac;
@@ -41,8 +45,10 @@ Result<std::unique_ptr<NicBackend>> NicBackend::create(NicIdentity identity) {
 }
 
 NicBackend::~NicBackend() {
+  if (keep_) return;  // filter, maps and pins stay for the next daemon
   // The tap outlives us: take our filter off it.
   if (attached_fd_ >= 0) (void)tun::set_filter_ebpf(attached_fd_, -1);
+  program_->unpin();
 }
 
 Result<void> NicBackend::peer_connected(Backend& peer) {
@@ -56,6 +62,8 @@ Result<void> NicBackend::peer_connected(Backend& peer) {
 // Called while both sides still exist (the registry tells before destroying),
 // so the tap's fd is still open whichever side is going.
 void NicBackend::peer_disconnected(Backend&) {
+  filter_kept_ = false;
+  if (keep_) return;
   if (attached_fd_ >= 0) (void)tun::set_filter_ebpf(attached_fd_, -1);
   attached_fd_ = -1;
 }

@@ -24,13 +24,20 @@ struct NicIdentity {
 
 class NicBackend : public Backend {
  public:
-  static Result<std::unique_ptr<NicBackend>> create(NicIdentity identity);
+  // pin_dir: where its maps are pinned ("" for nowhere); pinned maps already
+  // there are re-adopted, filter and counters included (restarted()).
+  static Result<std::unique_ptr<NicBackend>> create(NicIdentity identity, const std::string& pin_dir = "");
+  bool restarted() const { return program_->adopted(); }
+  // After a restart the filter may still be on a tap we cannot reach (its
+  // queues are all held by a VMM): the kernel still runs it.
+  void set_filter_still_attached() { filter_kept_ = true; }
+  void keep_on_exit() override { keep_ = true; }
   ~NicBackend() override;
 
   const NicIdentity& identity() const { return identity_; }
   Result<ebpf::RxFilterState> rx_filter() const { return program_->read(); }
   Result<void> set_rx_filter(const ebpf::RxFilterState& state) { return program_->apply(state); }
-  bool filter_enforced() const { return attached_fd_ >= 0; }
+  bool filter_enforced() const { return attached_fd_ >= 0 || filter_kept_; }
 
   // NIC_RX_FILTER_CHANGED is sent once, then not again until the filter is
   // queried (QEMU's rxfilter_notify_enabled).
@@ -76,6 +83,8 @@ class NicBackend : public Backend {
   std::vector<std::string> announce_address_texts_;  // as given, for query-netdevs
   std::string failover_pair_;
   bool standby_ = false;
+  bool filter_kept_ = false;
+  bool keep_ = false;
 };
 
 // "52:54:00:12:34:56" -> bytes; nullopt if it is not six ':'-separated hex pairs.

@@ -58,6 +58,12 @@ Result<std::unique_ptr<TapBackend>> TapBackend::create(const TapPlan& plan, TapE
   auto link = env.rtnl.get_link(tap->ifname_);
   if (!link) return link.take_error();
   tap->ifindex_ = link->ifindex;
+  tap->planned_queues_ = static_cast<uint32_t>(tap->queues_.size());
+  // Persistent, so that it outlives a daemon that crashes or restarts (the
+  // VMM's fds keep working); vnetd deletes it itself when the netdev goes.
+  if (tap->created_) {
+    if (auto persist = tun::set_persist(tap->queues_.front().get(), true); !persist) return persist.take_error();
+  }
   // tun never stops its queues (a full ring drops), so a root qdisc in front
   // of a tap never holds a frame; the default one costs a pfifo_fast per tx
   // queue (256 for a multiqueue tap, ~5 MiB and most of the link-up time).
@@ -85,6 +91,42 @@ Result<std::unique_ptr<TapBackend>> TapBackend::create(const TapPlan& plan, TapE
   }
   if (auto vhost = tap->open_vhost(plan, env); !vhost) return vhost.take_error();
   tap->complete_ = true;
+  return tap;
+}
+
+Result<std::unique_ptr<TapBackend>> TapBackend::restore(const TapPlan& plan, const Record& record, TapEnv& env) {
+  std::unique_ptr<TapBackend> tap(new TapBackend(env.teardown, env.rtnl));
+  tap->poll_us_ = plan.poll_us;
+  tap->downscript_ = plan.downscript;
+  tap->ifname_ = record.ifname;
+  tap->bridge_ = record.bridge;
+  tap->created_ = record.created;
+  auto link = env.rtnl.get_link(record.ifname);
+  if (!link) return Error{link.error().errnum, "tap \"" + record.ifname + "\" is gone: " + link.error().message};
+  if (link->ifindex != record.ifindex) {
+    return Error{ENODEV, "\"" + record.ifname + "\" is another device now (ifindex " + std::to_string(link->ifindex) +
+                             ", was " + std::to_string(record.ifindex) + ")"};
+  }
+  auto info = env.rtnl.get_tun_info(link->ifindex);
+  if (!info) return info.take_error();
+  if (!info->tap) return Error{EINVAL, "\"" + record.ifname + "\" is not a tap"};
+  tap->ifindex_ = link->ifindex;
+  tap->multi_queue_ = info->multi_queue;
+  tap->vnet_hdr_ = info->vnet_hdr;
+  tap->planned_queues_ = plan.source == Source::create ? plan.queues : 0;
+  tap->complete_ = true;  // from here on, a failure must not delete the device
+  if (info->num_queues == 0 && plan.source == Source::create) {
+    // Nobody holds a queue: open them again, as netdev_add did.
+    unsigned flags = IFF_TAP | IFF_NO_PI | (tap->vnet_hdr_ ? IFF_VNET_HDR : 0) | (tap->multi_queue_ ? IFF_MULTI_QUEUE : 0);
+    for (uint32_t i = 0; i < plan.queues; i++) {
+      auto fd = tun::open_device();
+      if (!fd) return fd.take_error();
+      if (auto name = tun::set_iff(fd->get(), record.ifname, flags); !name) return name.take_error();
+      tap->queues_.push_back(std::move(*fd));
+    }
+    if (auto configured = tap->configure_queues(plan); !configured) return configured.take_error();
+    if (auto vhost = tap->open_vhost(plan, env); !vhost) return vhost.take_error();
+  }
   return tap;
 }
 
@@ -238,11 +280,14 @@ Result<void> TapBackend::open_vhost(const TapPlan& plan, TapEnv& env) {
 
 TapBackend::~TapBackend() {
   if (!complete_) {
-    // A failed netdev_add leaves nothing behind by the time it is answered.
+    // A failed netdev_add leaves nothing behind by the time it is answered
+    // (a persistent tap stays when its fds close: delete it).
     vhost_fds_.clear();
     queues_.clear();
+    if (created_ && ifindex_) (void)rtnl_.delete_link(ifindex_);
     return;
   }
+  if (keep_) return;  // the fds close; the device stays for the next daemon
   // A tap we created is deleted over rtnetlink, batched with other deletions,
   // even while a VMM still holds its fds (as `ip link del` would); one we
   // attached to only loses our fds. The downscript runs first, with the
@@ -267,6 +312,7 @@ TapBackend::~TapBackend() {
 }
 
 Result<void> TapBackend::send_from_guest(std::span<const uint8_t> frame) {
+  if (queues_.empty()) return Error{EBADF, "tap \"" + ifname_ + "\": no queue fd (a VMM holds them all)"};
   int fd = queues_.front().get();
   // The header's size is the device's, and a VMM may have changed it (QEMU
   // sets 12 for virtio 1.0): ask rather than assume.
@@ -287,14 +333,19 @@ Result<void> TapBackend::set_link(bool up) {
   rtnl::LinkChange change;
   change.up = up;
   if (auto changed = rtnl_.change_link(ifindex_, change); !changed) return changed.take_error();
-  return tun::set_carrier(queues_.front().get(), up);
+  // IFLA_CARRIER is TUNSETCARRIER without needing a queue fd (a restarted
+  // daemon may have none); tun refuses carrier on while no queue is attached.
+  rtnl::LinkChange carrier;
+  carrier.carrier = up;
+  return rtnl_.change_link(ifindex_, carrier);
 }
 
 std::vector<Detail> TapBackend::details() const {
   std::vector<Detail> out{
       {"ifname", ifname_},
       {"ifindex", int64_t{ifindex_}},
-      {"queues", static_cast<int64_t>(queues_.size())},
+      {"queues", static_cast<int64_t>(planned_queues_ ? planned_queues_ : queues_.size())},
+      {"queue-fds", static_cast<int64_t>(queues_.size())},
       {"multi-queue", multi_queue_},
       {"vnet-hdr", vnet_hdr_},
       {"ufo", has_ufo_},

@@ -29,12 +29,28 @@ struct TapEnv {
 class TapBackend : public Backend {
  public:
   static Result<std::unique_ptr<TapBackend>> create(const TapPlan& plan, TapEnv& env);
+
+  // What a restarted daemon knows of a tap it had (its state file).
+  struct Record {
+    std::string ifname;
+    int ifindex = 0;
+    bool created = false;
+    std::string bridge;
+  };
+  // Re-adopts the tap of a record: it must still be there, the same device.
+  // If no process holds a queue of it, its queues are opened again, as at
+  // creation; if a VMM holds them, it is managed without fds (rtnetlink for
+  // link and carrier; the rx filter stays on the device).
+  static Result<std::unique_ptr<TapBackend>> restore(const TapPlan& plan, const Record& record, TapEnv& env);
   ~TapBackend() override;
 
   Result<void> set_link(bool up) override;
   std::vector<Detail> details() const override;
   std::vector<BackendFd> fds() const override;
-  std::optional<int> filter_attach_fd() const override { return queues_.front().get(); }
+  std::optional<int> filter_attach_fd() const override {
+    return queues_.empty() ? std::nullopt : std::optional<int>(queues_.front().get());
+  }
+  void keep_on_exit() override { keep_ = true; }
   int guest_tx_ifindex() const override { return ifindex_; }
   // A write into queue 0, behind a zero virtio-net header when the queues
   // have one: the kernel receives it on the tap, as it does a guest's frame.
@@ -59,6 +75,8 @@ class TapBackend : public Backend {
   int ifindex_ = 0;
   bool created_ = false;  // we made the device, so removing it is ours to do
   bool complete_ = false; // a half-made tap is removed at once, not later
+  bool keep_ = false;     // leave the device for a restarted daemon
+  uint32_t planned_queues_ = 0;
   bool multi_queue_ = false;
   bool vnet_hdr_ = false;
   bool has_ufo_ = false;

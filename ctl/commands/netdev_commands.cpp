@@ -70,6 +70,18 @@ nlohmann::ordered_json detail_json(const DetailValue& value) {
 }  // namespace
 
 QmpResult<Empty> VnetdCommands::qmp_netdev_add(CommandContext& ctx, const qapi::Netdev& args) {
+  BackendRequest request{[&ctx](const std::string& name) { return ctx.session.take_named_fd(name); }, {}, {}};
+  // Only a NIC without macaddr needs one (it scans every netdev).
+  if (const auto* nic = std::get_if<qapi::NetLegacyNicOptions>(&args.u); nic && !nic->macaddr) {
+    request.default_mac = default_mac(registry_);
+  }
+  auto added = add_netdev(args, request);
+  if (!added) return added.error();
+  state_changed();
+  return Empty{};
+}
+
+QmpResult<NetdevEntry*> VnetdCommands::add_netdev(const qapi::Netdev& args, const BackendRequest& request) {
   if (!id_wellformed(args.id)) return generic_error(texts::parameter_expects("id", "an identifier"));
   if (auto refused = refuse_non_backend(args.type)) return *refused;
   if (registry_.find(args.id)) return generic_error(texts::duplicate_id(args.id));
@@ -84,11 +96,6 @@ QmpResult<Empty> VnetdCommands::qmp_netdev_add(CommandContext& ctx, const qapi::
     }
   }
 
-  BackendRequest request{[&ctx](const std::string& name) { return ctx.session.take_named_fd(name); }, {}};
-  // Only a NIC without macaddr needs one (it scans every netdev).
-  if (const auto* nic = std::get_if<qapi::NetLegacyNicOptions>(&args.u); nic && !nic->macaddr) {
-    request.default_mac = default_mac(registry_);
-  }
   auto backend = create_backend(args, resources_, request);
   if (!backend) return backend.error();
 
@@ -105,13 +112,14 @@ QmpResult<Empty> VnetdCommands::qmp_netdev_add(CommandContext& ctx, const qapi::
     }
   }
   qmp::emit_event(events_, "VNET_NETDEV_ADDED", qapi::VnetNetdevAddedData{added.id, added.type});
-  return Empty{};
+  return &added;
 }
 
 QmpResult<Empty> VnetdCommands::qmp_netdev_del(CommandContext&, const qapi::NetdevDelArgs& args) {
   if (!registry_.find(args.id)) return device_not_found(args.id);
   registry_.remove(args.id);
   qmp::emit_event(events_, "VNET_NETDEV_DELETED", qapi::VnetNetdevDeletedData{args.id});
+  state_changed();
   return Empty{};
 }
 
@@ -127,6 +135,7 @@ QmpResult<Empty> VnetdCommands::qmp_set_link(CommandContext&, const qapi::SetLin
     peer->link_up = args.up;
   }
   if (was_up != args.up) qmp::emit_event(events_, "VNET_LINK_CHANGED", qapi::VnetLinkChangedData{args.name, args.up});
+  state_changed();
   return Empty{};
 }
 

@@ -5,6 +5,7 @@
 
 #include "ctl/announcer.h"
 #include "ctl/backend_factory.h"
+#include "ctl/daemon_state.h"
 #include "ctl/netdev_registry.h"
 #include "ctl/qmp/event_sink.h"
 #include "ctl/qmp/session.h"
@@ -16,6 +17,11 @@ class VnetdCommands : public qapi::CommandHandlers {
  public:
   VnetdCommands(NetdevRegistry& registry, DaemonResources& resources, qmp::EventSink& events, Announcer& announcer)
       : registry_(registry), resources_(resources), events_(events), announcer_(announcer) {}
+
+  // Saves what changes into the state dir (none in tests that do not care).
+  void set_state(DaemonState* state) { state_ = state; }
+  // A restarted daemon re-adopting one record of its state file.
+  Result<void> restore_netdev(const nlohmann::ordered_json& record);
 
   QmpResult<Empty> qmp_qmp_capabilities(qapi::CommandContext& ctx, const qapi::QmpCapabilitiesArgs& args) override;
   QmpResult<qapi::VersionInfo> qmp_query_version(qapi::CommandContext& ctx) override;
@@ -43,6 +49,12 @@ class VnetdCommands : public qapi::CommandHandlers {
   DaemonResources& resources_;
   qmp::EventSink& events_;
   Announcer& announcer_;
+  DaemonState* state_ = nullptr;
+
+  QmpResult<NetdevEntry*> add_netdev(const qapi::Netdev& args, const BackendRequest& request);
+  void state_changed() {
+    if (state_) state_->changed();
+  }
 };
 
 // As QEMU's id_wellformed(): a letter, then letters, digits, '-', '.', '_'.

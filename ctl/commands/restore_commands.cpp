@@ -1,0 +1,78 @@
+// restore_netdev: a restarted daemon re-adopting what its state file records,
+// through the same path as netdev_add, with the kernel objects found again
+// rather than made.
+#include "backends/nic/nic_backend.h"
+#include "ctl/commands/vnetd_commands.h"
+#include "ctl/qapi/input_visitor.h"
+#include "qapi_visit.h"
+
+namespace vnet {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+Result<qapi::Netdev> decode_netdev(const json& options) {
+  qapi::InputVisitor v(options);
+  qapi::Netdev netdev;
+  bool ok = v.start_struct(nullptr) && qapi::visit_type_Netdev_members(v, netdev) && v.check_struct();
+  v.end_struct();
+  if (!ok) return Error{EINVAL, "its options do not decode: " + v.take_error().desc};
+  return netdev;
+}
+
+// What the NIC knew beyond its options: addresses, failover, the filter.
+void restore_nic_extras(nic::NicBackend& nic, const json& details) {
+  if (details.contains("announce-addresses")) {
+    std::vector<nic::IpAddress> addresses;
+    std::vector<std::string> texts;
+    for (const auto& text : details["announce-addresses"]) {
+      if (auto address = nic::parse_ip(text.get<std::string>())) {
+        addresses.push_back(*address);
+        texts.push_back(text.get<std::string>());
+      }
+    }
+    nic.set_announce_addresses(std::move(addresses), std::move(texts));
+  }
+  if (details.contains("failover-pair")) {
+    nic.set_failover_pair(details["failover-pair"].get<std::string>());
+    nic.set_standby(details.value("standby-negotiated", false));
+  }
+  // Its peer's queues are all held by a VMM: no fd to attach through, but
+  // the program attached before the restart (same maps) is still on the tap.
+  if (nic.restarted() && !nic.filter_enforced() && details.value("rx-filter-enforced", false)) {
+    nic.set_filter_still_attached();
+  }
+}
+
+}  // namespace
+
+Result<void> VnetdCommands::restore_netdev(const json& record) {
+  if (!record.is_object() || !record.contains("netdev") || !record.contains("details")) {
+    return Error{EINVAL, "a record without netdev options or details"};
+  }
+  auto netdev = decode_netdev(record["netdev"]);
+  if (!netdev) return netdev.take_error();
+  const json& details = record["details"];
+
+  BackendRequest request{[](const std::string&) { return std::optional<UniqueFd>(); }, {}, {}};
+  if (details.contains("macaddr")) {
+    if (auto mac = nic::parse_mac(details["macaddr"].get<std::string>())) request.default_mac = *mac;
+  }
+  if (netdev->type == qapi::NetClientDriver::tap || netdev->type == qapi::NetClientDriver::bridge) {
+    if (!details.contains("ifname") || !details.contains("ifindex")) {
+      return Error{EINVAL, "no ifname or ifindex recorded for its tap"};
+    }
+    request.restore_tap = tap::TapBackend::Record{details["ifname"].get<std::string>(),
+                                                  details["ifindex"].get<int>(), details.value("created", false),
+                                                  details.value("bridge", std::string())};
+  }
+  auto added = add_netdev(*netdev, request);
+  if (!added) return Error{EINVAL, added.error().desc};
+  NetdevEntry& entry = *added.value();
+  entry.link_up = record.value("link-up", true);
+  if (auto* nic = dynamic_cast<nic::NicBackend*>(entry.backend.get())) restore_nic_extras(*nic, details);
+  return {};
+}
+
+}  // namespace vnet

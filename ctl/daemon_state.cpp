@@ -1,0 +1,102 @@
+#include "ctl/daemon_state.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "kernel_ifaces/unique_fd.h"
+#include "qapi_encode.h"
+
+namespace vnet {
+
+namespace {
+
+Result<void> write_all(int fd, const std::string& text, const std::string& path) {
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error("writing " + path);
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+nlohmann::ordered_json detail_json(const DetailValue& value) {
+  return std::visit([](const auto& v) { return nlohmann::ordered_json(v); }, value);
+}
+
+}  // namespace
+
+nlohmann::ordered_json netdev_record(const NetdevEntry& entry) {
+  nlohmann::ordered_json record;
+  record["id"] = entry.id;
+  nlohmann::ordered_json options;
+  qapi::to_json(options, entry.options);
+  record["netdev"] = std::move(options);
+  record["link-up"] = entry.link_up;
+  if (!entry.peer.empty()) record["peer"] = entry.peer;
+  nlohmann::ordered_json details = nlohmann::ordered_json::object();
+  for (const auto& detail : entry.backend->details()) details[detail.key] = detail_json(detail.value);
+  record["details"] = std::move(details);
+  return record;
+}
+
+void DaemonState::changed() {
+  if (save_pending_) return;
+  save_pending_ = true;
+  loop_.defer([this] {
+    save_pending_ = false;
+    if (auto saved = save_now(); !saved) std::fprintf(stderr, "vnetd: state: %s\n", saved.error().message.c_str());
+  });
+}
+
+Result<void> DaemonState::save_now() {
+  nlohmann::ordered_json state;
+  state["version"] = kVersion;
+  state["netdevs"] = nlohmann::ordered_json::array();
+  for (const auto& entry : registry_.all()) state["netdevs"].push_back(netdev_record(*entry));
+  std::string text = state.dump(1) + "\n";
+  std::string temporary = path_ + ".new";
+  UniqueFd fd(open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd) return errno_error("creating " + temporary);
+  if (auto written = write_all(fd.get(), text, temporary); !written) return written;
+  if (fsync(fd.get()) < 0) return errno_error("fsync " + temporary);
+  fd.reset();
+  if (rename(temporary.c_str(), path_.c_str()) < 0) return errno_error("renaming " + temporary + " to " + path_);
+  // The rename itself reaches the disk with its directory.
+  std::string dir = path_.substr(0, path_.rfind('/'));
+  if (UniqueFd dir_fd(open(dir.empty() ? "/" : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)); dir_fd) {
+    fsync(dir_fd.get());
+  }
+  return {};
+}
+
+Result<std::optional<nlohmann::ordered_json>> DaemonState::load() const {
+  std::ifstream file(path_);
+  if (!file) {
+    if (errno == ENOENT) return std::optional<nlohmann::ordered_json>();
+    return errno_error("opening " + path_);
+  }
+  std::stringstream text;
+  text << file.rdbuf();
+  auto state = nlohmann::ordered_json::parse(text.str(), nullptr, false);
+  if (state.is_discarded() || !state.is_object() || !state.contains("netdevs") || !state["netdevs"].is_array()) {
+    return Error{EINVAL, path_ + ": not a vnetd state file (move it away to start afresh)"};
+  }
+  if (state.value("version", 0) != kVersion) {
+    return Error{EINVAL, path_ + ": state version " + state.value("version", nlohmann::ordered_json()).dump() +
+                             ", this vnetd reads version " + std::to_string(kVersion)};
+  }
+  return std::optional<nlohmann::ordered_json>(state["netdevs"]);
+}
+
+void DaemonState::discard() {
+  unlink(path_.c_str());
+  unlink((path_ + ".new").c_str());
+}
+
+}  // namespace vnet
