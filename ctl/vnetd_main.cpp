@@ -4,6 +4,8 @@
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
@@ -55,6 +57,31 @@ vnet::Result<vnet::UniqueFd> lock_state_dir(const std::string& dir) {
     return vnet::errno_error("flock " + path);
   }
   return fd;
+}
+
+// With WatchdogSec= in the unit, systemd expects WATCHDOG=1 at least every
+// WATCHDOG_USEC: sent from the event loop at half that, so a hung loop is
+// what stops it.
+vnet::Result<vnet::UniqueFd> start_watchdog(vnet::qmp::EventLoop& loop) {
+  uint64_t usec = 0;
+  if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return vnet::UniqueFd();
+  vnet::UniqueFd timer(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  if (!timer) return vnet::errno_error("timerfd_create for the watchdog");
+  uint64_t half = usec / 2;
+  itimerspec every{};
+  every.it_interval.tv_sec = static_cast<time_t>(half / 1000000);
+  every.it_interval.tv_nsec = static_cast<long>(half % 1000000 * 1000);
+  every.it_value = every.it_interval;
+  if (timerfd_settime(timer.get(), 0, &every, nullptr) < 0) return vnet::errno_error("timerfd_settime (watchdog)");
+  int fd = timer.get();
+  if (auto added = loop.add(fd, EPOLLIN, [fd](uint32_t) {
+        uint64_t expirations = 0;
+        if (read(fd, &expirations, sizeof expirations) == sizeof expirations) sd_notify(0, "WATCHDOG=1");
+      });
+      !added) {
+    return added.take_error();
+  }
+  return timer;
 }
 
 // SIGTERM and SIGINT arrive as readable events, so shutdown runs in the loop.
@@ -189,7 +216,9 @@ int run(const Options& options) {
   }
   std::fprintf(stderr, "vnetd: serving QMP on %s\n",
                created_socket ? options.socket_path.c_str() : "the socket systemd passed");
-  sd_notify(0, "READY=1");
+  auto watchdog = start_watchdog(**loop);
+  if (!watchdog) log_error(watchdog.error().message);
+  sd_notifyf(0, "READY=1\nSTATUS=serving QMP, %zu netdevs", registry.all().size());
 
   int err = (*loop)->run();
   sd_notify(0, "STOPPING=1");
