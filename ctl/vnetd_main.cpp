@@ -20,7 +20,9 @@
 #include "backends/bridge/bridge_acl.h"
 #include "backends/hubport/hub.h"
 #include "backends/teardown_queue.h"
+#include "ctl/config/daemon_config.h"
 #include "ctl/daemon_state.h"
+#include "ctl/device_rules.h"
 #include "ebpf/rx_filter.h"
 #include "kernel_ifaces/bpffs.h"
 #include "ctl/commands/vnetd_commands.h"
@@ -111,9 +113,14 @@ vnet::Result<vnet::UniqueFd> qmp_listener(const Options& options, bool& created)
 
 int run(const Options& options) {
   signal(SIGPIPE, SIG_IGN);
+  std::optional<vnet::config::DaemonConfig> config;
   if (!options.config_file.empty()) {
-    log_error("--config: declarative configuration is not implemented in this vnetd yet");
-    return 2;
+    auto loaded = vnet::config::load(options.config_file);
+    if (!loaded) {
+      log_error(loaded.error().message);
+      return 2;
+    }
+    config = std::move(*loaded);
   }
   if (auto made = make_dir(options.state_dir); !made) {
     log_error(made.error().message);
@@ -201,8 +208,30 @@ int run(const Options& options) {
     std::fprintf(stderr, "vnetd: re-adopted %zu of %zu netdevs from %s\n", restored, (*previous)->size(),
                  state.path().c_str());
   }
-  if (auto saved = state.save_now(); !saved) log_error(saved.error().message);
   commands.set_state(&state);
+
+  // --config: its netdevs (those a restart did not bring back already), then
+  // its rules over every device there is, and over each udev event to come.
+  vnet::DeviceRules rules(config ? config->rules : std::vector<vnet::config::DeviceRule>{}, commands, *rtnl);
+  if (config) {
+    for (const auto& netdev : config->netdevs) {
+      std::string id = netdev.arguments.value("id", "");
+      if (commands.has_netdev(id)) continue;
+      if (auto added = commands.adopt_netdev(netdev.arguments, std::nullopt); !added) {
+        log_error(netdev.where + ": netdev '" + id + "': " + added.error().message);
+      }
+    }
+    size_t applied = rules.scan();
+    std::fprintf(stderr, "vnetd: config %s: %zu netdevs, %zu rules (%zu applied to devices present)\n",
+                 options.config_file.c_str(), config->netdevs.size(), config->rules.size(), applied);
+  }
+  commands.set_udev_handler([&rules, &loop](const vnet::qapi::UdevEventArgs& event) {
+    // Answered first: udev kills handlers that wait.
+    (*loop)->defer([&rules, event] {
+      rules.handle(event.action, event.subsystem, event.interface.value_or(""));
+    });
+  });
+  if (auto saved = state.save_now(); !saved) log_error(saved.error().message);
 
   bool created_socket = false;
   auto listener = qmp_listener(options, created_socket);

@@ -2,6 +2,7 @@
 
 #include <net/if.h>
 #include <netlink/errno.h>
+#include <netlink/addr.h>
 #include <netlink/netlink.h>
 #include <netlink/route/link.h>
 #include <netlink/route/link/bridge.h>
@@ -59,6 +60,10 @@ Result<Link> Rtnl::get(int ifindex, const char* name, const std::string& what) {
     return nl_error(err, "RTM_GETLINK of " + what);
   }
   LinkPtr link(raw);
+  return from_libnl(raw);
+}
+
+Link Rtnl::from_libnl(rtnl_link* raw) {
   Link out;
   out.ifindex = rtnl_link_get_ifindex(raw);
   out.name = rtnl_link_get_name(raw) ? rtnl_link_get_name(raw) : "";
@@ -69,7 +74,22 @@ Result<Link> Rtnl::get(int ifindex, const char* name, const std::string& what) {
   out.kind = kind ? kind : "";
   out.tx_queues = rtnl_link_get_num_tx_queues(raw);
   out.operstate = rtnl_link_get_operstate(raw);
+  if (nl_addr* address = rtnl_link_get_addr(raw); address && nl_addr_get_len(address) == 6) {
+    char text[32];
+    out.mac = nl_addr2str(address, text, sizeof text);
+  }
   return out;
+}
+
+Result<std::vector<Link>> Rtnl::list_links() {
+  nl_cache* raw = nullptr;
+  if (int err = rtnl_link_alloc_cache(sock_.get(), AF_UNSPEC, &raw); err < 0) return nl_error(err, "RTM_GETLINK dump");
+  std::unique_ptr<nl_cache, void (*)(nl_cache*)> cache(raw, nl_cache_free);
+  std::vector<Link> links;
+  for (nl_object* object = nl_cache_get_first(raw); object; object = nl_cache_get_next(object)) {
+    links.push_back(from_libnl(reinterpret_cast<rtnl_link*>(object)));
+  }
+  return links;
 }
 
 Result<Link> Rtnl::get_link(const std::string& name) { return get(0, name.c_str(), "\"" + name + "\""); }

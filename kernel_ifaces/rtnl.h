@@ -7,10 +7,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "kernel_ifaces/result.h"
 
 struct nl_sock;
+struct rtnl_link;
 
 namespace vnet::rtnl {
 
@@ -23,6 +25,7 @@ struct Link {
   std::string kind;    // "bridge", "tun", "veth", ... ("" if none)
   unsigned tx_queues = 0;
   unsigned operstate = 0;  // IF_OPER_*
+  std::string mac;         // "52:54:00:12:34:56"; "" for links without one
 };
 
 // What to change in one RTM_NEWLINK/SETLINK message.
@@ -49,6 +52,7 @@ class Rtnl {
 
   Result<Link> get_link(const std::string& name);
   Result<Link> get_link(int ifindex);
+  Result<std::vector<Link>> list_links();  // every link of the namespace, by ifindex
   Result<void> change_link(int ifindex, const LinkChange& change);
   Result<TunInfo> get_tun_info(int ifindex);
   Result<void> delete_link(int ifindex);
@@ -66,6 +70,7 @@ class Rtnl {
   };
   explicit Rtnl(nl_sock* sock) : sock_(sock) {}
   Result<Link> get(int ifindex, const char* name, const std::string& what);
+  static Link from_libnl(rtnl_link* raw);
 
   std::unique_ptr<nl_sock, SockDeleter> sock_;
 };

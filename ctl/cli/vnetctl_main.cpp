@@ -8,6 +8,7 @@
 
 #include "ctl/cli/option_parser.h"
 #include "ctl/cli/qmp_client.h"
+#include "ctl/config/daemon_config.h"
 
 namespace {
 
@@ -22,6 +23,8 @@ constexpr const char* kUsage =
     "  link set NAME up|down\n"
     "  rx-filter show [NAME]\n"
     "  announce [initial=MS] [max=MS] [rounds=N] [step=MS] [interfaces=A,B] [id=X]\n"
+    "  udev                  (from udev rules: hands udev's environment to the daemon)\n"
+    "  config check FILE     (offline: checks a --config file)\n"
     "  events\n"
     "  qmp JSON\n"
     "SOCKET defaults to $VNETCTL_SOCKET, else /run/vnetctl/qmp.sock.\n";
@@ -142,6 +145,19 @@ int run(Cli& cli, const std::string& object, const std::vector<std::string>& wor
       std::fflush(stdout);
     }
   }
+  if (object == "udev") {
+    // RUN+= from udev/: udev's environment, handed over in one call. The
+    // daemon answers at once and applies its rules afterwards.
+    auto env = [](const char* name) { const char* v = std::getenv(name); return std::string(v ? v : ""); };
+    if (env("ACTION").empty() || env("SUBSYSTEM").empty()) return fail("udev: ACTION and SUBSYSTEM must be set (run by udev)");
+    json event{{"action", env("ACTION")}, {"subsystem", env("SUBSYSTEM")}};
+    if (!env("DEVPATH").empty()) event["devpath"] = env("DEVPATH");
+    if (!env("INTERFACE").empty()) event["interface"] = env("INTERFACE");
+    if (std::string ifindex = env("IFINDEX"); !ifindex.empty() && ifindex.find_first_not_of("0123456789") == std::string::npos) {
+      event["ifindex"] = std::stoll(ifindex);
+    }
+    return cli.run("udev-event", event) ? 0 : 1;
+  }
   if (object == "qmp") {
     if (words.size() != 1) return fail("usage: vnetctl qmp JSON");
     auto reply = cli.client.raw(words[0]);
@@ -175,6 +191,14 @@ int main(int argc, char** argv) {
   if (words.empty()) {
     std::fputs(kUsage, stderr);
     return 2;
+  }
+  // Offline: checks a config file without a daemon.
+  if (words[0] == "config") {
+    if (words.size() != 3 || words[1] != "check") return fail("usage: vnetctl config check FILE");
+    auto config = vnet::config::load(words[2]);
+    if (!config) return fail(config.error().message);
+    std::printf("%s: %zu netdevs, %zu rules: ok\n", words[2].c_str(), config->netdevs.size(), config->rules.size());
+    return 0;
   }
   auto client = QmpClient::connect(socket_path);
   if (!client) return fail(client.error().message);

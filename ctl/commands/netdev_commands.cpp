@@ -36,20 +36,6 @@ std::optional<std::string> requested_peer(const qapi::Netdev& netdev) {
   return std::nullopt;
 }
 
-// As qemu_macaddr_default_if_unset(): 52:54:00:12:34:56 plus the first index
-// no NIC uses yet.
-std::array<uint8_t, 6> default_mac(const NetdevRegistry& registry) {
-  std::array<uint8_t, 6> mac{0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
-  for (int index = 0; index < 256; index++) {
-    mac[5] = static_cast<uint8_t>(0x56 + index);
-    bool used = false;
-    for (const auto& entry : registry.all()) {
-      if (const auto* nic = dynamic_cast<const nic::NicBackend*>(entry->backend.get())) used |= nic->identity().mac == mac;
-    }
-    if (!used) break;
-  }
-  return mac;
-}
 
 // Types that are not backends at all, refused before anything else as
 // net_client_init1() does.
@@ -68,6 +54,21 @@ nlohmann::ordered_json detail_json(const DetailValue& value) {
 }
 
 }  // namespace
+
+// As qemu_macaddr_default_if_unset(): 52:54:00:12:34:56 plus the first index
+// no NIC uses yet.
+std::array<uint8_t, 6> default_mac(const NetdevRegistry& registry) {
+  std::array<uint8_t, 6> mac{0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+  for (int index = 0; index < 256; index++) {
+    mac[5] = static_cast<uint8_t>(0x56 + index);
+    bool used = false;
+    for (const auto& entry : registry.all()) {
+      if (const auto* nic = dynamic_cast<const nic::NicBackend*>(entry->backend.get())) used |= nic->identity().mac == mac;
+    }
+    if (!used) break;
+  }
+  return mac;
+}
 
 QmpResult<Empty> VnetdCommands::qmp_netdev_add(CommandContext& ctx, const qapi::Netdev& args) {
   BackendRequest request{[&ctx](const std::string& name) { return ctx.session.take_named_fd(name); }, {}, {}};

@@ -75,4 +75,33 @@ Result<void> VnetdCommands::restore_netdev(const json& record) {
   return {};
 }
 
+Result<void> VnetdCommands::adopt_netdev(const json& arguments, const std::optional<rtnl::Link>& device) {
+  auto netdev = decode_netdev(arguments);
+  if (!netdev) return netdev.take_error();
+  BackendRequest request{[](const std::string&) { return std::optional<UniqueFd>(); }, {}, {}};
+  if (const auto* nic = std::get_if<qapi::NetLegacyNicOptions>(&netdev->u); nic && !nic->macaddr) {
+    request.default_mac = default_mac(registry_);
+  }
+  if (device && (netdev->type == qapi::NetClientDriver::tap || netdev->type == qapi::NetClientDriver::bridge)) {
+    std::string bridge;
+    if (const auto* options = std::get_if<qapi::NetdevBridgeOptions>(&netdev->u)) bridge = options->br.value_or("");
+    request.restore_tap = tap::TapBackend::Record{device->name, device->ifindex, false, bridge};
+  }
+  auto added = add_netdev(*netdev, request);
+  if (!added) return Error{EINVAL, added.error().desc};
+  state_changed();
+  return {};
+}
+
+void VnetdCommands::remove_netdev(const std::string& id) {
+  registry_.remove(id);
+  qmp::emit_event(events_, "VNET_NETDEV_DELETED", qapi::VnetNetdevDeletedData{id});
+  state_changed();
+}
+
+QmpResult<Empty> VnetdCommands::qmp_udev_event(qapi::CommandContext&, const qapi::UdevEventArgs& args) {
+  if (udev_handler_) udev_handler_(args);
+  return Empty{};
+}
+
 }  // namespace vnet

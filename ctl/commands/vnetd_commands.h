@@ -3,6 +3,9 @@
 // netdev_commands.cpp.
 #pragma once
 
+#include <array>
+#include <functional>
+
 #include "ctl/announcer.h"
 #include "ctl/backend_factory.h"
 #include "ctl/daemon_state.h"
@@ -23,6 +26,17 @@ class VnetdCommands : public qapi::CommandHandlers {
   // A restarted daemon re-adopting one record of its state file.
   Result<void> restore_netdev(const nlohmann::ordered_json& record);
 
+  // For --config: netdevs made at start and by rules. arguments are
+  // netdev_add's; device, for a tap or bridge netdev, is an existing tap to
+  // adopt (managed without creating or deleting it).
+  bool has_netdev(const std::string& id) { return registry_.find(id) != nullptr; }
+  Result<void> adopt_netdev(const nlohmann::ordered_json& arguments, const std::optional<rtnl::Link>& device);
+  void remove_netdev(const std::string& id);
+  // Where udev-event hands its events (the daemon applies rules later).
+  void set_udev_handler(std::function<void(const qapi::UdevEventArgs&)> handler) {
+    udev_handler_ = std::move(handler);
+  }
+
   QmpResult<Empty> qmp_qmp_capabilities(qapi::CommandContext& ctx, const qapi::QmpCapabilitiesArgs& args) override;
   QmpResult<qapi::VersionInfo> qmp_query_version(qapi::CommandContext& ctx) override;
   QmpResult<std::vector<qapi::CommandInfo>> qmp_query_commands(qapi::CommandContext& ctx) override;
@@ -40,6 +54,7 @@ class VnetdCommands : public qapi::CommandHandlers {
   QmpResult<qapi::NetdevFds> qmp_netdev_get_fds(qapi::CommandContext& ctx,
                                                 const qapi::NetdevGetFdsArgs& args) override;
   QmpResult<Empty> qmp_set_rx_filter(qapi::CommandContext& ctx, const qapi::RxFilterInfo& args) override;
+  QmpResult<Empty> qmp_udev_event(qapi::CommandContext& ctx, const qapi::UdevEventArgs& args) override;
   QmpResult<Empty> qmp_set_nic_features(qapi::CommandContext& ctx, const qapi::SetNicFeaturesArgs& args) override;
   QmpResult<Empty> qmp_set_announce_addresses(qapi::CommandContext& ctx,
                                               const qapi::SetAnnounceAddressesArgs& args) override;
@@ -50,12 +65,17 @@ class VnetdCommands : public qapi::CommandHandlers {
   qmp::EventSink& events_;
   Announcer& announcer_;
   DaemonState* state_ = nullptr;
+  std::function<void(const qapi::UdevEventArgs&)> udev_handler_;
 
   QmpResult<NetdevEntry*> add_netdev(const qapi::Netdev& args, const BackendRequest& request);
   void state_changed() {
     if (state_) state_->changed();
   }
 };
+
+// As qemu_macaddr_default_if_unset(): 52:54:00:12:34:56 plus the first
+// index no NIC uses yet.
+std::array<uint8_t, 6> default_mac(const NetdevRegistry& registry);
 
 // As QEMU's id_wellformed(): a letter, then letters, digits, '-', '.', '_'.
 bool id_wellformed(const std::string& id);

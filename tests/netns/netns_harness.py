@@ -54,11 +54,12 @@ class NamespaceTestCase(unittest.TestCase):
         with open(self.acl, "w") as f:
             f.write(self.bridge_acl)
 
-    def start_daemon(self, env=None):
+    def start_daemon(self, env=None, extra_args=()):
         sock = os.path.join(self.work, "qmp.sock")
         # ip netns exec execs vnetd in place: the Popen pid is vnetd's.
         self.daemon = subprocess.Popen(["ip", "netns", "exec", self.ns, vnetd_binary(), "--socket", sock,
-                                        "--state-dir", os.path.join(self.work, "state"), "--bridge-acl", self.acl],
+                                        "--state-dir", os.path.join(self.work, "state"), "--bridge-acl", self.acl,
+                                        *extra_args],
                                        stderr=subprocess.DEVNULL, env=dict(os.environ, **(env or {})))
         self.addCleanup(self.stop_daemon)
         for _ in range(250):

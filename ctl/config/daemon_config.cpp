@@ -1,0 +1,194 @@
+#include "ctl/config/daemon_config.h"
+
+#include <toml++/toml.h>
+
+#include "ctl/qapi/input_visitor.h"
+#include "qapi_visit.h"
+
+namespace vnet::config {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+struct ConfigError {
+  std::string text;
+};
+
+std::string where(const std::string& path, const toml::source_region& source) {
+  return path + ":" + std::to_string(source.begin.line);
+}
+
+[[noreturn]] void fail(const std::string& path, const toml::node& node, const std::string& key,
+                       const std::string& message) {
+  throw ConfigError{where(path, node.source()) + ": key '" + key + "': " + message};
+}
+
+// A TOML value as the JSON netdev_add would get.
+json to_json(const std::string& path, const std::string& key, const toml::node& node) {
+  if (auto v = node.as_string()) return v->get();
+  if (auto v = node.as_integer()) return v->get();
+  if (auto v = node.as_floating_point()) return v->get();
+  if (auto v = node.as_boolean()) return v->get();
+  if (auto array = node.as_array()) {
+    json out = json::array();
+    for (const auto& element : *array) out.push_back(to_json(path, key, element));
+    return out;
+  }
+  if (auto table = node.as_table()) {
+    json out = json::object();
+    for (const auto& [name, value] : *table) out[std::string(name.str())] = to_json(path, std::string(name.str()), value);
+    return out;
+  }
+  fail(path, node, key, "dates and times have no meaning here");
+}
+
+// Decodes arguments as netdev_add does; an error names the member it is about.
+void check_netdev(const std::string& path, const toml::node& node, const std::string& key, const json& arguments) {
+  qapi::InputVisitor v(arguments);
+  qapi::Netdev netdev;
+  bool ok = v.start_struct(nullptr) && qapi::visit_type_Netdev_members(v, netdev) && v.check_struct();
+  v.end_struct();
+  if (ok) return;
+  std::string desc = v.take_error().desc;
+  // "Parameter 'queues' expects ...": point at that key's own line.
+  const toml::node* at = &node;
+  if (auto quote = desc.find("Parameter '"); quote != std::string::npos) {
+    std::string member = desc.substr(quote + 11, desc.find('\'', quote + 11) - quote - 11);
+    if (auto table = node.as_table(); table && table->get(member)) at = table->get(member);
+  }
+  fail(path, *at, key, desc);
+}
+
+const toml::table& table_of(const std::string& path, const toml::node& node, const std::string& key) {
+  auto table = node.as_table();
+  if (!table) fail(path, node, key, "expected a table");
+  return *table;
+}
+
+std::string string_of(const std::string& path, const toml::node& node, const std::string& key) {
+  auto value = node.as_string();
+  if (!value) fail(path, node, key, "expected a string");
+  return value->get();
+}
+
+DeviceMatch parse_match(const std::string& path, const toml::table& table) {
+  DeviceMatch match;
+  for (const auto& [name, value] : table) {
+    std::string key = "match." + std::string(name.str());
+    std::string text = string_of(path, value, key);
+    if (name == "subsystem") {
+      if (text != "net") fail(path, value, key, "only subsystem \"net\" is handled by this vnetd");
+      match.subsystem = text;
+    } else if (name == "kind") {
+      match.kind = text;
+    } else if (name == "driver") {
+      match.driver = text;
+    } else if (name == "ifname") {
+      match.ifname = text;
+    } else if (name == "mac") {
+      match.mac = text;
+    } else {
+      fail(path, value, key, "unknown key (subsystem, kind, driver, ifname, mac)");
+    }
+  }
+  return match;
+}
+
+DeviceRule parse_rule(const std::string& path, const toml::table& table) {
+  DeviceRule rule;
+  rule.where = where(path, table.source());
+  bool has_action = false;
+  for (const auto& [name, value] : table) {
+    std::string key = "rule." + std::string(name.str());
+    if (name == "match") {
+      rule.match = parse_match(path, table_of(path, value, key));
+    } else if (name == "netdev") {
+      json arguments = to_json(path, key, table_of(path, value, key));
+      if (arguments.contains("ifname")) fail(path, value, key + ".ifname", "is the matching device's own");
+      std::string type = arguments.value("type", "");
+      if (type != "tap" && type != "bridge") {
+        fail(path, value, key + ".type", "a rule adopts a device as a \"tap\" or \"bridge\" netdev");
+      }
+      // Checked as it will be used, for a sample device name.
+      json sample = fill_template(arguments, "sample0");
+      if (type == "tap") sample["ifname"] = "sample0";
+      check_netdev(path, value, key, sample);
+      rule.netdev = std::move(arguments);
+      has_action = true;
+    } else if (name == "nic") {
+      json arguments = to_json(path, key, table_of(path, value, key));
+      arguments["type"] = "nic";
+      arguments["netdev"] = "sample0";
+      check_netdev(path, value, key, fill_template(arguments, "sample0"));
+      arguments.erase("netdev");
+      rule.nic = std::move(arguments);
+      has_action = true;
+    } else if (name == "bridge") {
+      rule.bridge = string_of(path, value, key);
+      has_action = true;
+    } else if (name == "mtu") {
+      auto mtu = value.as_integer();
+      if (!mtu || mtu->get() < 68 || mtu->get() > 65535) fail(path, value, key, "expected an MTU from 68 to 65535");
+      rule.mtu = static_cast<unsigned>(mtu->get());
+      has_action = true;
+    } else {
+      fail(path, value, key, "unknown key (match, netdev, nic, bridge, mtu)");
+    }
+  }
+  if (rule.nic && !rule.netdev) fail(path, table, "rule.nic", "a NIC needs the rule's netdev to bind to");
+  if (!has_action) fail(path, table, "rule", "does nothing (give netdev, nic, bridge or mtu)");
+  return rule;
+}
+
+}  // namespace
+
+json fill_template(const json& value, const std::string& ifname) {
+  if (value.is_string()) {
+    std::string text = value.get<std::string>();
+    for (size_t at = text.find("{ifname}"); at != std::string::npos; at = text.find("{ifname}", at + ifname.size())) {
+      text.replace(at, 8, ifname);
+    }
+    return text;
+  }
+  if (value.is_object() || value.is_array()) {
+    json out = value;
+    for (auto& element : out) element = fill_template(element, ifname);
+    return out;
+  }
+  return value;
+}
+
+Result<DaemonConfig> load(const std::string& path) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return Error{EINVAL, where(path, e.source()) + ": " + std::string(e.description())};
+  }
+  DaemonConfig config;
+  try {
+    for (const auto& [name, value] : root) {
+      std::string key(name.str());
+      auto array = value.as_array();
+      if ((key != "netdev" && key != "rule") || !array) {
+        fail(path, value, key, "unknown (the file holds [[netdev]] and [[rule]] tables)");
+      }
+      for (const auto& element : *array) {
+        const toml::table& table = table_of(path, element, key);
+        if (key == "rule") {
+          config.rules.push_back(parse_rule(path, table));
+          continue;
+        }
+        json arguments = to_json(path, key, table);
+        check_netdev(path, table, key, arguments);
+        config.netdevs.push_back({where(path, table.source()), std::move(arguments)});
+      }
+    }
+  } catch (const ConfigError& e) {
+    return Error{EINVAL, e.text};
+  }
+  return config;
+}
+
+}  // namespace vnet::config

@@ -1,0 +1,56 @@
+// DaemonConfig - vnetd's --config FILE (TOML): netdevs to create at start,
+// and rules that say what to do with devices as they appear (udev events, or
+// the scan at start). Option names are netdev_add's; the same schema code
+// checks them. Errors name the file, the line and the key.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernel_ifaces/result.h"
+
+namespace vnet::config {
+
+// What a rule matches; an empty field matches anything. Globs as fnmatch(3).
+struct DeviceMatch {
+  std::string subsystem = "net";
+  std::string kind;    // rtnetlink link kind: "tun", "veth", "bridge", ...
+  std::string driver;  // ethtool's driver name: "tun", "veth", "virtio_net", ...
+  std::string ifname;  // glob
+  std::string mac;     // glob over "52:54:00:12:34:56"
+};
+
+// What a rule does with a matching net device. Templates: "{ifname}" in a
+// string value becomes the device's name.
+struct DeviceRule {
+  std::string where;  // "FILE:LINE", for logs and errors
+  DeviceMatch match;
+  // netdev_add arguments adopting the device (type tap/bridge; ifname is
+  // the device's): the daemon then manages it as that netdev.
+  std::optional<nlohmann::ordered_json> netdev;
+  std::optional<nlohmann::ordered_json> nic;  // a NIC bound to that netdev
+  std::string bridge;                         // enslave to this bridge
+  std::optional<unsigned> mtu;
+};
+
+struct ConfigNetdev {
+  std::string where;
+  nlohmann::ordered_json arguments;  // as netdev_add takes them
+};
+
+struct DaemonConfig {
+  std::vector<ConfigNetdev> netdevs;
+  std::vector<DeviceRule> rules;
+};
+
+// Parses and checks FILE: TOML syntax, known keys, and every netdev (and
+// rule template, with a sample ifname) through the schema's decoder.
+Result<DaemonConfig> load(const std::string& path);
+
+// A rule's template with {ifname} filled in.
+nlohmann::ordered_json fill_template(const nlohmann::ordered_json& value, const std::string& ifname);
+
+}  // namespace vnet::config
