@@ -30,7 +30,7 @@ mtu = 1400
 
 
 def vnetctl_binary():
-    return os.path.join(os.path.dirname(vnetd_binary()), "vnetctl")
+    return os.path.join(os.path.dirname(os.path.abspath(vnetd_binary())), "vnetctl")
 
 
 class UdevInNamespace(NamespaceTestCase):
@@ -102,6 +102,44 @@ class UdevInNamespace(NamespaceTestCase):
         # Adopted, not created: stopping vnetd leaves vmpre0 in place.
         self.stop_daemon()
         self.assertIn("vmpre0", self.sh("ip -br link show"))
+
+    def test_the_real_chain_through_systemd_udevd(self):
+        """kernel uevent -> systemd-udevd (in this namespace, with only
+        vnetctl's rules) -> RUN+= vnetctl udev -> vnetd's rule."""
+        udevd = next((p for p in ("/lib/systemd/systemd-udevd", "/usr/lib/systemd/systemd-udevd")
+                      if os.access(p, os.X_OK)), None)
+        self.assertIsNotNone(udevd, "systemd-udevd is missing: install Debian's udev (scripts/install-deps does)")
+        rules, empty = os.path.join(self.work, "rules"), os.path.join(self.work, "empty")
+        os.makedirs(rules)
+        os.makedirs(empty)
+        template = open(os.path.join(os.path.dirname(__file__), "..", "..", "udev", "90-vnetctl.rules")).read()
+        with open(os.path.join(rules, "90-vnetctl.rules"), "w") as f:
+            f.write(template.replace("@VNETCTL_BINDIR@/vnetctl udev", f"{vnetctl_binary()} -s {self.sock} udev"))
+        # Its own /run/udev and rules, in a mount namespace of its own: the
+        # host's udevd (if any) and rules are not touched. Uevents of this
+        # namespace's net devices go to this namespace's listeners only.
+        script = (f"mkdir -p /run/udev && mount -t tmpfs tmpfs /run/udev && mount --bind {rules} /lib/udev/rules.d"
+                  f" && mount --bind {empty} /etc/udev/rules.d && exec {udevd}")
+        log = open(os.path.join(self.work, "udevd.log"), "w")
+        self.addCleanup(log.close)
+        daemon = subprocess.Popen(["ip", "netns", "exec", self.ns, "unshare", "-m", "sh", "-c", script],
+                                  stdout=log, stderr=log)
+
+        def stop():
+            daemon.terminate()
+            daemon.wait(10)
+        self.addCleanup(stop)
+        time.sleep(1.0)  # udevd reads its rules and starts listening
+        self.assertIsNone(daemon.poll(), "systemd-udevd exited: " + open(log.name).read()[-2000:])
+        self.sh("ip tuntap add dev vm9 mode tap")
+        try:
+            self.wait_for(lambda: "nic-vm9" in self.netdevs(), "the uevent of vm9 did not reach vnetd's rules", 10)
+            self.assertEqual(self.link("vm9").get("master"), "br0")
+            self.sh("ip link del vm9")
+            self.wait_for(lambda: "vm9" not in self.netdevs(), "the remove uevent of vm9 did not reach vnetd", 10)
+        except AssertionError as failure:
+            with open(log.name) as f:
+                raise AssertionError(f"{failure}\nsystemd-udevd's log:\n{f.read()[-3000:]}") from None
 
     def test_config_check_names_file_line_and_key(self):
         check = [vnetctl_binary(), "config", "check"]
