@@ -2,6 +2,7 @@
 
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,13 +23,22 @@ Announcer::~Announcer() {
   for (auto& [id, timer] : timers_) loop_.remove(timer->fd.get());
 }
 
-Result<void> Announcer::start(const qapi::AnnounceParameters& params) {
+namespace {
+
+int64_t monotonic_ms() {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return int64_t{now.tv_sec} * 1000 + now.tv_nsec / 1000000;
+}
+
+}  // namespace
+
+Result<Announcer::Timer*> Announcer::make_timer(const qapi::AnnounceParameters& params, int64_t rounds_left) {
   std::string id = params.id.value_or("");
   cancel(id);
-  if (params.rounds == 0) return {};  // QEMU: the timer is deleted, nothing sent
   auto timer = std::make_unique<Timer>();
   timer->params = params;
-  timer->rounds_left = params.rounds;
+  timer->rounds_left = rounds_left;
   int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   if (fd < 0) return Error::from_errno(errno, "timerfd_create for announce timer '" + id + "'");
   timer->fd = UniqueFd(fd);
@@ -36,10 +46,49 @@ Result<void> Announcer::start(const qapi::AnnounceParameters& params) {
     uint64_t expirations = 0;
     if (read(fd, &expirations, sizeof expirations) == sizeof expirations) fire(id);
   };
-  if (auto added = loop_.add(fd, EPOLLIN, on_expiry); !added) return added;
+  if (auto added = loop_.add(fd, EPOLLIN, on_expiry); !added) return added.take_error();
+  Timer* made = timer.get();
   timers_[id] = std::move(timer);
-  fire(id);  // QEMU sends the first round from the command itself
+  return made;
+}
+
+Result<void> Announcer::start(const qapi::AnnounceParameters& params) {
+  if (params.rounds == 0) {  // QEMU: the timer is deleted, nothing sent
+    cancel(params.id.value_or(""));
+    if (on_change_) on_change_();
+    return {};
+  }
+  auto timer = make_timer(params, params.rounds);
+  if (!timer) return timer.take_error();
+  fire(params.id.value_or(""));  // QEMU sends the first round from the command itself
   return {};
+}
+
+std::vector<Announcer::Snapshot> Announcer::snapshot() const {
+  std::vector<Snapshot> out;
+  for (const auto& [id, timer] : timers_) out.push_back({timer->params, timer->rounds_left, timer->due_ms});
+  return out;
+}
+
+Result<void> Announcer::resume(const Snapshot& snapshot) {
+  if (snapshot.rounds_left <= 0) return {};
+  auto timer = make_timer(snapshot.params, snapshot.rounds_left);
+  if (!timer) return timer.take_error();
+  // Due while no daemon ran: at once.
+  arm(snapshot.params.id.value_or(""), **timer, std::max<int64_t>(snapshot.due_ms - monotonic_ms(), 0));
+  return {};
+}
+
+void Announcer::arm(const std::string& id, Timer& timer, int64_t delay) {
+  timer.due_ms = monotonic_ms() + delay;
+  itimerspec when{};
+  // A zero it_value would disarm the timer: 0 ms means "at once", i.e. 1 ns.
+  when.it_value.tv_sec = delay / 1000;
+  when.it_value.tv_nsec = delay % 1000 * 1000000 + (delay == 0 ? 1 : 0);
+  if (timerfd_settime(timer.fd.get(), 0, &when, nullptr) < 0) {
+    std::fprintf(stderr, "vnetd: announce timer '%s': timerfd_settime: %m; stopped\n", id.c_str());
+    cancel(id);
+  }
 }
 
 void Announcer::cancel(const std::string& id) {
@@ -57,16 +106,12 @@ void Announcer::fire(const std::string& id) {
   if (it == timers_.end()) return;
   Timer& timer = *it->second;
   send_round(timer.params);
-  if (--timer.rounds_left <= 0) return cancel(id);
-  int64_t delay = std::max<int64_t>(announce_delay_ms(timer.params, timer.rounds_left), 0);
-  itimerspec when{};
-  // A zero it_value would disarm the timer: 0 ms means "at once", i.e. 1 ns.
-  when.it_value.tv_sec = delay / 1000;
-  when.it_value.tv_nsec = delay % 1000 * 1000000 + (delay == 0 ? 1 : 0);
-  if (timerfd_settime(timer.fd.get(), 0, &when, nullptr) < 0) {
-    std::fprintf(stderr, "vnetd: announce timer '%s': timerfd_settime: %m; stopped\n", id.c_str());
+  if (--timer.rounds_left <= 0) {
     cancel(id);
+  } else {
+    arm(id, timer, std::max<int64_t>(announce_delay_ms(timer.params, timer.rounds_left), 0));
   }
+  if (on_change_) on_change_();
 }
 
 // As qemu_announce_self_iter(): every NIC, or those named in interfaces

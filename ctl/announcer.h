@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <vector>
 #include <map>
 #include <memory>
 #include <optional>
@@ -37,12 +39,27 @@ class Announcer {
   Result<void> start(const qapi::AnnounceParameters& params);
   size_t active_timers() const { return timers_.size(); }
 
+  // A running timer as the state file keeps it, so that a restarted daemon
+  // carries on with the rounds left, at the time the next one was due.
+  struct Snapshot {
+    qapi::AnnounceParameters params;
+    int64_t rounds_left = 0;
+    int64_t due_ms = 0;  // CLOCK_MONOTONIC (the same for the whole boot)
+  };
+  std::vector<Snapshot> snapshot() const;
+  Result<void> resume(const Snapshot& snapshot);
+  // Told after every round (the state file saves the rounds left).
+  void set_on_change(std::function<void()> on_change) { on_change_ = std::move(on_change); }
+
  private:
   struct Timer {
     qapi::AnnounceParameters params;
     int64_t rounds_left = 0;
+    int64_t due_ms = 0;
     UniqueFd fd;  // a timerfd in the event loop
   };
+  Result<Timer*> make_timer(const qapi::AnnounceParameters& params, int64_t rounds_left);
+  void arm(const std::string& id, Timer& timer, int64_t delay_ms);
 
   void fire(const std::string& id);
   void send_round(const qapi::AnnounceParameters& params);
@@ -56,6 +73,7 @@ class Announcer {
   std::map<std::string, std::unique_ptr<Timer>> timers_;
   std::unique_ptr<ebpf::FrameInjector> injector_;
   bool injector_tried_ = false;
+  std::function<void()> on_change_;
 };
 
 }  // namespace vnet

@@ -8,7 +8,9 @@
 #include <sstream>
 
 #include "kernel_ifaces/unique_fd.h"
+#include "ctl/qapi/input_visitor.h"
 #include "qapi_encode.h"
+#include "qapi_visit.h"
 
 namespace vnet {
 
@@ -59,6 +61,15 @@ Result<void> DaemonState::save_now() {
   state["version"] = kVersion;
   state["netdevs"] = nlohmann::ordered_json::array();
   for (const auto& entry : registry_.all()) state["netdevs"].push_back(netdev_record(*entry));
+  state["announce-timers"] = nlohmann::ordered_json::array();
+  if (announcer_) {
+    for (const auto& timer : announcer_->snapshot()) {
+      nlohmann::ordered_json params;
+      qapi::to_json(params, timer.params);
+      state["announce-timers"].push_back({{"params", params}, {"rounds-left", timer.rounds_left},
+                                          {"due-ms", timer.due_ms}});
+    }
+  }
   std::string text = state.dump(1) + "\n";
   std::string temporary = path_ + ".new";
   UniqueFd fd(open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
@@ -91,7 +102,25 @@ Result<std::optional<nlohmann::ordered_json>> DaemonState::load() const {
     return Error{EINVAL, path_ + ": state version " + state.value("version", nlohmann::ordered_json()).dump() +
                              ", this vnetd reads version " + std::to_string(kVersion)};
   }
-  return std::optional<nlohmann::ordered_json>(state["netdevs"]);
+  return std::optional<nlohmann::ordered_json>(std::move(state));
+}
+
+std::vector<Announcer::Snapshot> announce_timers(const nlohmann::ordered_json& state) {
+  std::vector<Announcer::Snapshot> out;
+  if (!state.contains("announce-timers") || !state["announce-timers"].is_array()) return out;
+  for (const auto& saved : state["announce-timers"]) {
+    if (!saved.is_object() || !saved.contains("params")) continue;
+    qapi::InputVisitor v(saved["params"]);
+    Announcer::Snapshot timer;
+    bool ok = v.start_struct(nullptr) && qapi::visit_type_AnnounceParameters_members(v, timer.params) &&
+              v.check_struct();
+    v.end_struct();
+    if (!ok) continue;
+    timer.rounds_left = saved.value("rounds-left", int64_t{0});
+    timer.due_ms = saved.value("due-ms", int64_t{0});
+    out.push_back(std::move(timer));
+  }
+  return out;
 }
 
 void DaemonState::discard() {

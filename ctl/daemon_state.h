@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "ctl/announcer.h"
 #include "ctl/netdev_registry.h"
 #include "ctl/qmp/event_loop.h"
 #include "kernel_ifaces/result.h"
@@ -27,9 +28,12 @@ class DaemonState {
   // together (a pipelining client) cost one write.
   void changed();
   Result<void> save_now();
-  // The records of the last save, or nullopt when there is none. A file that
-  // does not parse is an error (starting afresh over it would lose devices).
+  // The last save ({"netdevs": [...], "announce-timers": [...]}), or nullopt
+  // when there is none. A file that does not parse is an error (starting
+  // afresh over it would lose devices).
   Result<std::optional<nlohmann::ordered_json>> load() const;
+  // Its running announce timers are saved too.
+  void set_announcer(const Announcer* announcer) { announcer_ = announcer; }
   // Nothing is left to re-adopt (the daemon removed all it had).
   void discard();
   const std::string& path() const { return path_; }
@@ -39,7 +43,11 @@ class DaemonState {
   NetdevRegistry& registry_;
   qmp::EventLoop& loop_;
   bool save_pending_ = false;
+  const Announcer* announcer_ = nullptr;
 };
+
+// The announce timers of a loaded state, for Announcer::resume.
+std::vector<Announcer::Snapshot> announce_timers(const nlohmann::ordered_json& state);
 
 // One registry entry as a record, and what restore needs of it.
 nlohmann::ordered_json netdev_record(const NetdevEntry& entry);

@@ -197,7 +197,7 @@ int run(const Options& options) {
   }
   if (*previous) {
     size_t restored = 0;
-    for (const auto& record : **previous) {
+    for (const auto& record : (**previous)["netdevs"]) {
       if (auto done = commands.restore_netdev(record); done) {
         restored++;
       } else {
@@ -205,9 +205,16 @@ int run(const Options& options) {
                   done.error().message);
       }
     }
-    std::fprintf(stderr, "vnetd: re-adopted %zu of %zu netdevs from %s\n", restored, (*previous)->size(),
-                 state.path().c_str());
+    size_t timers = 0;
+    for (const auto& timer : vnet::announce_timers(**previous)) {
+      if (auto resumed = announcer.resume(timer); resumed) timers++;
+      else log_error("restore: announce timer: " + resumed.error().message);
+    }
+    std::fprintf(stderr, "vnetd: re-adopted %zu of %zu netdevs and %zu announce timers from %s\n", restored,
+                 (**previous)["netdevs"].size(), timers, state.path().c_str());
   }
+  state.set_announcer(&announcer);
+  announcer.set_on_change([&state] { state.changed(); });
   commands.set_state(&state);
 
   // --config: its netdevs (those a restart did not bring back already), then

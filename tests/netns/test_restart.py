@@ -168,6 +168,32 @@ class RestartInNamespace(NamespaceTestCase):
         self.assertEqual(self.pins(), [])
         self.assertEqual(self.kill_vnetd(signal.SIGTERM), 0)
 
+    def test_running_announce_timers_resume(self):
+        client = self.launch()
+        client.cmd("netdev_add", type="tap", id="t0", ifname="vr0", br="br0")
+        client.cmd("netdev_add", type="nic", id="n0", netdev="t0", macaddr=OWN)
+        capture = subprocess.Popen(["ip", "netns", "exec", self.ns, sys.executable, "-c", RARP_CAPTURE],
+                                   stdout=subprocess.PIPE, text=True)
+        self.addCleanup(capture.kill)
+        self.assertEqual(capture.stdout.readline().strip(), "ready")
+        client.cmd("announce-self", initial=400, max=400, rounds=6, step=0, id="migration")
+        stamps = [float(capture.stdout.readline())]
+        stamps.append(float(capture.stdout.readline()))  # round 2, at +400 ms
+        self.kill_vnetd()
+        killed = time.monotonic()
+        self.launch()
+        self.assertIn("and 1 announce timers", self.daemon_log())
+        while len(stamps) < 6:
+            ready = select.select([capture.stdout], [], [], 3)[0]
+            self.assertTrue(ready, f"only {len(stamps)} of 6 rounds came: the timer did not resume")
+            stamps.append(float(capture.stdout.readline()))
+        self.assertGreater(stamps[2], killed, "round 3 came before the restart")
+        # The saved state is at most one round behind a SIGKILL: one more may come.
+        extra = select.select([capture.stdout], [], [], 1.0)[0]
+        if extra:
+            stamps.append(float(capture.stdout.readline()))
+            self.assertFalse(select.select([capture.stdout], [], [], 1.0)[0], f"rounds at {stamps}")
+
     def test_restart_with_no_vmm_reopens_the_queues(self):
         client = self.launch()
         client.cmd("netdev_add", type="tap", id="t0", ifname="vr0", queues=2, br="br0")
@@ -221,6 +247,17 @@ class RestartInNamespace(NamespaceTestCase):
         self.assertNotEqual(failed.returncode, 0)
         self.assertIn("not a vnetd state file", failed.stderr)
 
+
+RARP_CAPTURE = r'''
+import socket, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x8035))
+s.bind(("v0", 0))
+print("ready", flush=True)
+while True:
+    data, addr = s.recvfrom(65536)
+    if addr[2] != socket.PACKET_OUTGOING:
+        print(time.monotonic(), flush=True)
+'''
 
 SENDER = r'''
 import json, socket, sys
