@@ -8,6 +8,7 @@
 
 #include "ctl/cli/option_parser.h"
 #include "ctl/cli/qmp_client.h"
+#include "ctl/cli/vdpa_command.h"
 #include "ctl/config/daemon_config.h"
 
 namespace {
@@ -25,6 +26,7 @@ constexpr const char* kUsage =
     "  announce [initial=MS] [max=MS] [rounds=N] [step=MS] [interfaces=A,B] [id=X]\n"
     "  udev                  (from udev rules: hands udev's environment to the daemon)\n"
     "  config check FILE     (offline: checks a --config file)\n"
+    "  vdpa mgmtdev|dev ...  (offline: vDPA netlink; `vnetctl vdpa help`)\n"
     "  events\n"
     "  qmp JSON\n"
     "SOCKET defaults to $VNETCTL_SOCKET, else /run/vnetctl/qmp.sock.\n";
@@ -192,7 +194,8 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, stderr);
     return 2;
   }
-  // Offline: checks a config file without a daemon.
+  // Offline: vDPA over netlink, and config checks, need no daemon.
+  if (words[0] == "vdpa") return vnet::cli::vdpa_command({words.begin() + 1, words.end()}, json_output);
   if (words[0] == "config") {
     if (words.size() != 3 || words[1] != "check") return fail("usage: vnetctl config check FILE");
     auto config = vnet::config::load(words[2]);

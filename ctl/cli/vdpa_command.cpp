@@ -1,0 +1,310 @@
+#include "ctl/cli/vdpa_command.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <optional>
+
+#include "kernel_ifaces/vdpa_genl.h"
+#include "kernel_ifaces/vdpa_sysfs.h"
+
+namespace vnet::cli {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+constexpr uint32_t kVirtioIdNet = 1;
+constexpr uint16_t kVirtioNetSLinkUp = 1;
+constexpr uint16_t kVirtioNetSAnnounce = 2;
+constexpr int kTransportFirst = 28, kTransportLast = 41;  // VIRTIO_TRANSPORT_F_START/END
+
+// Feature bit names as iproute2's vdpa prints them (virtio spec names).
+const char* net_feature_name(int bit) {
+  switch (bit) {
+    case 0: return "CSUM";
+    case 1: return "GUEST_CSUM";
+    case 2: return "CTRL_GUEST_OFFLOADS";
+    case 3: return "MTU";
+    case 5: return "MAC";
+    case 7: return "GUEST_TSO4";
+    case 8: return "GUEST_TSO6";
+    case 9: return "GUEST_ECN";
+    case 10: return "GUEST_UFO";
+    case 11: return "HOST_TSO4";
+    case 12: return "HOST_TSO6";
+    case 13: return "HOST_ECN";
+    case 14: return "HOST_UFO";
+    case 15: return "MRG_RXBUF";
+    case 16: return "STATUS";
+    case 17: return "CTRL_VQ";
+    case 18: return "CTRL_RX";
+    case 19: return "CTRL_VLAN";
+    case 20: return "CTRL_RX_EXTRA";
+    case 21: return "GUEST_ANNOUNCE";
+    case 22: return "MQ";
+    case 23: return "CTRL_MAC_ADDR";
+    case 24: return "NOTIFY_ON_EMPTY";
+    case 27: return "ANY_LAYOUT";
+    case 61: return "RSC_EXT";
+    case 57: return "HASH_REPORT";
+    case 60: return "RSS";
+    case 62: return "STANDBY";
+    case 63: return "SPEED_DUPLEX";
+    default: return nullptr;
+  }
+}
+
+const char* transport_feature_name(int bit) {
+  switch (bit) {
+    case 28: return "RING_INDIRECT_DESC";
+    case 29: return "RING_EVENT_IDX";
+    case 32: return "VERSION_1";
+    case 33: return "ACCESS_PLATFORM";
+    case 34: return "RING_PACKED";
+    case 35: return "IN_ORDER";
+    case 36: return "ORDER_PLATFORM";
+    case 37: return "SR_IOV";
+    case 38: return "NOTIFICATION_DATA";
+    default: return nullptr;
+  }
+}
+
+// As print_features(): names where known, else the bit number.
+json features_json(uint64_t features, bool net) {
+  json out = json::array();
+  for (int bit = 0; bit < 64; bit++) {
+    if (!(features & (uint64_t{1} << bit))) continue;
+    const char* name = bit >= kTransportFirst && bit <= kTransportLast ? transport_feature_name(bit)
+                       : net                                           ? net_feature_name(bit)
+                                                                       : nullptr;
+    if (name) out.push_back(name);
+    else out.push_back(bit);
+  }
+  return out;
+}
+
+std::string features_text(const json& names) {
+  std::string out;
+  for (const auto& name : names) out += " " + (name.is_string() ? name.get<std::string>() : "bit_" + name.dump());
+  return out;
+}
+
+std::string mac_text(const vdpa::Mac& mac) {
+  char text[18];
+  std::snprintf(text, sizeof text, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+  return text;
+}
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "vnetctl: %s\n", message.c_str());
+  return 1;
+}
+
+void print(const json& value, bool json_output, const std::string& text) {
+  if (json_output) std::puts(value.dump().c_str());
+  else std::fputs(text.c_str(), stdout);
+}
+
+int mgmtdev_show(vdpa::Genl& genl, const std::string& handle, bool json_output) {
+  auto devs = genl.mgmtdevs(handle);
+  if (!devs) return fail(devs.error().message);
+  json section = json::object();
+  std::string text;
+  for (const auto& dev : *devs) {
+    json entry = json::object();
+    text += dev.handle() + ": ";
+    if (dev.classes) {
+      json classes = json::array();
+      for (int bit = 1; bit < 64; bit++) {
+        if (*dev.classes & (uint64_t{1} << bit)) {
+          classes.push_back(bit == 1 ? "net" : bit == 2 ? "block" : "< unknown class >");
+        }
+      }
+      entry["supported_classes"] = classes;
+      text += "\n  supported_classes" + features_text(classes);
+    }
+    if (dev.max_vqs) {
+      entry["max_supported_vqs"] = *dev.max_vqs;
+      text += "\n  max_supported_vqs " + std::to_string(*dev.max_vqs);
+    }
+    if (dev.features) {
+      entry["dev_features"] = features_json(*dev.features, dev.classes && (*dev.classes & (1u << kVirtioIdNet)));
+      text += "\n  dev_features" + features_text(entry["dev_features"]);
+    }
+    section[dev.handle()] = std::move(entry);
+    text += "\n";
+  }
+  print(json{{"mgmtdev", section}}, json_output, text);
+  return 0;
+}
+
+int dev_show(vdpa::Genl& genl, const std::string& name, bool json_output) {
+  auto devs = genl.devices(name);
+  if (!devs) return fail(devs.error().message);
+  json section = json::object();
+  std::string text;
+  for (const auto& dev : *devs) {
+    json entry = json::object();
+    entry["type"] = dev.device_id == 1 ? "network" : dev.device_id == 2 ? "block" : "<unknown type>";
+    entry["mgmtdev"] = dev.mgmtdev;
+    if (dev.vendor_id) entry["vendor_id"] = *dev.vendor_id;
+    if (dev.max_vqs) entry["max_vqs"] = *dev.max_vqs;
+    if (dev.max_vq_size) entry["max_vq_size"] = *dev.max_vq_size;
+    text += dev.name + ": type " + entry["type"].get<std::string>() + " mgmtdev " + dev.mgmtdev;
+    for (const char* key : {"vendor_id", "max_vqs", "max_vq_size"}) {
+      if (entry.contains(key)) text += std::string(" ") + key + " " + entry[key].dump();
+    }
+    text += "\n";
+    section[dev.name] = std::move(entry);
+  }
+  print(json{{"dev", section}}, json_output, text);
+  return 0;
+}
+
+int config_show(vdpa::Genl& genl, const std::string& name, bool json_output) {
+  auto configs = genl.configs(name);
+  if (!configs) return fail(configs.error().message);
+  json section = json::object();
+  std::string text;
+  for (const auto& config : *configs) {
+    json entry = json::object();
+    text += config.name + ": ";
+    if (config.device_id == kVirtioIdNet) {
+      if (config.mac) {
+        entry["mac"] = mac_text(*config.mac);
+        text += "mac " + mac_text(*config.mac) + " ";
+      }
+      if (config.status) {
+        // iproute2's keys carry a trailing space ("link ", "link_announce "):
+        // kept, so that what parses `vdpa -j` parses this.
+        bool up = *config.status & kVirtioNetSLinkUp;
+        entry["link "] = up ? "up" : "down";
+        entry["link_announce "] = bool(*config.status & kVirtioNetSAnnounce);
+        text += std::string("link ") + (up ? "up" : "down") + " link_announce " +
+                (entry["link_announce "].get<bool>() ? "true" : "false") + " ";
+      }
+      if (config.max_vqp) {
+        entry["max_vq_pairs"] = *config.max_vqp;
+        text += "max_vq_pairs " + std::to_string(*config.max_vqp) + " ";
+      }
+      if (config.mtu) {
+        entry["mtu"] = *config.mtu;
+        text += "mtu " + std::to_string(*config.mtu) + " ";
+      }
+      if (config.negotiated_features) {
+        entry["negotiated_features"] = features_json(*config.negotiated_features, true);
+        text += "\n  negotiated_features" + features_text(entry["negotiated_features"]);
+      }
+    }
+    text += "\n";
+    section[config.name] = std::move(entry);
+  }
+  print(json{{"config", section}}, json_output, text);
+  return 0;
+}
+
+int vstats_show(vdpa::Genl& genl, const std::string& name, uint32_t queue, bool json_output) {
+  auto stats = genl.vstats(name, queue);
+  if (!stats) return fail(stats.error().message);
+  json entry = json::object();
+  bool control = stats->negotiated_features && (*stats->negotiated_features & (uint64_t{1} << 17)) &&
+                 stats->max_vqp && queue == 2u * *stats->max_vqp;
+  entry["queue_type"] = control ? "control_vq" : (queue & 1) ? "tx" : "rx";
+  std::string text = name + ": queue_type " + entry["queue_type"].get<std::string>();
+  for (const auto& [key, value] : stats->vendor) {
+    entry[key] = value;
+    text += " " + key + " " + std::to_string(value);
+  }
+  print(json{{"vstats", {{name, entry}}}}, json_output, text + "\n");
+  return 0;
+}
+
+// `name NAME mgmtdev M [mac X] [mtu N] [max_vqp N]`, as vdpa dev add.
+int dev_add(vdpa::Genl& genl, const std::vector<std::string>& args) {
+  vdpa::NewDevice device;
+  for (size_t i = 0; i < args.size(); i += 2) {
+    if (i + 1 >= args.size()) return fail("vdpa dev add: '" + args[i] + "' needs a value");
+    const std::string& key = args[i];
+    const std::string& value = args[i + 1];
+    auto number = [&](const char* what) -> std::optional<uint16_t> {
+      char* end = nullptr;
+      unsigned long n = std::strtoul(value.c_str(), &end, 10);
+      if (value.empty() || *end || n > 65535) return std::nullopt;
+      (void)what;
+      return static_cast<uint16_t>(n);
+    };
+    if (key == "name") {
+      device.name = value;
+    } else if (key == "mgmtdev") {
+      device.mgmtdev = value;
+    } else if (key == "mac") {
+      device.mac = vdpa::parse_mac(value);
+      if (!device.mac) return fail("vdpa dev add: mac '" + value + "' is not a MAC address");
+    } else if (key == "mtu") {
+      device.mtu = number("mtu");
+      if (!device.mtu) return fail("vdpa dev add: mtu '" + value + "' is not a number from 0 to 65535");
+    } else if (key == "max_vqp") {
+      device.max_vqp = number("max_vqp");
+      if (!device.max_vqp || *device.max_vqp == 0) {
+        return fail("vdpa dev add: max_vqp '" + value + "' is not a number from 1 to 65535");
+      }
+    } else {
+      return fail("vdpa dev add: unknown option '" + key + "' (name, mgmtdev, mac, mtu, max_vqp)");
+    }
+  }
+  if (device.name.empty() || device.mgmtdev.empty()) return fail("vdpa dev add: name and mgmtdev are required");
+  if (auto added = genl.add(device); !added) return fail(added.error().message);
+  return 0;
+}
+
+int driver_command(const std::vector<std::string>& words, bool json_output) {
+  // dev driver show NAME | dev driver set NAME DRIVER
+  if (words.size() == 4 && words[2] == "show") {
+    auto driver = vdpa::bound_driver(words[3]);
+    if (!driver) return fail(driver.error().message);
+    print(json{{"driver", {{words[3], *driver}}}}, json_output, words[3] + ": driver " + *driver + "\n");
+    return 0;
+  }
+  if (words.size() == 5 && words[2] == "set") {
+    if (auto bound = vdpa::bind_driver(words[3], words[4]); !bound) return fail(bound.error().message);
+    return 0;
+  }
+  return fail("usage: vnetctl vdpa dev driver show NAME | vnetctl vdpa dev driver set NAME vhost_vdpa|virtio_vdpa");
+}
+
+}  // namespace
+
+int vdpa_command(const std::vector<std::string>& words, bool json_output) {
+  const char* usage =
+      "usage: vnetctl [-j] vdpa mgmtdev show [MGMTDEV]\n"
+      "       vnetctl [-j] vdpa dev show [NAME]\n"
+      "       vnetctl vdpa dev add name NAME mgmtdev MGMTDEV [mac MAC] [mtu MTU] [max_vqp N]\n"
+      "       vnetctl vdpa dev del NAME\n"
+      "       vnetctl [-j] vdpa dev config show [NAME]\n"
+      "       vnetctl [-j] vdpa dev vstats show NAME qidx N\n"
+      "       vnetctl [-j] vdpa dev driver show NAME | set NAME vhost_vdpa|virtio_vdpa";
+  if (words.size() >= 2 && words[0] == "dev" && words[1] == "driver") return driver_command(words, json_output);
+  auto genl = vdpa::Genl::connect();
+  if (!genl) return fail(genl.error().message);
+  auto arg = [&](size_t i) { return i < words.size() ? words[i] : std::string(); };
+  if (arg(0) == "mgmtdev" && arg(1) == "show" && words.size() <= 3) return mgmtdev_show(*genl, arg(2), json_output);
+  if (arg(0) == "dev" && arg(1) == "show" && words.size() <= 3) return dev_show(*genl, arg(2), json_output);
+  if (arg(0) == "dev" && arg(1) == "add") return dev_add(*genl, {words.begin() + 2, words.end()});
+  if (arg(0) == "dev" && arg(1) == "del" && words.size() == 3) {
+    if (auto removed = genl->remove(arg(2)); !removed) return fail(removed.error().message);
+    return 0;
+  }
+  if (arg(0) == "dev" && arg(1) == "config" && arg(2) == "show" && words.size() <= 4) {
+    return config_show(*genl, arg(3), json_output);
+  }
+  if (arg(0) == "dev" && arg(1) == "vstats" && arg(2) == "show" && words.size() == 6 && arg(4) == "qidx") {
+    char* end = nullptr;
+    unsigned long queue = std::strtoul(arg(5).c_str(), &end, 10);
+    if (arg(5).empty() || *end) return fail("vdpa dev vstats: qidx '" + arg(5) + "' is not a number");
+    return vstats_show(*genl, arg(3), static_cast<uint32_t>(queue), json_output);
+  }
+  return fail(usage);
+}
+
+}  // namespace vnet::cli
