@@ -5,6 +5,7 @@
 #include "backends/nic/nic_backend.h"
 #include "backends/tap/tap_backend.h"
 #include "backends/tap/tap_plan.h"
+#include "backends/vhost_vdpa/vhost_vdpa_backend.h"
 
 namespace vnet {
 
@@ -73,6 +74,12 @@ Created create_nic(const qapi::Netdev& netdev, DaemonResources& r, const Backend
   return std::unique_ptr<Backend>(std::move(made.value()));
 }
 
+Created create_vhost_vdpa(const qapi::Netdev& netdev) {
+  auto made = vhost_vdpa::VhostVdpaBackend::create(std::get<qapi::NetdevVhostVDPAOptions>(netdev.u));
+  if (!made) return generic_error(made.error().message);
+  return std::unique_ptr<Backend>(std::move(made.value()));
+}
+
 }  // namespace
 
 Created create_backend(const qapi::Netdev& netdev, DaemonResources& resources, const BackendRequest& request) {
@@ -82,6 +89,7 @@ Created create_backend(const qapi::Netdev& netdev, DaemonResources& resources, c
     case T::tap: return create_tap(netdev, resources, request);
     case T::bridge: return create_bridge(netdev, resources, request);
     case T::nic: return create_nic(netdev, resources, request);
+    case T::vhost_vdpa: return create_vhost_vdpa(netdev);
     default: return not_built_yet(netdev);
   }
 }

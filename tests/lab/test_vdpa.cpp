@@ -17,7 +17,10 @@
 
 #include "kernel_ifaces/vdpa_genl.h"
 #include "kernel_ifaces/vdpa_sysfs.h"
+#include "kernel_ifaces/vhost.h"
+#include "tests/lab/harness/qmp_client.h"
 #include "tests/lab/harness/vduse_device.h"
+#include "tests/lab/harness/vnetd_process.h"
 #include "tests/lab/harness/vmm_ioctl.h"
 
 namespace vnet::lab {
@@ -153,9 +156,9 @@ TEST_F(Vdpa, DeviceAddShowConfigDriverDelMatchIproute2) {
   {
     int fd = open(node->c_str(), O_RDWR | O_CLOEXEC);
     ASSERT_GE(fd, 0) << *node;
-    uint32_t device_id = 0;
-    EXPECT_EQ(lab_vhost_vdpa_get_device_id(fd, &device_id), 0);
-    EXPECT_EQ(device_id, 1u);
+    auto device_id = vhost::vdpa_device_id(fd);
+    ASSERT_OK(device_id);
+    EXPECT_EQ(*device_id, 1u);
     close(fd);
   }
   Ran shown = run(vnetctl() + " -j vdpa dev driver show labvdpa0");
@@ -183,6 +186,56 @@ TEST_F(Vdpa, DeviceAddShowConfigDriverDelMatchIproute2) {
   for (const auto& dev : *gone) EXPECT_NE(dev.name, "labvdpa0");
   expect_same_json("dev show");
   EXPECT_GT(vduse.value()->requests_served(), 0) << "the kernel asked the VDUSE device nothing";
+}
+
+// The vhost-vdpa netdev: vnetd opens and checks the device, never owns its
+// rings, and hands the fd over; the test, as the VMM, becomes the owner.
+TEST_F(Vdpa, VhostVdpaNetdevChecksAndHandsOverTheDevice) {
+  VduseNetConfig config;
+  config.mac = {0x52, 0x54, 0x00, 0xab, 0xcd, 0x77};
+  auto vduse = VduseDevice::create("labvdpa2", config);
+  ASSERT_OK(vduse);
+  ASSERT_OK(genl_->add({"labvdpa2", "vduse", {}, {}, {}}));
+  auto node = vdpa::vhost_vdpa_node("labvdpa2");
+  ASSERT_OK(node);
+
+  auto vnetd = VnetdProcess::start();
+  ASSERT_OK(vnetd);
+  auto qmp = QmpClient::connect(vnetd->socket_path());
+  ASSERT_OK(qmp);
+  auto too_many = qmp->execute("netdev_add", {{"type", "vhost-vdpa"}, {"id", "vd0"}, {"vhostdev", *node}, {"queues", 2}});
+  ASSERT_OK(too_many);
+  ASSERT_FALSE(too_many->ok());
+  EXPECT_NE(too_many->message.dump().find("queues=2 but"), std::string::npos) << too_many->message.dump();
+  auto added = qmp->execute("netdev_add", {{"type", "vhost-vdpa"}, {"id", "vd0"}, {"vhostdev", *node}});
+  ASSERT_OK(added);
+  ASSERT_TRUE(added->ok()) << added->message.dump();
+  auto netdevs = qmp->execute("query-netdevs");
+  ASSERT_OK(netdevs);
+  nlohmann::json details = netdevs->value()[0]["details"];
+  EXPECT_EQ(details["mac"], "52:54:00:ab:cd:77") << details.dump();
+  EXPECT_EQ(details["max-queue-pairs"], 1);
+  EXPECT_TRUE(details["features"].get<uint64_t>() & (1ull << 32)) << "no VIRTIO_F_VERSION_1: " << details.dump();
+
+  auto got = qmp->execute("netdev-get-fds", {{"id", "vd0"}});
+  ASSERT_OK(got);
+  ASSERT_TRUE(got->ok()) << got->message.dump();
+  EXPECT_EQ(got->value(), nlohmann::json::parse(R"({"fds":[{"role":"vhost-vdpa","queue":0}]})"));
+  ASSERT_EQ(got->fds.size(), 1u);
+  std::error_code ec;
+  EXPECT_EQ(std::filesystem::read_symlink("/proc/self/fd/" + std::to_string(got->fds[0].get()), ec), *node);
+  EXPECT_EQ(lab_vhost_set_owner(got->fds[0].get()), 0) << "vnetd must not own the rings";
+  got->fds.clear();
+
+  auto deleted = qmp->execute("netdev_del", {{"id", "vd0"}});
+  ASSERT_OK(deleted);
+  EXPECT_TRUE(deleted->ok());
+  int held = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/" + std::to_string(vnetd->pid()) + "/fd", ec)) {
+    if (std::filesystem::read_symlink(entry.path(), ec) == *node) held++;
+  }
+  EXPECT_EQ(held, 0) << "vnetd still holds " << *node;
+  ASSERT_OK(genl_->remove("labvdpa2"));
 }
 
 TEST_F(Vdpa, BadRequestsAreClearErrors) {

@@ -74,7 +74,3 @@ int lab_vhost_net_set_backend(int fd, unsigned index, int backend_fd) {
   struct vhost_vring_file file = {.index = index, .fd = backend_fd};
   return result(ioctl(fd, VHOST_NET_SET_BACKEND, &file));
 }
-
-int lab_vhost_vdpa_get_device_id(int fd, uint32_t* device_id) {
-  return ioctl(fd, VHOST_VDPA_GET_DEVICE_ID, device_id) < 0 ? -errno : 0;
-}

@@ -37,9 +37,6 @@ extern const unsigned lab_virtio_f_any_layout;
  * MRG_RXBUF negotiated. */
 extern const unsigned lab_virtio_net_hdr_mrg_rxbuf_size;
 
-/* VHOST_VDPA_GET_DEVICE_ID on a /dev/vhost-vdpa-N: 0 or -errno. */
-int lab_vhost_vdpa_get_device_id(int fd, uint32_t* device_id);
-
 #ifdef __cplusplus
 }
 #endif
