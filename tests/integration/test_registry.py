@@ -147,7 +147,9 @@ class RegistryTest(VnetdTestCase):
                   ({"type": "hubport", "id": "x0", "hubid": 0, "netdev": "nosuch"}, "a peer that does not exist"),
                   ({"type": "nosuchtype", "id": "x0"}, "an unknown type"),
                   ({"type": "none", "id": "x0"}, "type none"),
-                  ({"type": "tap", "id": "x0", "fd": "nosuchfd"}, "a tap on an fd name never given")]
+                  ({"type": "tap", "id": "x0", "fd": "nosuchfd"}, "a tap on an fd name never given"),
+                  ({"type": "vhost-vdpa", "id": "x0"}, "a vhost-vdpa netdev without vhostdev"),
+                  ({"type": "vhost-vdpa", "id": "x0", "vhostdev": "/dev/null"}, "a vhost-vdpa netdev on /dev/null")]
         for arguments, what in others:
             with self.subTest(what=what):
                 self.assert_error(self.client.execute("netdev_add", arguments), "GenericError")

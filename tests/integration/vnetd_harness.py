@@ -43,7 +43,6 @@ UNBUILT_NETDEVS = {
     "vde": {},
     "l2tpv3": {"src": "127.0.0.1", "dst": "127.0.0.1", "txsession": 1},
     "vhost-user": {"chardev": "chr0"},
-    "vhost-vdpa": {},
 }
 
 # Replies nest arrays as deep as the requests that the protocol tests send.
