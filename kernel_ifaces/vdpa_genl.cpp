@@ -103,6 +103,17 @@ Result<void> transact(nl_sock* sock, int family, uint8_t command, bool dump,
   return {};
 }
 
+// A get of one device by name, or a dump of all when name is empty.
+std::function<void(nl_msg*)> device_filter(const std::string& name) {
+  return [name](nl_msg* msg) {
+    if (!name.empty()) nla_put_string(msg, VDPA_ATTR_DEV_NAME, name.c_str());
+  };
+}
+
+std::string about(const char* command, const std::string& name) {
+  return command + (name.empty() ? std::string() : " of \"" + name + "\"");
+}
+
 }  // namespace
 
 Result<std::vector<MgmtDev>> Genl::mgmtdevs(const std::string& handle) {
@@ -120,17 +131,14 @@ Result<std::vector<MgmtDev>> Genl::mgmtdevs(const std::string& handle) {
                          dev.features = opt(tb[VDPA_ATTR_DEV_SUPPORTED_FEATURES], nla_get_u64);
                          out.push_back(std::move(dev));
                        },
-                       "VDPA_CMD_MGMTDEV_GET" + (handle.empty() ? std::string() : " of \"" + handle + "\""));
+                       about("VDPA_CMD_MGMTDEV_GET", handle));
   if (!done) return done.take_error();
   return out;
 }
 
 Result<std::vector<Device>> Genl::devices(const std::string& name) {
   std::vector<Device> out;
-  auto fill = [&](nl_msg* msg) {
-    if (!name.empty()) nla_put_string(msg, VDPA_ATTR_DEV_NAME, name.c_str());
-  };
-  auto done = transact(sock_.get(), family_, VDPA_CMD_DEV_GET, name.empty(), fill,
+  auto done = transact(sock_.get(), family_, VDPA_CMD_DEV_GET, name.empty(), device_filter(name),
                        [&](const Attrs& tb, nlmsghdr*) {
                          Device dev;
                          dev.name = str(tb[VDPA_ATTR_DEV_NAME]);
@@ -142,17 +150,14 @@ Result<std::vector<Device>> Genl::devices(const std::string& name) {
                          dev.min_vq_size = opt(tb[VDPA_ATTR_DEV_MIN_VQ_SIZE], nla_get_u16);
                          out.push_back(std::move(dev));
                        },
-                       "VDPA_CMD_DEV_GET" + (name.empty() ? std::string() : " of \"" + name + "\""));
+                       about("VDPA_CMD_DEV_GET", name));
   if (!done) return done.take_error();
   return out;
 }
 
 Result<std::vector<NetConfig>> Genl::configs(const std::string& name) {
   std::vector<NetConfig> out;
-  auto fill = [&](nl_msg* msg) {
-    if (!name.empty()) nla_put_string(msg, VDPA_ATTR_DEV_NAME, name.c_str());
-  };
-  auto done = transact(sock_.get(), family_, VDPA_CMD_DEV_CONFIG_GET, name.empty(), fill,
+  auto done = transact(sock_.get(), family_, VDPA_CMD_DEV_CONFIG_GET, name.empty(), device_filter(name),
                        [&](const Attrs& tb, nlmsghdr*) {
                          NetConfig config;
                          config.name = str(tb[VDPA_ATTR_DEV_NAME]);
@@ -168,7 +173,7 @@ Result<std::vector<NetConfig>> Genl::configs(const std::string& name) {
                          config.negotiated_features = opt(tb[VDPA_ATTR_DEV_NEGOTIATED_FEATURES], nla_get_u64);
                          out.push_back(std::move(config));
                        },
-                       "VDPA_CMD_DEV_CONFIG_GET" + (name.empty() ? std::string() : " of \"" + name + "\""));
+                       about("VDPA_CMD_DEV_CONFIG_GET", name));
   if (!done) return done.take_error();
   return out;
 }
