@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "kernel_ifaces/ethtool.h"
+#include "kernel_ifaces/vdpa_sysfs.h"
 
 namespace vnet {
 
@@ -21,23 +22,99 @@ void log(const std::string& message) { std::fprintf(stderr, "vnetd: rules: %s\n"
 
 void DeviceRules::handle(const std::string& action, const std::string& subsystem, const std::string& ifname) {
   events_++;
+  if (subsystem == "vdpa") {
+    // DEVPATH ends in the device's name: /devices/.../vdpa0.
+    std::string name = ifname.substr(ifname.rfind('/') + 1);
+    if (!name.empty() && (action == "add" || action == "bind" || action == "unbind")) vdpa_device_appeared(name);
+    return;
+  }
   if (subsystem != "net" || ifname.empty()) return;
   if (action == "add" || action == "change" || action == "move") device_added(ifname);
   else if (action == "remove") device_removed(ifname);
 }
 
 size_t DeviceRules::scan() {
+  size_t applied = scan_vdpa();
   auto links = rtnl_.list_links();
   if (!links) {
     log("scanning links: " + links.error().message);
-    return 0;
+    return applied;
   }
-  size_t applied = 0;
   for (const auto& link : *links) applied += device_added(link.name);
   return applied;
 }
 
+vdpa::Genl* DeviceRules::genl() {
+  if (!genl_tried_) {
+    genl_tried_ = true;
+    if (auto connected = vdpa::Genl::connect()) genl_.emplace(std::move(*connected));
+    else log("vdpa rules: " + connected.error().message);
+  }
+  return genl_ ? &*genl_ : nullptr;
+}
+
+size_t DeviceRules::scan_vdpa() {
+  bool any = std::any_of(rules_.begin(), rules_.end(), [](const auto& r) { return r.match.subsystem == "vdpa"; });
+  if (!any || !genl()) return 0;
+  size_t applied = 0;
+  auto mgmtdevs = genl_->mgmtdevs();
+  if (!mgmtdevs) {
+    log("listing vDPA management devices: " + mgmtdevs.error().message);
+    return 0;
+  }
+  for (const auto& rule : rules_) {
+    if (rule.match.subsystem != "vdpa" || !rule.vdpa) continue;
+    for (const auto& mgmtdev : *mgmtdevs) {
+      if (!glob(rule.match.mgmtdev, mgmtdev.handle())) continue;
+      std::string tag = mgmtdev.handle();
+      std::replace(tag.begin(), tag.end(), '/', '-');
+      std::replace(tag.begin(), tag.end(), ':', '-');
+      std::string name = rule.vdpa->name;
+      if (auto at = name.find("{mgmtdev}"); at != std::string::npos) name.replace(at, 9, tag);
+      if (auto existing = genl_->devices(name); existing && !existing->empty()) continue;  // there already
+      vdpa::NewDevice device{name, mgmtdev.handle(), {}, rule.vdpa->mtu, rule.vdpa->max_vqp};
+      if (rule.vdpa->mac) device.mac = vdpa::parse_mac(*rule.vdpa->mac);
+      if (auto added = genl_->add(device); !added) {
+        log(rule.where + ": " + added.error().message);
+        continue;
+      }
+      log(rule.where + ": added vDPA device \"" + name + "\" on " + mgmtdev.handle());
+      applied++;
+    }
+  }
+  auto devices = genl_->devices();
+  if (devices) {
+    for (const auto& device : *devices) applied += vdpa_device_appeared(device.name);
+  }
+  return applied;
+}
+
+size_t DeviceRules::vdpa_device_appeared(const std::string& name) {
+  if (!genl()) return 0;
+  auto devices = genl_->devices(name);
+  if (!devices || devices->empty()) return 0;
+  const vdpa::Device& device = devices->front();
+  size_t applied = 0;
+  for (const auto& rule : rules_) {
+    if (rule.match.subsystem != "vdpa" || rule.vdpa_driver.empty()) continue;
+    if (!glob(rule.match.mgmtdev, device.mgmtdev)) continue;
+    // A rule that adds a device binds that one; otherwise match.name chooses.
+    if (rule.vdpa && rule.vdpa->name.find("{mgmtdev}") == std::string::npos && rule.vdpa->name != name) continue;
+    if (!glob(rule.match.name, name)) continue;
+    auto current = vdpa::bound_driver(name);
+    if (current && *current == rule.vdpa_driver) continue;
+    if (auto bound = vdpa::bind_driver(name, rule.vdpa_driver); !bound) {
+      log(rule.where + ": binding \"" + name + "\" to " + rule.vdpa_driver + ": " + bound.error().message);
+      continue;
+    }
+    log(rule.where + ": bound vDPA device \"" + name + "\" to " + rule.vdpa_driver);
+    applied++;
+  }
+  return applied;
+}
+
 bool DeviceRules::matches(const config::DeviceMatch& match, const rtnl::Link& link) {
+  if (match.subsystem != "net") return false;
   if (!glob(match.ifname, link.name) || !glob(match.mac, link.mac)) return false;
   if (!match.kind.empty() && match.kind != link.kind) return false;
   if (!match.driver.empty()) {

@@ -3,12 +3,14 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "ctl/commands/vnetd_commands.h"
 #include "ctl/config/daemon_config.h"
 #include "kernel_ifaces/rtnl.h"
+#include "kernel_ifaces/vdpa_genl.h"
 
 namespace vnet {
 
@@ -28,6 +30,11 @@ class DeviceRules {
   // Applies every matching rule to the device; returns how many matched.
   size_t device_added(const std::string& ifname);
   void device_removed(const std::string& ifname);
+  // vdpa rules: devices to add on matching management devices, drivers to
+  // bind matching devices to.
+  size_t scan_vdpa();
+  size_t vdpa_device_appeared(const std::string& name);
+  vdpa::Genl* genl();
   bool matches(const config::DeviceMatch& match, const rtnl::Link& link);
   void apply(const config::DeviceRule& rule, const rtnl::Link& link);
 
@@ -36,6 +43,8 @@ class DeviceRules {
   rtnl::Rtnl& rtnl_;
   std::map<std::string, std::vector<std::string>> adopted_;  // ifname -> netdev ids, in the order added
   size_t events_ = 0;
+  std::optional<vdpa::Genl> genl_;
+  bool genl_tried_ = false;
 };
 
 }  // namespace vnet

@@ -235,7 +235,9 @@ int run(const Options& options) {
   commands.set_udev_handler([&rules, &loop](const vnet::qapi::UdevEventArgs& event) {
     // Answered first: udev kills handlers that wait.
     (*loop)->defer([&rules, event] {
-      rules.handle(event.action, event.subsystem, event.interface.value_or(""));
+      // A net device by its name; a vdpa device by its DEVPATH.
+      rules.handle(event.action, event.subsystem,
+                   event.subsystem == "vdpa" ? event.devpath.value_or("") : event.interface.value_or(""));
     });
   });
   if (auto saved = state.save_now(); !saved) log_error(saved.error().message);

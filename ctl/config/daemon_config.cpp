@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include "ctl/qapi/input_visitor.h"
+#include "kernel_ifaces/vdpa_genl.h"
 #include "qapi_visit.h"
 
 namespace vnet::config {
@@ -78,7 +79,7 @@ DeviceMatch parse_match(const std::string& path, const toml::table& table) {
     std::string key = "match." + std::string(name.str());
     std::string text = string_of(path, value, key);
     if (name == "subsystem") {
-      if (text != "net") fail(path, value, key, "only subsystem \"net\" is handled by this vnetd");
+      if (text != "net" && text != "vdpa") fail(path, value, key, "subsystem \"net\" or \"vdpa\"");
       match.subsystem = text;
     } else if (name == "kind") {
       match.kind = text;
@@ -88,11 +89,44 @@ DeviceMatch parse_match(const std::string& path, const toml::table& table) {
       match.ifname = text;
     } else if (name == "mac") {
       match.mac = text;
+    } else if (name == "mgmtdev") {
+      match.mgmtdev = text;
+    } else if (name == "name") {
+      match.name = text;
     } else {
-      fail(path, value, key, "unknown key (subsystem, kind, driver, ifname, mac)");
+      fail(path, value, key, "unknown key (subsystem, kind, driver, ifname, mac, mgmtdev, name)");
     }
   }
   return match;
+}
+
+std::optional<uint16_t> u16_of(const std::string& path, const toml::node& node, const std::string& key, int64_t low) {
+  auto value = node.as_integer();
+  if (!value || value->get() < low || value->get() > 65535) {
+    fail(path, node, key, "expected a number from " + std::to_string(low) + " to 65535");
+  }
+  return static_cast<uint16_t>(value->get());
+}
+
+VdpaDevice parse_vdpa_device(const std::string& path, const toml::table& table) {
+  VdpaDevice device;
+  for (const auto& [name, value] : table) {
+    std::string key = "rule.vdpa." + std::string(name.str());
+    if (name == "name") {
+      device.name = string_of(path, value, key);
+    } else if (name == "mac") {
+      device.mac = string_of(path, value, key);
+      if (!vdpa::parse_mac(*device.mac)) fail(path, value, key, "expected a MAC address, as 52:54:00:12:34:56");
+    } else if (name == "mtu") {
+      device.mtu = u16_of(path, value, key, 68);
+    } else if (name == "max_vqp") {
+      device.max_vqp = u16_of(path, value, key, 1);
+    } else {
+      fail(path, value, key, "unknown key (name, mac, mtu, max_vqp)");
+    }
+  }
+  if (device.name.empty()) fail(path, table, "rule.vdpa.name", "is required");
+  return device;
 }
 
 DeviceRule parse_rule(const std::string& path, const toml::table& table) {
@@ -132,12 +166,31 @@ DeviceRule parse_rule(const std::string& path, const toml::table& table) {
       if (!mtu || mtu->get() < 68 || mtu->get() > 65535) fail(path, value, key, "expected an MTU from 68 to 65535");
       rule.mtu = static_cast<unsigned>(mtu->get());
       has_action = true;
+    } else if (name == "vdpa") {
+      rule.vdpa = parse_vdpa_device(path, table_of(path, value, key));
+      has_action = true;
+    } else if (name == "driver") {
+      rule.vdpa_driver = string_of(path, value, key);
+      if (rule.vdpa_driver != "vhost_vdpa" && rule.vdpa_driver != "virtio_vdpa") {
+        fail(path, value, key, "a vDPA driver: \"vhost_vdpa\" or \"virtio_vdpa\"");
+      }
+      has_action = true;
     } else {
-      fail(path, value, key, "unknown key (match, netdev, nic, bridge, mtu)");
+      fail(path, value, key, "unknown key (match, netdev, nic, bridge, mtu, vdpa, driver)");
     }
   }
+  bool vdpa_rule = rule.match.subsystem == "vdpa";
+  if (vdpa_rule && (rule.netdev || rule.nic || !rule.bridge.empty() || rule.mtu)) {
+    fail(path, table, "rule", "a vdpa rule takes vdpa and driver, not netdev, nic, bridge or mtu");
+  }
+  if (!vdpa_rule && (rule.vdpa || !rule.vdpa_driver.empty())) {
+    fail(path, table, "rule", "vdpa and driver need match.subsystem = \"vdpa\"");
+  }
+  if (!vdpa_rule && (!rule.match.mgmtdev.empty() || !rule.match.name.empty())) {
+    fail(path, table, "rule.match", "mgmtdev and name match vdpa devices: set subsystem = \"vdpa\"");
+  }
   if (rule.nic && !rule.netdev) fail(path, table, "rule.nic", "a NIC needs the rule's netdev to bind to");
-  if (!has_action) fail(path, table, "rule", "does nothing (give netdev, nic, bridge or mtu)");
+  if (!has_action) fail(path, table, "rule", "does nothing (give netdev, nic, bridge, mtu, vdpa or driver)");
   return rule;
 }
 

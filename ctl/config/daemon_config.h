@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,11 +17,23 @@ namespace vnet::config {
 
 // What a rule matches; an empty field matches anything. Globs as fnmatch(3).
 struct DeviceMatch {
-  std::string subsystem = "net";
-  std::string kind;    // rtnetlink link kind: "tun", "veth", "bridge", ...
-  std::string driver;  // ethtool's driver name: "tun", "veth", "virtio_net", ...
-  std::string ifname;  // glob
-  std::string mac;     // glob over "52:54:00:12:34:56"
+  std::string subsystem = "net";  // "net" or "vdpa"
+  std::string kind;    // net: rtnetlink link kind: "tun", "veth", "bridge", ...
+  std::string driver;  // net: ethtool's driver name: "tun", "veth", "virtio_net", ...
+  std::string ifname;  // net: glob
+  std::string mac;     // net: glob over "52:54:00:12:34:56"
+  std::string mgmtdev; // vdpa: glob over a management device's handle, "vduse", "pci/0000:65:00.2"
+  std::string name;    // vdpa: glob over a vDPA device's name
+};
+
+// A vDPA device a rule adds on a matching management device (as
+// `vdpa dev add`): templates may use "{mgmtdev}" (its name, '/' and ':'
+// made '-').
+struct VdpaDevice {
+  std::string name;
+  std::optional<std::string> mac;
+  std::optional<uint16_t> mtu;
+  std::optional<uint16_t> max_vqp;
 };
 
 // What a rule does with a matching net device. Templates: "{ifname}" in a
@@ -34,6 +47,10 @@ struct DeviceRule {
   std::optional<nlohmann::ordered_json> nic;  // a NIC bound to that netdev
   std::string bridge;                         // enslave to this bridge
   std::optional<unsigned> mtu;
+  // vdpa rules: a device to add on the matching management device, and the
+  // driver (vhost_vdpa, virtio_vdpa) to bind it, or a matching device, to.
+  std::optional<VdpaDevice> vdpa;
+  std::string vdpa_driver;
 };
 
 struct ConfigNetdev {

@@ -238,6 +238,50 @@ TEST_F(Vdpa, VhostVdpaNetdevChecksAndHandsOverTheDevice) {
   ASSERT_OK(genl_->remove("labvdpa2"));
 }
 
+// --config's vdpa rules: vnetd adds a device on the matching management
+// device at start and binds it to the rule's driver, and binds it back when
+// a udev event says it moved.
+TEST_F(Vdpa, ConfigRulesAddAndBindDevices) {
+  VduseNetConfig config;
+  auto vduse = VduseDevice::create("labrule0", config);
+  ASSERT_OK(vduse);
+  std::string path = "/tmp/lab-vdpa-rules.toml";
+  {
+    FILE* file = std::fopen(path.c_str(), "w");
+    ASSERT_NE(file, nullptr);
+    std::fputs("[[rule]]\n"
+               "match = { subsystem = \"vdpa\", mgmtdev = \"vdu*\" }\n"
+               "vdpa = { name = \"labrule0\" }\n"
+               "driver = \"virtio_vdpa\"\n",
+               file);
+    std::fclose(file);
+  }
+  ASSERT_EQ(run(vnetctl() + " config check " + path).status, 0);
+  auto vnetd = VnetdProcess::start(path);
+  ASSERT_OK(vnetd);
+  auto devs = genl_->devices("labrule0");
+  ASSERT_OK(devs);
+  ASSERT_EQ(devs->size(), 1u) << "the rule added no device at start";
+  EXPECT_EQ((*devs)[0].mgmtdev, "vduse");
+  EXPECT_EQ(vdpa::bound_driver("labrule0").value(), "virtio_vdpa");
+
+  // Someone moves it; the udev event brings the rule back into force.
+  ASSERT_OK(vdpa::bind_driver("labrule0", "vhost_vdpa"));
+  auto qmp = QmpClient::connect(vnetd->socket_path());
+  ASSERT_OK(qmp);
+  auto event = qmp->execute("udev-event", {{"action", "bind"}, {"subsystem", "vdpa"},
+                                           {"devpath", "/devices/virtual/vduse/labrule0/labrule0"}});
+  ASSERT_OK(event);
+  ASSERT_TRUE(event->ok()) << event->message.dump();
+  bool rebound = false;
+  for (int i = 0; i < 100 && !rebound; i++) {
+    rebound = vdpa::bound_driver("labrule0").value() == "virtio_vdpa";
+    if (!rebound) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(rebound) << "the rule did not bind labrule0 back to virtio_vdpa";
+  ASSERT_OK(genl_->remove("labrule0"));
+}
+
 TEST_F(Vdpa, BadRequestsAreClearErrors) {
   auto unknown = genl_->add({"labvdpa9", "nosuch", {}, {}, {}});
   ASSERT_FALSE(unknown.ok());

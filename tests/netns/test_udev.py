@@ -155,6 +155,11 @@ class UdevInNamespace(NamespaceTestCase):
             '[[netdev]]\ntype = "tap"\nid = \n': (":3:", None),
             '[[rule]]\nmatch = { ifname = "x*" }\nnetdev = { type = "hubport", id = "x", hubid = 1 }\n':
                 (":3: key 'rule.netdev.type'", None),
+            '[[rule]]\nmatch = { subsystem = "vdpa" }\ndriver = "e1000"\n': (":3: key 'rule.driver'", None),
+            '[[rule]]\nmatch = { subsystem = "vdpa" }\nvdpa = { name = "v0", mac = "xx" }\n':
+                (":3: key 'rule.vdpa.mac'", None),
+            '[[rule]]\nmatch = { subsystem = "vdpa", mgmtdev = "vduse" }\nbridge = "br0"\n': (":1: key 'rule'", None),
+            '[[rule]]\nmatch = { ifname = "x*" }\ndriver = "vhost_vdpa"\n': (":1: key 'rule'", None),
         }
         for text, (expected, _) in cases.items():
             with open(bad, "w") as f:
@@ -162,7 +167,9 @@ class UdevInNamespace(NamespaceTestCase):
             done = subprocess.run(check + [bad], capture_output=True, text=True)
             self.assertNotEqual(done.returncode, 0, text)
             self.assertIn(bad + expected, done.stderr, f"for:\n{text}")
-        # vnetd refuses to start on it, with the same words.
+        # vnetd refuses to start on such a file, with the same words.
+        with open(bad, "w") as f:
+            f.write('[[rule]]\nmatch = { ifname = "x*" }\nnetdev = { type = "hubport", id = "x", hubid = 1 }\n')
         failed = subprocess.run(["ip", "netns", "exec", self.ns, vnetd_binary(), "--socket",
                                  os.path.join(self.work, "other.sock"), "--state-dir",
                                  os.path.join(self.work, "state2"), "--config", bad],

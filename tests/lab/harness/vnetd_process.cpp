@@ -51,7 +51,7 @@ std::string VnetdProcess::binary() {
   return "vnetd";
 }
 
-Result<VnetdProcess> VnetdProcess::start() {
+Result<VnetdProcess> VnetdProcess::start(const std::string& config_file) {
   char pattern[] = "/tmp/vnetd-lab.XXXXXX";
   if (!mkdtemp(pattern)) return errno_error("mkdtemp /tmp/vnetd-lab.XXXXXX");
   VnetdProcess p;
@@ -64,8 +64,13 @@ Result<VnetdProcess> VnetdProcess::start() {
   p.pid_ = fork();
   if (p.pid_ < 0) return errno_error("fork");
   if (p.pid_ == 0) {
-    execlp(bin.c_str(), bin.c_str(), "--socket", p.socket_.c_str(), "--state-dir", state.c_str(), "--bridge-acl",
-           acl.c_str(), static_cast<char*>(nullptr));
+    if (config_file.empty()) {
+      execlp(bin.c_str(), bin.c_str(), "--socket", p.socket_.c_str(), "--state-dir", state.c_str(), "--bridge-acl",
+             acl.c_str(), static_cast<char*>(nullptr));
+    } else {
+      execlp(bin.c_str(), bin.c_str(), "--socket", p.socket_.c_str(), "--state-dir", state.c_str(), "--bridge-acl",
+             acl.c_str(), "--config", config_file.c_str(), static_cast<char*>(nullptr));
+    }
     std::fprintf(stderr, "exec %s: %s\n", bin.c_str(), std::strerror(errno));
     _exit(127);
   }

@@ -12,8 +12,9 @@ namespace vnet::lab {
 
 class VnetdProcess {
  public:
-  // Starts vnetd and waits until its socket accepts connections.
-  static Result<VnetdProcess> start();
+  // Starts vnetd (with --config FILE if given) and waits until its socket
+  // accepts connections.
+  static Result<VnetdProcess> start(const std::string& config_file = "");
   VnetdProcess(VnetdProcess&& other) noexcept;
   VnetdProcess& operator=(VnetdProcess&&) = delete;
   ~VnetdProcess();
