@@ -1,6 +1,7 @@
 #include "ctl/device_rules.h"
 
 #include <fnmatch.h>
+#include <linux/if_tun.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -157,6 +158,16 @@ void DeviceRules::apply(const config::DeviceRule& rule, const rtnl::Link& link) 
     } else {
       remember(netdev_id);
       log(rule.where + ": adopted \"" + ifname + "\" as netdev '" + netdev_id + "'");
+    }
+  }
+  if (rule.offloads && !netdev_id.empty()) {
+    unsigned flags = 0;
+    for (const auto& offload : *rule.offloads) {
+      flags |= offload == "csum" ? TUN_F_CSUM : offload == "tso4" ? TUN_F_TSO4 : offload == "tso6" ? TUN_F_TSO6
+               : offload == "ecn" ? TUN_F_TSO_ECN : TUN_F_UFO;
+    }
+    if (auto set = commands_.set_tap_offloads(netdev_id, flags); !set) {
+      log(rule.where + ": offloads of \"" + ifname + "\": " + set.error().message);
     }
   }
   if (rule.nic) {

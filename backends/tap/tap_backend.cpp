@@ -329,6 +329,15 @@ Result<void> TapBackend::send_from_guest(std::span<const uint8_t> frame) {
   return {};
 }
 
+Result<void> TapBackend::set_offloads(unsigned flags) {
+  if (queues_.empty()) return Error{EBADF, "tap \"" + ifname_ + "\": no queue fd to set offloads on (a VMM holds them all)"};
+  if (!vnet_hdr_) return Error{EINVAL, "tap \"" + ifname_ + "\": offloads need vnet headers (IFF_VNET_HDR)"};
+  for (const auto& queue : queues_) {
+    if (auto set = tun::set_offload(queue.get(), flags); !set) return set;
+  }
+  return {};
+}
+
 Result<void> TapBackend::set_link(bool up) {
   rtnl::LinkChange change;
   change.up = up;

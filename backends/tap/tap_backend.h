@@ -51,6 +51,8 @@ class TapBackend : public Backend {
     return queues_.empty() ? std::nullopt : std::optional<int>(queues_.front().get());
   }
   void keep_on_exit() override { keep_ = true; }
+  // TUNSETOFFLOAD (TUN_F_*) on every queue vnetd holds; needs vnet headers.
+  Result<void> set_offloads(unsigned flags);
   int guest_tx_ifindex() const override { return ifindex_; }
   // A write into queue 0, behind a zero virtio-net header when the queues
   // have one: the kernel receives it on the tap, as it does a guest's frame.

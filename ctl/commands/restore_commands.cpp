@@ -93,6 +93,13 @@ Result<void> VnetdCommands::adopt_netdev(const json& arguments, const std::optio
   return {};
 }
 
+Result<void> VnetdCommands::set_tap_offloads(const std::string& id, unsigned flags) {
+  NetdevEntry* entry = registry_.find(id);
+  auto* tap = entry ? dynamic_cast<tap::TapBackend*>(entry->backend.get()) : nullptr;
+  if (!tap) return Error{ENODEV, "netdev '" + id + "' is not a tap"};
+  return tap->set_offloads(flags);
+}
+
 void VnetdCommands::remove_netdev(const std::string& id) {
   registry_.remove(id);
   qmp::emit_event(events_, "VNET_NETDEV_DELETED", qapi::VnetNetdevDeletedData{id});

@@ -32,6 +32,7 @@ class VnetdCommands : public qapi::CommandHandlers {
   bool has_netdev(const std::string& id) { return registry_.find(id) != nullptr; }
   Result<void> adopt_netdev(const nlohmann::ordered_json& arguments, const std::optional<rtnl::Link>& device);
   void remove_netdev(const std::string& id);
+  Result<void> set_tap_offloads(const std::string& id, unsigned flags);
   // Where udev-event hands its events (the daemon applies rules later).
   void set_udev_handler(std::function<void(const qapi::UdevEventArgs&)> handler) {
     udev_handler_ = std::move(handler);

@@ -166,6 +166,18 @@ DeviceRule parse_rule(const std::string& path, const toml::table& table) {
       if (!mtu || mtu->get() < 68 || mtu->get() > 65535) fail(path, value, key, "expected an MTU from 68 to 65535");
       rule.mtu = static_cast<unsigned>(mtu->get());
       has_action = true;
+    } else if (name == "offloads") {
+      auto array = value.as_array();
+      if (!array) fail(path, value, key, "expected a list of offloads (csum, tso4, tso6, ecn, ufo)");
+      rule.offloads.emplace();
+      for (const auto& element : *array) {
+        std::string offload = string_of(path, element, key);
+        if (offload != "csum" && offload != "tso4" && offload != "tso6" && offload != "ecn" && offload != "ufo") {
+          fail(path, element, key, "unknown offload '" + offload + "' (csum, tso4, tso6, ecn, ufo)");
+        }
+        rule.offloads->push_back(offload);
+      }
+      has_action = true;
     } else if (name == "vdpa") {
       rule.vdpa = parse_vdpa_device(path, table_of(path, value, key));
       has_action = true;
@@ -176,11 +188,11 @@ DeviceRule parse_rule(const std::string& path, const toml::table& table) {
       }
       has_action = true;
     } else {
-      fail(path, value, key, "unknown key (match, netdev, nic, bridge, mtu, vdpa, driver)");
+      fail(path, value, key, "unknown key (match, netdev, nic, bridge, mtu, offloads, vdpa, driver)");
     }
   }
   bool vdpa_rule = rule.match.subsystem == "vdpa";
-  if (vdpa_rule && (rule.netdev || rule.nic || !rule.bridge.empty() || rule.mtu)) {
+  if (vdpa_rule && (rule.netdev || rule.nic || !rule.bridge.empty() || rule.mtu || rule.offloads)) {
     fail(path, table, "rule", "a vdpa rule takes vdpa and driver, not netdev, nic, bridge or mtu");
   }
   if (!vdpa_rule && (rule.vdpa || !rule.vdpa_driver.empty())) {
@@ -190,6 +202,7 @@ DeviceRule parse_rule(const std::string& path, const toml::table& table) {
     fail(path, table, "rule.match", "mgmtdev and name match vdpa devices: set subsystem = \"vdpa\"");
   }
   if (rule.nic && !rule.netdev) fail(path, table, "rule.nic", "a NIC needs the rule's netdev to bind to");
+  if (rule.offloads && !rule.netdev) fail(path, table, "rule.offloads", "offloads are set through the rule's netdev");
   if (!has_action) fail(path, table, "rule", "does nothing (give netdev, nic, bridge, mtu, vdpa or driver)");
   return rule;
 }

@@ -47,6 +47,9 @@ struct DeviceRule {
   std::optional<nlohmann::ordered_json> nic;  // a NIC bound to that netdev
   std::string bridge;                         // enslave to this bridge
   std::optional<unsigned> mtu;
+  // TUN_F_* names ("csum", "tso4", "tso6", "ecn", "ufo") to set on the
+  // adopted tap's queues (TUNSETOFFLOAD); needs netdev (vnetd's queue fds).
+  std::optional<std::vector<std::string>> offloads;
   // vdpa rules: a device to add on the matching management device, and the
   // driver (vhost_vdpa, virtio_vdpa) to bind it, or a matching device, to.
   std::optional<VdpaDevice> vdpa;

@@ -8,6 +8,7 @@ start. `vnetctl config check` names the file, line and key of a mistake."""
 import json
 import os
 import subprocess
+import sys
 import time
 import unittest
 
@@ -26,6 +27,7 @@ netdev = { type = "tap", id = "{ifname}" }
 nic = { id = "nic-{ifname}", model = "virtio-net-pci" }
 bridge = "br0"
 mtu = 1400
+offloads = ["csum", "tso4"]
 """
 
 
@@ -65,6 +67,11 @@ class UdevInNamespace(NamespaceTestCase):
             self.assertLess(time.monotonic(), deadline, f"{what}; netdevs: {sorted(self.netdevs())}")
             time.sleep(0.02)
 
+    def ethtool_values(self, ifname):
+        """ETHTOOL_GTXCSUM and ETHTOOL_GTSO, read in the namespace."""
+        out = self.sh(f"{sys.executable} -c '{ETHTOOL_READ}' {ifname}")
+        return dict(zip(("tx-checksum", "tso"), map(int, out.split())))
+
     def link(self, ifname):
         return json.loads(self.sh(f"ip -d -j link show {ifname}"))[0]
 
@@ -73,7 +80,7 @@ class UdevInNamespace(NamespaceTestCase):
         self.assertIn("h0", self.netdevs())
         self.wait_for(lambda: "vmpre0" in self.netdevs(), "vmpre0 was not adopted by the scan at start")
 
-        self.sh("ip tuntap add dev vm1 mode tap; ip tuntap add dev other0 mode tap")
+        self.sh("ip tuntap add dev vm1 mode tap vnet_hdr; ip tuntap add dev other0 mode tap")
         took = self.udev("add", "vm1")
         self.assertLess(took, 2.0, "the handler waited for the rules to be applied")
         self.wait_for(lambda: "nic-vm1" in self.netdevs(), "vm1 was not adopted")
@@ -84,6 +91,9 @@ class UdevInNamespace(NamespaceTestCase):
         self.assertTrue(netdevs["nic-vm1"]["details"]["rx-filter-enforced"])
         link = self.link("vm1")
         self.assertEqual((link.get("master"), link["mtu"]), ("br0", 1400))
+        # TUNSETOFFLOAD csum+tso4 on vnetd's queue: the kernel now offers them.
+        self.assertEqual(self.ethtool_values("vm1"), {"tx-checksum": 1, "tso": 1})
+        self.assertEqual(self.ethtool_values("other0"), {"tx-checksum": 0, "tso": 0})
 
         # A change event is no second adoption; a device no rule matches is left alone.
         self.udev("change", "vm1")
@@ -112,7 +122,8 @@ class UdevInNamespace(NamespaceTestCase):
         rules, empty = os.path.join(self.work, "rules"), os.path.join(self.work, "empty")
         os.makedirs(rules)
         os.makedirs(empty)
-        template = open(os.path.join(os.path.dirname(__file__), "..", "..", "udev", "90-vnetctl.rules")).read()
+        with open(os.path.join(os.path.dirname(__file__), "..", "..", "udev", "90-vnetctl.rules")) as f:
+            template = f.read()
         with open(os.path.join(rules, "90-vnetctl.rules"), "w") as f:
             f.write(template.replace("@VNETCTL_BINDIR@/vnetctl udev", f"{vnetctl_binary()} -s {self.sock} udev"))
         # Its own /run/udev and rules, in a mount namespace of its own: the
@@ -130,7 +141,9 @@ class UdevInNamespace(NamespaceTestCase):
             daemon.wait(10)
         self.addCleanup(stop)
         time.sleep(1.0)  # udevd reads its rules and starts listening
-        self.assertIsNone(daemon.poll(), "systemd-udevd exited: " + open(log.name).read()[-2000:])
+        if daemon.poll() is not None:
+            with open(log.name) as f:
+                self.fail("systemd-udevd exited: " + f.read()[-2000:])
         self.sh("ip tuntap add dev vm9 mode tap")
         try:
             self.wait_for(lambda: "nic-vm9" in self.netdevs(), "the uevent of vm9 did not reach vnetd's rules", 10)
@@ -176,6 +189,15 @@ class UdevInNamespace(NamespaceTestCase):
                                 capture_output=True, text=True, timeout=20)
         self.assertEqual(failed.returncode, 2)
         self.assertIn(bad + ":3: key 'rule.netdev.type'", failed.stderr)
+
+
+ETHTOOL_READ = (
+    "import array, fcntl, socket, struct, sys\n"
+    "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+    "for cmd in (0x16, 0x1e):\n"
+    "    value = array.array(\"I\", [cmd, 0])\n"
+    "    fcntl.ioctl(s.fileno(), 0x8946, struct.pack(\"16sP\", sys.argv[1].encode(), value.buffer_info()[0]))\n"
+    "    print(value[1])\n")
 
 
 if __name__ == "__main__":
