@@ -1,0 +1,108 @@
+#include "kernel_ifaces/uring.h"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <utility>
+
+namespace vnet::uring {
+
+Result<Ring> Ring::create(unsigned entries) {
+  auto ring = std::make_unique<io_uring>();
+  if (int err = io_uring_queue_init(entries, ring.get(), 0); err < 0) {
+    return Error::from_errno(-err, "io_uring_queue_init with " + std::to_string(entries) + " entries");
+  }
+  return Ring(std::move(ring));
+}
+
+Ring::Ring(Ring&& other) noexcept : ring_(std::move(other.ring_)) {}
+
+Ring::~Ring() {
+  if (ring_) io_uring_queue_exit(ring_.get());
+}
+
+io_uring_sqe* Ring::sqe() {
+  io_uring_sqe* entry = io_uring_get_sqe(ring_.get());
+  if (entry) return entry;
+  if (io_uring_submit(ring_.get()) < 0) return nullptr;
+  return io_uring_get_sqe(ring_.get());
+}
+
+Result<unsigned> Ring::submit() {
+  int submitted = io_uring_submit(ring_.get());
+  if (submitted < 0) return Error::from_errno(-submitted, "io_uring_submit");
+  return static_cast<unsigned>(submitted);
+}
+
+Result<unsigned> Ring::submit_and_wait(unsigned count) {
+  int submitted = io_uring_submit_and_wait(ring_.get(), count);
+  if (submitted < 0) return Error::from_errno(-submitted, "io_uring_submit_and_wait");
+  return static_cast<unsigned>(submitted);
+}
+
+Result<void> Ring::register_eventfd(int fd) {
+  if (int err = io_uring_register_eventfd(ring_.get(), fd); err < 0) {
+    return Error::from_errno(-err, "io_uring_register_eventfd");
+  }
+  return {};
+}
+
+void BufferRing::FreeDeleter::operator()(void* p) const { std::free(p); }
+
+Result<BufferRing> BufferRing::create(Ring& ring, uint16_t group, unsigned count, unsigned size) {
+  if (count == 0 || (count & (count - 1)) || count > 32768) {
+    return Error{EINVAL, "a buffer ring holds a power of two buffers, up to 32768 (not " + std::to_string(count) + ")"};
+  }
+  BufferRing buffers;
+  buffers.ring_ = ring.get();
+  buffers.group_ = group;
+  buffers.count_ = count;
+  buffers.size_ = size;
+  buffers.entries_bytes_ = sizeof(io_uring_buf) * count;
+  void* entries = mmap(nullptr, buffers.entries_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  if (entries == MAP_FAILED) return errno_error("mmap of a buffer ring");
+  buffers.entries_ = static_cast<io_uring_buf_ring*>(entries);
+  void* memory = nullptr;
+  if (posix_memalign(&memory, 4096, size_t{count} * size) != 0) return Error{ENOMEM, "buffer ring memory"};
+  buffers.memory_.reset(static_cast<uint8_t*>(memory));
+  io_uring_buf_reg registration{};
+  registration.ring_addr = reinterpret_cast<uint64_t>(entries);
+  registration.ring_entries = count;
+  registration.bgid = group;
+  if (int err = io_uring_register_buf_ring(ring.get(), &registration, 0); err < 0) {
+    munmap(entries, buffers.entries_bytes_);
+    buffers.entries_ = nullptr;
+    return Error::from_errno(-err, "IORING_REGISTER_PBUF_RING for group " + std::to_string(group));
+  }
+  io_uring_buf_ring_init(buffers.entries_);
+  int mask = io_uring_buf_ring_mask(count);
+  for (unsigned id = 0; id < count; id++) {
+    io_uring_buf_ring_add(buffers.entries_, buffers.buffer(static_cast<uint16_t>(id)), size,
+                          static_cast<unsigned short>(id), mask, static_cast<int>(id));
+  }
+  io_uring_buf_ring_advance(buffers.entries_, static_cast<int>(count));
+  return buffers;
+}
+
+BufferRing::BufferRing(BufferRing&& other) noexcept
+    : ring_(std::exchange(other.ring_, nullptr)),
+      entries_(std::exchange(other.entries_, nullptr)),
+      entries_bytes_(other.entries_bytes_),
+      memory_(std::move(other.memory_)),
+      group_(other.group_),
+      count_(other.count_),
+      size_(other.size_) {}
+
+BufferRing::~BufferRing() {
+  if (!entries_) return;
+  io_uring_unregister_buf_ring(ring_, group_);
+  munmap(entries_, entries_bytes_);
+}
+
+void BufferRing::recycle(uint16_t id) {
+  io_uring_buf_ring_add(entries_, buffer(id), size_, id, io_uring_buf_ring_mask(count_), 0);
+  io_uring_buf_ring_advance(entries_, 1);
+}
+
+}  // namespace vnet::uring

@@ -1,0 +1,83 @@
+// uring - thin RAII wrappers over liburing for the userspace datapath: a
+// ring, and a ring of provided buffers the kernel picks receive buffers from
+// (IORING_REGISTER_PBUF_RING), so receives stay posted with no per-frame
+// allocation.
+#pragma once
+
+#include <liburing.h>
+
+#include <cstdint>
+#include <memory>
+
+#include "kernel_ifaces/result.h"
+
+namespace vnet::uring {
+
+class Ring {
+ public:
+  static Result<Ring> create(unsigned entries);
+  Ring(Ring&& other) noexcept;
+  Ring& operator=(Ring&&) = delete;
+  ~Ring();
+
+  io_uring* get() { return ring_.get(); }
+  // The next free submission entry; when the queue is full, what is queued
+  // is submitted first. nullptr only if that submission fails.
+  io_uring_sqe* sqe();
+  Result<unsigned> submit();
+  Result<unsigned> submit_and_wait(unsigned count);
+  // fn(const io_uring_cqe&) for every completion ready now; returns how many.
+  template <typename F>
+  unsigned drain(F&& fn) {
+    unsigned head, seen = 0;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(ring_.get(), head, cqe) {
+      fn(*cqe);
+      seen++;
+    }
+    io_uring_cq_advance(ring_.get(), seen);
+    return seen;
+  }
+  // An eventfd the kernel signals on each completion: how an epoll loop
+  // learns there is something to drain.
+  Result<void> register_eventfd(int fd);
+
+ private:
+  explicit Ring(std::unique_ptr<io_uring> ring) : ring_(std::move(ring)) {}
+  std::unique_ptr<io_uring> ring_;
+};
+
+// count buffers of size bytes in buffer group `group`. A receive with
+// IOSQE_BUFFER_SELECT takes one; the completion says which (buffer_id());
+// recycle() hands it back once its frame has been used.
+class BufferRing {
+ public:
+  static Result<BufferRing> create(Ring& ring, uint16_t group, unsigned count, unsigned size);
+  BufferRing(BufferRing&& other) noexcept;
+  BufferRing& operator=(BufferRing&&) = delete;
+  ~BufferRing();
+
+  uint16_t group() const { return group_; }
+  unsigned size() const { return size_; }
+  uint8_t* buffer(uint16_t id) { return memory_.get() + size_t{id} * size_; }
+  void recycle(uint16_t id);
+  // The buffer a completion used, if it used one.
+  static bool has_buffer(const io_uring_cqe& cqe) { return cqe.flags & IORING_CQE_F_BUFFER; }
+  static uint16_t buffer_id(const io_uring_cqe& cqe) { return static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT); }
+
+ private:
+  struct FreeDeleter {
+    void operator()(void* p) const;
+  };
+  BufferRing() = default;
+
+  io_uring* ring_ = nullptr;
+  io_uring_buf_ring* entries_ = nullptr;  // mmap'd, shared with the kernel
+  size_t entries_bytes_ = 0;
+  std::unique_ptr<uint8_t[], FreeDeleter> memory_;
+  uint16_t group_ = 0;
+  unsigned count_ = 0;
+  unsigned size_ = 0;
+};
+
+}  // namespace vnet::uring
