@@ -1,12 +1,14 @@
 #include "kernel_ifaces/vdpa_genl.h"
 
+#include <linux/netlink.h>
 #include <linux/vdpa.h>
 #include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
 #include <netlink/netlink.h>
+#include <sys/socket.h>
 
+#include <cctype>
 #include <cerrno>
-#include <cstdio>
 #include <functional>
 
 #include "kernel_ifaces/rtnl.h"  // nl_error
@@ -72,15 +74,58 @@ Result<Genl> Genl::connect() {
                              std::string(nl_geterror(family))};
   }
   genl.family_ = family;
+  // Ask for the kernel's reasons with its errors (read by on_error()).
+  int on = 1;
+  if (setsockopt(nl_socket_get_fd(sock), SOL_NETLINK, NETLINK_EXT_ACK, &on, sizeof on) < 0) {
+    return errno_error("setsockopt NETLINK_EXT_ACK on the generic netlink socket");
+  }
   return genl;
 }
 
 namespace {
 
+// What the kernel answered besides data: its errno and, with NETLINK_EXT_ACK,
+// its reason ("vdpa: Fail to find the specified management device"), which
+// libnl 3.7 neither maps faithfully (ENOENT becomes NLE_OBJ_NOTFOUND) nor
+// reads.
+struct Outcome {
+  Handler* handler = nullptr;
+  bool done = false;
+  int kernel_errno = 0;
+  std::string reason;
+};
+
+int on_reply(nl_msg* msg, void* arg) { return on_valid(msg, static_cast<Outcome*>(arg)->handler); }
+
+int on_done(nl_msg*, void* arg) {
+  static_cast<Outcome*>(arg)->done = true;
+  return NL_STOP;
+}
+
+int on_error(sockaddr_nl*, nlmsgerr* err, void* arg) {
+  auto* outcome = static_cast<Outcome*>(arg);
+  outcome->kernel_errno = -err->error;
+  // The ack's TLVs follow the echoed request (whole, unless NLM_F_CAPPED), as
+  // netlink_ack() in net/netlink/af_netlink.c lays them out.
+  auto* header = reinterpret_cast<nlmsghdr*>(reinterpret_cast<char*>(err) - NLMSG_HDRLEN);
+  if (!(header->nlmsg_flags & NLM_F_ACK_TLVS)) return NL_STOP;
+  size_t offset = sizeof *err;
+  if (!(header->nlmsg_flags & NLM_F_CAPPED)) offset += NLMSG_ALIGN(err->msg.nlmsg_len - NLMSG_HDRLEN);
+  if (offset >= static_cast<size_t>(nlmsg_datalen(header))) return NL_STOP;
+  nlattr* tb[NLMSGERR_ATTR_MAX + 1] = {};
+  auto* attrs = reinterpret_cast<nlattr*>(reinterpret_cast<char*>(err) + offset);
+  if (nla_parse(tb, NLMSGERR_ATTR_MAX, attrs, nlmsg_datalen(header) - static_cast<int>(offset), nullptr) == 0 &&
+      tb[NLMSGERR_ATTR_MSG]) {
+    outcome->reason = nla_get_string(tb[NLMSGERR_ATTR_MSG]);
+  }
+  return NL_STOP;
+}
+
 // One request; each reply message (one, or a dump's many) goes to handler.
+// A dump ends with NLMSG_DONE; a get has one reply, then the ack nl_send_auto
+// asked for; a new/del only the ack; any of them may end in an error instead.
 Result<void> transact(nl_sock* sock, int family, uint8_t command, bool dump,
                       const std::function<void(nl_msg*)>& fill, Handler handler, const std::string& what) {
-  bool expect_reply = command != VDPA_CMD_DEV_NEW && command != VDPA_CMD_DEV_DEL;
   MsgPtr msg(nlmsg_alloc());
   if (!msg) return Error{ENOMEM, "nlmsg_alloc"};
   if (!genlmsg_put(msg.get(), NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, dump ? NLM_F_DUMP : 0, command,
@@ -88,17 +133,23 @@ Result<void> transact(nl_sock* sock, int family, uint8_t command, bool dump,
     return Error{ENOMEM, "genlmsg_put"};
   }
   if (fill) fill(msg.get());
-  if (int err = nl_send_auto(sock, msg.get()); err < 0) return rtnl::nl_error(err, what);
   std::unique_ptr<nl_cb, void (*)(nl_cb*)> callbacks(nl_cb_alloc(NL_CB_DEFAULT), nl_cb_put);
   if (!callbacks) return Error{ENOMEM, "nl_cb_alloc"};
-  nl_cb_set(callbacks.get(), NL_CB_VALID, NL_CB_CUSTOM, on_valid, &handler);
-  // A dump ends with NLMSG_DONE; a get has one reply, then the ack libnl
-  // asked for; a new/del only the ack (or the error).
-  if (dump || expect_reply) {
-    if (int err = nl_recvmsgs(sock, callbacks.get()); err < 0) return rtnl::nl_error(err, what);
-  }
-  if (!dump) {
-    if (int err = nl_wait_for_ack(sock); err < 0) return rtnl::nl_error(err, what);
+  Outcome outcome;
+  outcome.handler = &handler;
+  nl_cb_set(callbacks.get(), NL_CB_VALID, NL_CB_CUSTOM, on_reply, &outcome);
+  nl_cb_set(callbacks.get(), NL_CB_ACK, NL_CB_CUSTOM, on_done, &outcome);
+  nl_cb_set(callbacks.get(), NL_CB_FINISH, NL_CB_CUSTOM, on_done, &outcome);
+  nl_cb_err(callbacks.get(), NL_CB_CUSTOM, on_error, &outcome);
+  if (int err = nl_send_auto(sock, msg.get()); err < 0) return rtnl::nl_error(err, what);
+  while (!outcome.done) {
+    int err = nl_recvmsgs(sock, callbacks.get());
+    if (outcome.kernel_errno) {
+      Error error = Error::from_errno(outcome.kernel_errno, what);
+      if (!outcome.reason.empty()) error.message += " (" + outcome.reason + ")";
+      return error;
+    }
+    if (err < 0) return rtnl::nl_error(err, what);
   }
   return {};
 }
@@ -226,14 +277,17 @@ Result<void> Genl::remove(const std::string& name) {
 }
 
 std::optional<Mac> parse_mac(const std::string& text) {
+  // Exactly "xx:xx:xx:xx:xx:xx": sscanf's %x would also take signs and spaces.
+  if (text.size() != 17) return std::nullopt;
   Mac mac;
-  unsigned bytes[6];
-  char tail;
-  if (std::sscanf(text.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &bytes[0], &bytes[1], &bytes[2], &bytes[3], &bytes[4],
-                  &bytes[5], &tail) != 6 || text.size() != 17) {
-    return std::nullopt;
+  for (size_t i = 0; i < 6; i++) {
+    const char* pair = text.c_str() + 3 * i;
+    if (!std::isxdigit(static_cast<unsigned char>(pair[0])) || !std::isxdigit(static_cast<unsigned char>(pair[1])) ||
+        (i < 5 && pair[2] != ':')) {
+      return std::nullopt;
+    }
+    mac[i] = static_cast<uint8_t>(std::stoul(std::string(pair, 2), nullptr, 16));
   }
-  for (int i = 0; i < 6; i++) mac[i] = static_cast<uint8_t>(bytes[i]);
   return mac;
 }
 

@@ -1,7 +1,9 @@
 // vdpa_genl - the kernel's "vdpa" generic-netlink family (<linux/vdpa.h>),
 // through libnl-genl: management devices, vDPA devices (add, delete, list),
 // their config space and per-queue vendor statistics. What `vdpa` (iproute2)
-// does, as typed results.
+// does, as typed results. A failure carries the kernel's errno and the reason
+// from its extended ack: `VDPA_CMD_DEV_DEL of "x": No such device (vdpa:
+// device not found)`.
 #pragma once
 
 #include <array>

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
 
 #include "kernel_ifaces/vdpa_genl.h"
@@ -220,44 +221,6 @@ int vstats_show(vdpa::Genl& genl, const std::string& name, uint32_t queue, bool 
   return 0;
 }
 
-// `name NAME mgmtdev M [mac X] [mtu N] [max_vqp N]`, as vdpa dev add.
-int dev_add(vdpa::Genl& genl, const std::vector<std::string>& args) {
-  vdpa::NewDevice device;
-  for (size_t i = 0; i < args.size(); i += 2) {
-    if (i + 1 >= args.size()) return fail("vdpa dev add: '" + args[i] + "' needs a value");
-    const std::string& key = args[i];
-    const std::string& value = args[i + 1];
-    auto number = [&](const char* what) -> std::optional<uint16_t> {
-      char* end = nullptr;
-      unsigned long n = std::strtoul(value.c_str(), &end, 10);
-      if (value.empty() || *end || n > 65535) return std::nullopt;
-      (void)what;
-      return static_cast<uint16_t>(n);
-    };
-    if (key == "name") {
-      device.name = value;
-    } else if (key == "mgmtdev") {
-      device.mgmtdev = value;
-    } else if (key == "mac") {
-      device.mac = vdpa::parse_mac(value);
-      if (!device.mac) return fail("vdpa dev add: mac '" + value + "' is not a MAC address");
-    } else if (key == "mtu") {
-      device.mtu = number("mtu");
-      if (!device.mtu) return fail("vdpa dev add: mtu '" + value + "' is not a number from 0 to 65535");
-    } else if (key == "max_vqp") {
-      device.max_vqp = number("max_vqp");
-      if (!device.max_vqp || *device.max_vqp == 0) {
-        return fail("vdpa dev add: max_vqp '" + value + "' is not a number from 1 to 65535");
-      }
-    } else {
-      return fail("vdpa dev add: unknown option '" + key + "' (name, mgmtdev, mac, mtu, max_vqp)");
-    }
-  }
-  if (device.name.empty() || device.mgmtdev.empty()) return fail("vdpa dev add: name and mgmtdev are required");
-  if (auto added = genl.add(device); !added) return fail(added.error().message);
-  return 0;
-}
-
 int driver_command(const std::vector<std::string>& words, bool json_output) {
   // dev driver show NAME | dev driver set NAME DRIVER
   if (words.size() == 4 && words[2] == "show") {
@@ -275,6 +238,42 @@ int driver_command(const std::vector<std::string>& words, bool json_output) {
 
 }  // namespace
 
+Result<vdpa::NewDevice> parse_dev_add(const std::vector<std::string>& args) {
+  vdpa::NewDevice device;
+  for (size_t i = 0; i < args.size(); i += 2) {
+    if (i + 1 >= args.size()) return Error::plain("vdpa dev add: '" + args[i] + "' needs a value");
+    const std::string& key = args[i];
+    const std::string& value = args[i + 1];
+    // Both are u16 attributes (VDPA_ATTR_DEV_NET_CFG_MTU, _MAX_VQP).
+    auto u16 = [&]() -> std::optional<uint16_t> {
+      char* end = nullptr;
+      unsigned long n = std::strtoul(value.c_str(), &end, 10);
+      if (value.empty() || value[0] == '-' || *end || n > 65535) return std::nullopt;
+      return static_cast<uint16_t>(n);
+    };
+    if (key == "name") {
+      device.name = value;
+    } else if (key == "mgmtdev") {
+      device.mgmtdev = value;
+    } else if (key == "mac") {
+      device.mac = vdpa::parse_mac(value);
+      if (!device.mac) return Error::plain("vdpa dev add: mac '" + value + "' is not a MAC address");
+    } else if (key == "mtu") {
+      device.mtu = u16();
+      if (!device.mtu) return Error::plain("vdpa dev add: mtu '" + value + "' is not a number from 0 to 65535");
+    } else if (key == "max_vqp") {
+      device.max_vqp = u16();
+      if (!device.max_vqp || *device.max_vqp == 0) {
+        return Error::plain("vdpa dev add: max_vqp '" + value + "' is not a number from 1 to 65535");
+      }
+    } else {
+      return Error::plain("vdpa dev add: unknown option '" + key + "' (name, mgmtdev, mac, mtu, max_vqp)");
+    }
+  }
+  if (device.name.empty() || device.mgmtdev.empty()) return Error::plain("vdpa dev add: name and mgmtdev are required");
+  return device;
+}
+
 int vdpa_command(const std::vector<std::string>& words, bool json_output) {
   const char* usage =
       "usage: vnetctl [-j] vdpa mgmtdev show [MGMTDEV]\n"
@@ -285,12 +284,22 @@ int vdpa_command(const std::vector<std::string>& words, bool json_output) {
       "       vnetctl [-j] vdpa dev vstats show NAME qidx N\n"
       "       vnetctl [-j] vdpa dev driver show NAME | set NAME vhost_vdpa|virtio_vdpa";
   if (words.size() >= 2 && words[0] == "dev" && words[1] == "driver") return driver_command(words, json_output);
+  // A malformed request is refused before the kernel is asked.
+  std::optional<vdpa::NewDevice> new_device;
+  if (words.size() >= 2 && words[0] == "dev" && words[1] == "add") {
+    auto parsed = parse_dev_add({words.begin() + 2, words.end()});
+    if (!parsed) return fail(parsed.error().message);
+    new_device = std::move(*parsed);
+  }
   auto genl = vdpa::Genl::connect();
   if (!genl) return fail(genl.error().message);
   auto arg = [&](size_t i) { return i < words.size() ? words[i] : std::string(); };
   if (arg(0) == "mgmtdev" && arg(1) == "show" && words.size() <= 3) return mgmtdev_show(*genl, arg(2), json_output);
   if (arg(0) == "dev" && arg(1) == "show" && words.size() <= 3) return dev_show(*genl, arg(2), json_output);
-  if (arg(0) == "dev" && arg(1) == "add") return dev_add(*genl, {words.begin() + 2, words.end()});
+  if (new_device) {
+    if (auto added = genl->add(*new_device); !added) return fail(added.error().message);
+    return 0;
+  }
   if (arg(0) == "dev" && arg(1) == "del" && words.size() == 3) {
     if (auto removed = genl->remove(arg(2)); !removed) return fail(removed.error().message);
     return 0;
