@@ -4,6 +4,7 @@
 
 #include "backends/nic/nic_backend.h"
 #include "backends/tap/tap_backend.h"
+#include "backends/socket/socket_backend.h"
 #include "backends/tap/tap_plan.h"
 #include "backends/vhost_vdpa/vhost_vdpa_backend.h"
 
@@ -74,6 +75,13 @@ Created create_nic(const qapi::Netdev& netdev, DaemonResources& r, const Backend
   return std::unique_ptr<Backend>(std::move(made.value()));
 }
 
+Created create_socket(const qapi::Netdev& netdev, DaemonResources& r) {
+  if (!r.frames) return generic_error("socket netdev: this vnetd runs without a userspace datapath");
+  auto made = socket::SocketBackend::create(std::get<qapi::NetdevSocketOptions>(netdev.u), *r.frames);
+  if (!made) return generic_error(made.error().message);
+  return std::unique_ptr<Backend>(std::move(made.value()));
+}
+
 Created create_vhost_vdpa(const qapi::Netdev& netdev) {
   auto made = vhost_vdpa::VhostVdpaBackend::create(std::get<qapi::NetdevVhostVDPAOptions>(netdev.u));
   if (!made) return generic_error(made.error().message);
@@ -90,6 +98,7 @@ Created create_backend(const qapi::Netdev& netdev, DaemonResources& resources, c
     case T::bridge: return create_bridge(netdev, resources, request);
     case T::nic: return create_nic(netdev, resources, request);
     case T::vhost_vdpa: return create_vhost_vdpa(netdev);
+    case T::socket: return create_socket(netdev, resources);
     default: return not_built_yet(netdev);
   }
 }

@@ -8,6 +8,7 @@
 
 #include "backends/backend.h"
 #include "backends/bridge/bridge_acl.h"
+#include "backends/datapath/frame_loop.h"
 #include "backends/hubport/hub.h"
 #include "backends/tap/tap_backend.h"
 #include "backends/teardown_queue.h"
@@ -26,6 +27,8 @@ struct DaemonResources {
   const bridge::BridgeAcl& bridge_acl;
   // A directory on a bpffs for NICs' pinned maps ("" when nothing is pinned).
   std::string bpf_pin_root = "";
+  // The userspace datapath (socket netdevs); null where there is none.
+  datapath::FrameLoop* frames = nullptr;
 };
 
 // Builds the backend for a netdev whose options passed the schema and the

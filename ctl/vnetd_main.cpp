@@ -170,7 +170,14 @@ int run(const Options& options) {
   // Declared before the registry: backends use them until they are gone.
   vnet::HubSet hubs;
   vnet::TeardownQueue teardown;
-  vnet::DaemonResources resources{hubs, teardown, *rtnl, *acl, pin_root};
+  // The userspace datapath's io_uring, driven from this loop.
+  auto frames = vnet::datapath::FrameLoop::create();
+  if (!frames) {
+    log_error(frames.error().message);
+    return 1;
+  }
+  (void)(*loop)->add((*frames)->event_fd(), EPOLLIN, [&frames](uint32_t) { (*frames)->process(); });
+  vnet::DaemonResources resources{hubs, teardown, *rtnl, *acl, pin_root, frames->get()};
   vnet::NetdevRegistry registry;
   // The server is the event sink the commands emit into; it is built first
   // with a forwarding sink so that each can refer to the other.

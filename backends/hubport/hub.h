@@ -25,10 +25,26 @@ class HubPort : public Backend {
   int32_t hubid() const { return hubid_; }
   std::vector<Detail> details() const override;
 
+  // QEMU's net/hub.c: a frame this port's peer hands it is flooded to every
+  // other port of the hub, each passing it on to its own peer.
+  Result<void> send_from_guest(std::span<const uint8_t> frame) override;
+  Result<void> peer_connected(Backend& peer) override {
+    peer_ = &peer;
+    return {};
+  }
+  void peer_disconnected(Backend&) override { peer_ = nullptr; }
+  uint64_t frames_in() const { return frames_in_; }
+
  private:
+  friend class HubSet;
   HubSet& hubs_;
   int32_t hubid_;
   std::string port_id_;
+  Backend* peer_ = nullptr;
+  uint64_t frames_in_ = 0;   // from this port's peer into the hub
+  uint64_t frames_out_ = 0;  // out of this port to its peer
+  uint64_t drops_ = 0;       // out of this port, refused by its peer
+  uint64_t loop_drops_ = 0;  // into this port, after circling a loop of hubs
 };
 
 class HubSet {
@@ -40,9 +56,9 @@ class HubSet {
 
  private:
   friend class HubPort;
-  void remove_port(int32_t hubid, const std::string& port_id);
+  void remove_port(int32_t hubid, const HubPort* port);
 
-  std::map<int32_t, std::vector<std::string>> hubs_;
+  std::map<int32_t, std::vector<HubPort*>> hubs_;
 };
 
 }  // namespace vnet

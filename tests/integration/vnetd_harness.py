@@ -39,7 +39,6 @@ SHORT_TIMEOUT = 3.0 * TIMEOUT_SCALE
 # they must fail cleanly (tests/integration/test_registry.py).
 UNBUILT_NETDEVS = {
     "user": {},
-    "socket": {},
     "vde": {},
     "l2tpv3": {"src": "127.0.0.1", "dst": "127.0.0.1", "txsession": 1},
     "vhost-user": {"chardev": "chr0"},
@@ -74,7 +73,8 @@ def _die_with_parent():
 class Vnetd:
     """One vnetd process on a socket in workdir."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, own_netns=True):
+        self.own_netns = own_netns  # False: stay in the caller's network namespace
         self.workdir = Path(workdir)
         self.socket_path = str(self.workdir / "qmp.sock")
         self.state_dir = str(self.workdir / "state")
@@ -87,7 +87,7 @@ class Vnetd:
                    "--bridge-acl", str(self.workdir / "bridge.conf")]
         # Anything a backend creates in the kernel lives and dies in a private
         # namespace. unshare execs vnetd, so the pid stays vnetd's own.
-        if os.geteuid() == 0 and shutil.which("unshare"):
+        if self.own_netns and os.geteuid() == 0 and shutil.which("unshare"):
             command = ["unshare", "--net", "--"] + command
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
