@@ -27,10 +27,6 @@ Result<void> write_all(int fd, const std::string& text, const std::string& path)
   return {};
 }
 
-nlohmann::ordered_json detail_json(const DetailValue& value) {
-  return std::visit([](const auto& v) { return nlohmann::ordered_json(v); }, value);
-}
-
 }  // namespace
 
 nlohmann::ordered_json netdev_record(const NetdevEntry& entry) {
@@ -41,9 +37,7 @@ nlohmann::ordered_json netdev_record(const NetdevEntry& entry) {
   record["netdev"] = std::move(options);
   record["link-up"] = entry.link_up;
   if (!entry.peer.empty()) record["peer"] = entry.peer;
-  nlohmann::ordered_json details = nlohmann::ordered_json::object();
-  for (const auto& detail : entry.backend->details()) details[detail.key] = detail_json(detail.value);
-  record["details"] = std::move(details);
+  record["details"] = details_json(*entry.backend);
   return record;
 }
 
@@ -110,12 +104,11 @@ std::vector<Announcer::Snapshot> announce_timers(const nlohmann::ordered_json& s
   if (!state.contains("announce-timers") || !state["announce-timers"].is_array()) return out;
   for (const auto& saved : state["announce-timers"]) {
     if (!saved.is_object() || !saved.contains("params")) continue;
-    qapi::InputVisitor v(saved["params"]);
+    auto params = qapi::decode_struct<qapi::AnnounceParameters>(saved["params"],
+                                                                 qapi::visit_type_AnnounceParameters_members);
+    if (!params) continue;
     Announcer::Snapshot timer;
-    bool ok = v.start_struct(nullptr) && qapi::visit_type_AnnounceParameters_members(v, timer.params) &&
-              v.check_struct();
-    v.end_struct();
-    if (!ok) continue;
+    timer.params = std::move(params.value());
     timer.rounds_left = saved.value("rounds-left", int64_t{0});
     timer.due_ms = saved.value("due-ms", int64_t{0});
     out.push_back(std::move(timer));

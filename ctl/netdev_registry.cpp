@@ -1,8 +1,17 @@
 #include "ctl/netdev_registry.h"
 
 #include <algorithm>
+#include <variant>
 
 namespace vnet {
+
+nlohmann::ordered_json details_json(const Backend& backend) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (const auto& detail : backend.details()) {
+    out[detail.key] = std::visit([](const auto& v) { return nlohmann::ordered_json(v); }, detail.value);
+  }
+  return out;
+}
 
 NetdevEntry* NetdevRegistry::find(std::string_view id) {
   for (auto& entry : entries_) {

@@ -23,6 +23,10 @@ struct NetdevEntry {
   bool link_up = true;
 };
 
+// A backend's details() as the JSON object query-netdevs and the state
+// file show (empty when it has none).
+nlohmann::ordered_json details_json(const Backend& backend);
+
 class NetdevRegistry {
  public:
   NetdevRegistry() = default;

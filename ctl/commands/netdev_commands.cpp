@@ -49,10 +49,6 @@ std::optional<QmpError> refuse_non_backend(NetClientDriver type) {
   return std::nullopt;
 }
 
-nlohmann::ordered_json detail_json(const DetailValue& value) {
-  return std::visit([](const auto& v) { return nlohmann::ordered_json(v); }, value);
-}
-
 }  // namespace
 
 // As qemu_macaddr_default_if_unset(): 52:54:00:12:34:56 plus the first index
@@ -149,12 +145,7 @@ QmpResult<std::vector<qapi::NetdevInfo>> VnetdCommands::qmp_query_netdevs(Comman
     info.link_up = entry->link_up;
     if (!entry->peer.empty()) info.peer = entry->peer;
     if (const auto* hub = std::get_if<qapi::NetdevHubPortOptions>(&entry->options.u)) info.hubid = hub->hubid;
-    auto details = entry->backend->details();
-    if (!details.empty()) {
-      nlohmann::ordered_json j = nlohmann::ordered_json::object();
-      for (const auto& detail : details) j[detail.key] = detail_json(detail.value);
-      info.details = std::move(j);
-    }
+    if (auto details = details_json(*entry->backend); !details.empty()) info.details = std::move(details);
     out.push_back(std::move(info));
   }
   return out;

@@ -13,12 +13,9 @@ namespace {
 using json = nlohmann::ordered_json;
 
 Result<qapi::Netdev> decode_netdev(const json& options) {
-  qapi::InputVisitor v(options);
-  qapi::Netdev netdev;
-  bool ok = v.start_struct(nullptr) && qapi::visit_type_Netdev_members(v, netdev) && v.check_struct();
-  v.end_struct();
-  if (!ok) return Error{EINVAL, "its options do not decode: " + v.take_error().desc};
-  return netdev;
+  auto netdev = qapi::decode_struct<qapi::Netdev>(options, qapi::visit_type_Netdev_members);
+  if (!netdev) return Error{EINVAL, "its options do not decode: " + netdev.error().desc};
+  return std::move(netdev.value());
 }
 
 // What the NIC knew beyond its options: addresses, failover, the filter.

@@ -46,12 +46,9 @@ json to_json(const std::string& path, const std::string& key, const toml::node& 
 
 // Decodes arguments as netdev_add does; an error names the member it is about.
 void check_netdev(const std::string& path, const toml::node& node, const std::string& key, const json& arguments) {
-  qapi::InputVisitor v(arguments);
-  qapi::Netdev netdev;
-  bool ok = v.start_struct(nullptr) && qapi::visit_type_Netdev_members(v, netdev) && v.check_struct();
-  v.end_struct();
-  if (ok) return;
-  std::string desc = v.take_error().desc;
+  auto decoded = qapi::decode_struct<qapi::Netdev>(arguments, qapi::visit_type_Netdev_members);
+  if (decoded) return;
+  const std::string& desc = decoded.error().desc;
   // "Parameter 'queues' expects ...": point at that key's own line.
   const toml::node* at = &node;
   if (auto quote = desc.find("Parameter '"); quote != std::string::npos) {

@@ -79,4 +79,17 @@ class InputVisitor {
   QmpError error_;
 };
 
+// Decodes a JSON object into T as a command's arguments are decoded (the
+// generated visit_type_T_members, then no member left unvisited); used where
+// JSON from elsewhere (the state file, --config) must pass the same checks.
+template <typename T, typename VisitMembers>
+QmpResult<T> decode_struct(const nlohmann::ordered_json& value, VisitMembers visit_members) {
+  InputVisitor v(value);
+  T out{};
+  bool ok = v.start_struct(nullptr) && visit_members(v, out) && v.check_struct();
+  v.end_struct();
+  if (!ok) return v.take_error();
+  return out;
+}
+
 }  // namespace vnet::qapi

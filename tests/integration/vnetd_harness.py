@@ -309,6 +309,19 @@ class QmpClient:
         self.sock.close()
 
 
+def start_vnetd(test, workdir, own_netns=True):
+    """A vnetd in a new directory workdir, and a negotiated client of it;
+    both stopped by test's cleanups. Returns (daemon, client)."""
+    daemon = Vnetd(workdir, own_netns)
+    os.mkdir(daemon.workdir)
+    test.addCleanup(daemon.kill)
+    test.addCleanup(daemon.stop)
+    daemon.start()
+    client = QmpClient(daemon.socket_path)
+    test.addCleanup(client.close)
+    return daemon, client
+
+
 class VnetdTestCase(unittest.TestCase):
     """Starts a vnetd per test; tearDown checks it survived and stops cleanly."""
 

@@ -21,7 +21,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-from vnetd_harness import QmpClient, Vnetd  # noqa: E402
+from vnetd_harness import start_vnetd  # noqa: E402
 from qemu_announce import announce_frames, find_qemu, running_qemu  # noqa: E402
 from qmp_oracle import strict_equal  # noqa: E402
 
@@ -69,13 +69,7 @@ class RxFilterAgainstQemu(unittest.TestCase):
         self.addCleanup(shutil.rmtree, self.work, True)
         self.qemu = self.start_qemu(qemu)
         # vnetd in a namespace of its own (Vnetd runs it under unshare --net as root).
-        daemon = Vnetd(os.path.join(self.work, "vnetd"))
-        os.mkdir(daemon.workdir)
-        self.addCleanup(daemon.kill)
-        self.addCleanup(daemon.stop)
-        daemon.start()
-        self.vnetd = QmpClient(daemon.socket_path)
-        self.addCleanup(self.vnetd.close)
+        _, self.vnetd = start_vnetd(self, os.path.join(self.work, "vnetd"))
         self.vnetd.cmd("netdev_add", type="tap", id="t0", vnet_hdr=False)
         self.vnetd.cmd("netdev_add", type="nic", id=VNETD_NIC_ID, netdev="t0", macaddr=MAC, model="virtio-net-pci")
 
@@ -148,13 +142,7 @@ class VnetdAnnounceMatchesQemu(unittest.TestCase):
         qemu_frames = announce_frames(ANNOUNCE_MAC, ANNOUNCE_PARAMS)
         work = tempfile.mkdtemp(prefix="vnt-ann-")
         self.addCleanup(shutil.rmtree, work, True)
-        daemon = Vnetd(os.path.join(work, "vnetd"))
-        os.mkdir(daemon.workdir)
-        self.addCleanup(daemon.kill)
-        self.addCleanup(daemon.stop)
-        daemon.start()
-        client = QmpClient(daemon.socket_path)
-        self.addCleanup(client.close)
+        daemon, client = start_vnetd(self, os.path.join(work, "vnetd"))
         client.cmd("netdev_add", type="tap", id="t0", ifname="va0", vnet_hdr=False)
         client.cmd("netdev_add", type="nic", id="n0", netdev="t0", macaddr=ANNOUNCE_MAC)
         capture = subprocess.Popen(["nsenter", f"--net=/proc/{daemon.pid}/ns/net", sys.executable, "-c",

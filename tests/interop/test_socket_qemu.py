@@ -19,7 +19,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-from vnetd_harness import QmpClient, Vnetd  # noqa: E402
+from vnetd_harness import start_vnetd  # noqa: E402
 from qemu_announce import find_qemu, private_netns, running_qemu  # noqa: E402
 
 # Ports: T, QEMU q1 (local), QEMU q0 (local), vnetd s0 (local), vnetd s1 (local), T2.
@@ -48,14 +48,8 @@ class SocketUdpAgainstQemu(unittest.TestCase):
                 "-netdev", f"socket,id=q1,udp={LOCAL}:{T},localaddr={LOCAL}:{Q1}",
                 "-netdev", "hubport,id=qh1,hubid=0,netdev=q1"]
         stack.enter_context(running_qemu(argv, self.work))
-        daemon = Vnetd(os.path.join(self.work, "vnetd"), own_netns=False)
-        os.mkdir(daemon.workdir)
         # Already in the private namespace: no unshare of its own.
-        self.addCleanup(daemon.kill)
-        self.addCleanup(daemon.stop)
-        daemon.start()
-        self.vnetd = QmpClient(daemon.socket_path)
-        self.addCleanup(self.vnetd.close)
+        _, self.vnetd = start_vnetd(self, os.path.join(self.work, "vnetd"), own_netns=False)
         for netdev in ({"type": "socket", "id": "s0", "udp": f"{LOCAL}:{Q0}", "localaddr": f"{LOCAL}:{S0}"},
                        {"type": "hubport", "id": "h0", "hubid": 0, "netdev": "s0"},
                        {"type": "socket", "id": "s1", "udp": f"{LOCAL}:{T2}", "localaddr": f"{LOCAL}:{S1}"},
