@@ -1,23 +1,56 @@
 #include "backends/datapath/frame_loop.h"
 
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <cstdio>
+#include <algorithm>
 
 namespace vnet::datapath {
 
 namespace {
 
-constexpr unsigned kBuffersPerReceiver = 32;
+constexpr unsigned kBuffersPerReceiver = 64;
 // Room for io_uring_recvmsg_out and the peer's address before the payload.
 constexpr unsigned kBufferSize = FrameLoop::kMaxFrame + 256;
-constexpr uint64_t kCancelTag = ~uint64_t{0};
+
+// user_data: what a completion belongs to, in the top byte; the id below.
+constexpr uint64_t kReceiverTag = 0;
+constexpr uint64_t kWatchTag = uint64_t{1} << 56;
+constexpr uint64_t kCancelTag = uint64_t{0xff} << 56;
+constexpr uint64_t kTagMask = uint64_t{0xff} << 56;
+
+template <typename T>
+uint32_t free_slot(std::vector<std::unique_ptr<T>>& slots) {
+  auto it = std::find(slots.begin(), slots.end(), nullptr);
+  if (it != slots.end()) return static_cast<uint32_t>(it - slots.begin());
+  slots.emplace_back();
+  return static_cast<uint32_t>(slots.size() - 1);
+}
 
 }  // namespace
 
+struct FrameLoop::Receiver {
+  int fd = -1;
+  bool stream = false;
+  Handler handler;  // empty once removed
+  Closed closed;
+  std::unique_ptr<uring::BufferRing> buffers;
+  msghdr shape{};
+  bool armed = false;
+};
+
+struct FrameLoop::Watch {
+  int fd = -1;
+  uint32_t events = 0;
+  Watcher watcher;  // empty once removed
+  bool armed = false;
+};
+
+FrameLoop::FrameLoop(uring::Ring ring, UniqueFd event) : ring_(std::move(ring)), event_(std::move(event)) {}
+
 Result<std::unique_ptr<FrameLoop>> FrameLoop::create() {
-  auto ring = uring::Ring::create(512);
+  auto ring = uring::Ring::create(1024);
   if (!ring) return ring.take_error();
   UniqueFd event(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!event) return errno_error("eventfd for the frame loop");
@@ -25,77 +58,199 @@ Result<std::unique_ptr<FrameLoop>> FrameLoop::create() {
   return std::unique_ptr<FrameLoop>(new FrameLoop(std::move(*ring), std::move(event)));
 }
 
-Result<uint32_t> FrameLoop::add_receiver(int fd, Handler handler) {
-  uint32_t id = static_cast<uint32_t>(receivers_.size());
+FrameLoop::~FrameLoop() {
+  // Posted requests hold buffers: end them all before the buffers go.
+  for (auto& receiver : receivers_) {
+    if (receiver && receiver->armed) {
+      io_uring_sqe* cancel = ring_.sqe();
+      if (!cancel) break;
+      io_uring_prep_cancel64(cancel, kReceiverTag | (&receiver - receivers_.data()), 0);
+      io_uring_sqe_set_data64(cancel, kCancelTag);
+    }
+  }
+  (void)ring_.submit();
+  for (int rounds = 0; rounds < 100; rounds++) {
+    bool pending = std::any_of(receivers_.begin(), receivers_.end(), [](auto& r) { return r && r->armed; });
+    if (!pending || !ring_.submit_and_wait(1)) break;
+    ring_.drain([&](const io_uring_cqe& cqe) {
+      if ((cqe.user_data & kTagMask) != kReceiverTag || cqe.user_data >= receivers_.size()) return;
+      if (auto& receiver = receivers_[cqe.user_data]; receiver && !(cqe.flags & IORING_CQE_F_MORE)) receiver->armed = false;
+    });
+  }
+}
+
+Result<uint32_t> FrameLoop::add_receiver(int fd, Handler handler) { return add(fd, std::move(handler), nullptr, false); }
+
+Result<uint32_t> FrameLoop::add_stream_receiver(int fd, Handler bytes, Closed closed) {
+  return add(fd, std::move(bytes), std::move(closed), true);
+}
+
+Result<uint32_t> FrameLoop::add(int fd, Handler handler, Closed closed, bool stream) {
+  uint32_t id = free_slot(receivers_);
+  // Buffer group ids are 16 bits: a receiver's id is its group.
+  if (id > 0xffff) {
+    receivers_.pop_back();
+    return Error{ENOSPC, "too many receivers on the frame loop"};
+  }
   auto receiver = std::make_unique<Receiver>();
   receiver->fd = fd;
+  receiver->stream = stream;
   receiver->handler = std::move(handler);
+  receiver->closed = std::move(closed);
   receiver->shape.msg_namelen = sizeof(sockaddr_storage);
-  // Buffer group ids are 16 bits: a receiver's id is its group.
-  if (id > 0xffff) return Error{ENOSPC, "too many receivers on the frame loop"};
   auto buffers = uring::BufferRing::create(ring_, static_cast<uint16_t>(id), kBuffersPerReceiver, kBufferSize);
   if (!buffers) return buffers.take_error();
   receiver->buffers = std::make_unique<uring::BufferRing>(std::move(*buffers));
-  receivers_.push_back(std::move(receiver));
+  receivers_[id] = std::move(receiver);
   arm(id);
   if (auto submitted = ring_.submit(); !submitted) return submitted.take_error();
   return id;
 }
 
+Result<uint32_t> FrameLoop::watch(int fd, uint32_t poll_events, Watcher watcher) {
+  uint32_t id = free_slot(watches_);
+  auto watch = std::make_unique<Watch>();
+  watch->fd = fd;
+  watch->events = poll_events;
+  watch->watcher = std::move(watcher);
+  watches_[id] = std::move(watch);
+  arm_watch(id);
+  if (auto submitted = ring_.submit(); !submitted) return submitted.take_error();
+  return id;
+}
+
 void FrameLoop::remove_receiver(uint32_t id) {
-  if (id >= receivers_.size() || !receivers_[id]) return;
-  // Cancel the posted receive and wait for it to end: its buffers go with it.
-  if (receivers_[id]->armed) {
-    io_uring_sqe* cancel = ring_.sqe();
-    io_uring_prep_cancel64(cancel, id, 0);
+  if (id >= receivers_.size() || !receivers_[id] || !receivers_[id]->handler) return;
+  Receiver& receiver = *receivers_[id];
+  receiver.handler = nullptr;
+  receiver.closed = nullptr;
+  if (!receiver.armed) {
+    if (!in_batch_) receivers_[id].reset();  // else at the batch's end
+    return;
+  }
+  // The request ends with a last completion; its buffers live until then.
+  if (io_uring_sqe* cancel = ring_.sqe()) {
+    io_uring_prep_cancel64(cancel, kReceiverTag | id, 0);
     io_uring_sqe_set_data64(cancel, kCancelTag);
     (void)ring_.submit();
-    while (receivers_[id]->armed) {
-      if (!ring_.submit_and_wait(1)) break;
-      process();
-    }
   }
-  receivers_[id].reset();
+}
+
+void FrameLoop::unwatch(uint32_t id) {
+  if (id >= watches_.size() || !watches_[id] || !watches_[id]->watcher) return;
+  Watch& watch = *watches_[id];
+  watch.watcher = nullptr;
+  if (!watch.armed) {
+    if (!in_batch_) watches_[id].reset();
+    return;
+  }
+  if (io_uring_sqe* remove = ring_.sqe()) {
+    io_uring_prep_poll_remove(remove, kWatchTag | id);
+    io_uring_sqe_set_data64(remove, kCancelTag);
+    (void)ring_.submit();
+  }
+}
+
+void FrameLoop::defer_flush(BatchFlush& flusher) {
+  if (std::find(flushers_.begin(), flushers_.end(), &flusher) == flushers_.end()) flushers_.push_back(&flusher);
+}
+
+void FrameLoop::forget_flush(BatchFlush& flusher) {
+  std::replace(flushers_.begin(), flushers_.end(), &flusher, static_cast<BatchFlush*>(nullptr));
 }
 
 void FrameLoop::arm(uint32_t id) {
   Receiver& receiver = *receivers_[id];
   io_uring_sqe* receive = ring_.sqe();
   if (!receive) return;
-  io_uring_prep_recvmsg_multishot(receive, receiver.fd, &receiver.shape, 0);
+  if (receiver.stream) io_uring_prep_recv_multishot(receive, receiver.fd, nullptr, 0, 0);
+  else io_uring_prep_recvmsg_multishot(receive, receiver.fd, &receiver.shape, 0);
   receive->flags |= IOSQE_BUFFER_SELECT;
   receive->buf_group = receiver.buffers->group();
-  io_uring_sqe_set_data64(receive, id);
+  io_uring_sqe_set_data64(receive, kReceiverTag | id);
   receiver.armed = true;
+}
+
+void FrameLoop::arm_watch(uint32_t id) {
+  Watch& watch = *watches_[id];
+  io_uring_sqe* poll = ring_.sqe();
+  if (!poll) return;
+  io_uring_prep_poll_multishot(poll, watch.fd, watch.events);
+  io_uring_sqe_set_data64(poll, kWatchTag | id);
+  watch.armed = true;
+}
+
+void FrameLoop::handle_receive(uint32_t id, const io_uring_cqe& cqe) {
+  if (id >= receivers_.size() || !receivers_[id]) return;
+  Receiver& receiver = *receivers_[id];
+  if (cqe.res >= 0 && uring::BufferRing::has_buffer(cqe)) {
+    uint16_t buffer = uring::BufferRing::buffer_id(cqe);
+    to_recycle_.emplace_back(id, buffer);
+    uint8_t* data = receiver.buffers->buffer(buffer);
+    if (!receiver.handler) {
+    } else if (receiver.stream) {
+      receiver.handler({data, static_cast<size_t>(cqe.res)});
+    } else if (auto* out = io_uring_recvmsg_validate(data, cqe.res, &receiver.shape); out && !(out->flags & MSG_TRUNC)) {
+      auto* payload = static_cast<uint8_t*>(io_uring_recvmsg_payload(out, &receiver.shape));
+      receiver.handler({payload, io_uring_recvmsg_payload_length(out, cqe.res, &receiver.shape)});
+    }
+  }
+  if (cqe.flags & IORING_CQE_F_MORE) return;
+  receiver.armed = false;
+  if (!receiver.handler) return;  // removed: freed at the batch's end
+  // A stream ends at its end (0) or on an error other than running out of
+  // buffers; a datagram receive is re-armed after a transient error.
+  if (receiver.stream && (cqe.res == 0 || (cqe.res < 0 && cqe.res != -ENOBUFS))) {
+    Closed closed = std::move(receiver.closed);
+    receiver.handler = nullptr;
+    if (closed) closed(cqe.res == 0 ? 0 : -cqe.res);
+    return;
+  }
+  to_rearm_.push_back(id);
+}
+
+void FrameLoop::handle_watch(uint32_t id, const io_uring_cqe& cqe) {
+  if (id >= watches_.size() || !watches_[id]) return;
+  Watch& watch = *watches_[id];
+  if (!(cqe.flags & IORING_CQE_F_MORE)) watch.armed = false;
+  if (watch.watcher && cqe.res > 0) watch.watcher(static_cast<uint32_t>(cqe.res));
+  if (!watch.armed && watches_[id] && watch.watcher) arm_watch(id);
+}
+
+void FrameLoop::flush_batch() {
+  // A flusher may defer more while flushing (it sends to a peer that batches).
+  for (size_t i = 0; i < flushers_.size(); i++) {
+    if (BatchFlush* flusher = flushers_[i]) flusher->flush_batch();
+  }
+  flushers_.clear();
 }
 
 void FrameLoop::process() {
   uint64_t count = 0;
   (void)!read(event_.get(), &count, sizeof count);
-  std::vector<uint32_t> rearm;
+  in_batch_ = true;
   ring_.drain([&](const io_uring_cqe& cqe) {
-    if (cqe.user_data == kCancelTag || cqe.user_data >= receivers_.size()) return;
-    uint32_t id = static_cast<uint32_t>(cqe.user_data);
-    Receiver* receiver = receivers_[id].get();
-    if (!receiver) return;
-    if (cqe.res >= 0 && uring::BufferRing::has_buffer(cqe)) {
-      uint16_t buffer = uring::BufferRing::buffer_id(cqe);
-      auto* out = io_uring_recvmsg_validate(receiver->buffers->buffer(buffer), cqe.res, &receiver->shape);
-      if (out && !(out->flags & MSG_TRUNC)) {
-        auto* payload = static_cast<uint8_t*>(io_uring_recvmsg_payload(out, &receiver->shape));
-        receiver->handler({payload, io_uring_recvmsg_payload_length(out, cqe.res, &receiver->shape)});
-      }
-      receiver->buffers->recycle(buffer);
-    }
-    if (!(cqe.flags & IORING_CQE_F_MORE)) {
-      receiver->armed = false;
-      // Out of buffers (ENOBUFS) or a transient error: receive again. A
-      // cancelled one (ECANCELED) is being removed.
-      if (cqe.res != -ECANCELED) rearm.push_back(id);
-    }
+    uint64_t tag = cqe.user_data & kTagMask;
+    uint32_t id = static_cast<uint32_t>(cqe.user_data & ~kTagMask);
+    if (tag == kReceiverTag) handle_receive(id, cqe);
+    else if (tag == kWatchTag) handle_watch(id, cqe);
   });
-  for (uint32_t id : rearm) {
-    if (receivers_[id]) arm(id);
+  flush_batch();
+  in_batch_ = false;
+  for (auto [id, buffer] : to_recycle_) {
+    if (id < receivers_.size() && receivers_[id]) receivers_[id]->buffers->recycle(buffer);
+  }
+  to_recycle_.clear();
+  for (uint32_t id : to_rearm_) {
+    if (id < receivers_.size() && receivers_[id] && receivers_[id]->handler && !receivers_[id]->armed) arm(id);
+  }
+  to_rearm_.clear();
+  // Removed receivers and watches whose requests have ended are freed.
+  for (auto& receiver : receivers_) {
+    if (receiver && !receiver->handler && !receiver->armed) receiver.reset();
+  }
+  for (auto& watch : watches_) {
+    if (watch && !watch->watcher && !watch->armed) watch.reset();
   }
   (void)ring_.submit();
 }

@@ -1,13 +1,19 @@
-// FrameLoop - the userspace datapath's io_uring: datagram sockets whose
-// receives stay posted (multishot recvmsg on provided buffers, no per-frame
-// allocation), each frame handed to its port's handler as it completes. The
-// daemon's epoll loop watches event_fd() and calls process().
+// FrameLoop - the userspace datapath's io_uring. Receives stay posted
+// (multishot recvmsg / recv on provided buffers: no per-frame allocation),
+// fds that need a callback when ready are polled on the same ring (multishot
+// poll), and work is done in batches: every completion ready is handled, then
+// the batch's deferred sends are flushed (BatchFlush), and only then do the
+// receive buffers go back to the kernel. So a frame is handed on by reference
+// from the buffer the kernel received it into, and copied once more only by
+// the kernel, into the destination. The daemon's epoll loop watches
+// event_fd() and calls process().
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "kernel_ifaces/result.h"
@@ -16,37 +22,75 @@
 
 namespace vnet::datapath {
 
+// Something with sends deferred to the end of the current batch.
+class BatchFlush {
+ public:
+  virtual void flush_batch() = 0;
+
+ protected:
+  ~BatchFlush() = default;
+};
+
 class FrameLoop {
  public:
-  // A frame, valid during the call only.
-  using Handler = std::function<void(std::span<const uint8_t> frame)>;
+  // A frame (or, for streams, a chunk of bytes), valid until the end of the
+  // batch it was handed out in: senders may keep a reference until they flush.
+  using Handler = std::function<void(std::span<const uint8_t> data)>;
+  // A stream receive ended: 0 at end of stream, else the errno.
+  using Closed = std::function<void(int error)>;
+  // poll(2) revents of a watched fd.
+  using Watcher = std::function<void(uint32_t revents)>;
   // QEMU's NET_BUFSIZE (4096 + 65536): the largest frame a netdev takes.
   static constexpr unsigned kMaxFrame = 4096 + 65536;
 
   static Result<std::unique_ptr<FrameLoop>> create();
+  ~FrameLoop();
   int event_fd() const { return event_.get(); }
-  // Reads completions and hands frames to their handlers; re-arms receives.
+  // Handles every completion ready now, flushes the batch, re-arms receives.
   void process();
 
   // Starts receiving datagrams on fd (which the caller keeps open until
   // remove_receiver); returns a receiver id.
   Result<uint32_t> add_receiver(int fd, Handler handler);
+  // Starts receiving a byte stream on fd; closed() is called once, when it
+  // ends, and no bytes come after it. The id is then no longer the caller's:
+  // do not remove it.
+  Result<uint32_t> add_stream_receiver(int fd, Handler bytes, Closed closed);
+  // Calls watcher whenever fd is ready for poll_events (POLLIN, POLLOUT...).
+  Result<uint32_t> watch(int fd, uint32_t poll_events, Watcher watcher);
+  // Both take effect at once: no handler is called after they return, even
+  // from inside a handler. The posted request ends in the background; the fd
+  // may be closed right after.
   void remove_receiver(uint32_t id);
+  void unwatch(uint32_t id);
+
+  // True while process() hands out frames: a sender may defer its sends to
+  // the batch's end (defer_flush) rather than send at once.
+  bool in_batch() const { return in_batch_; }
+  void defer_flush(BatchFlush& flusher);
+  // A flusher being destroyed leaves the batch.
+  void forget_flush(BatchFlush& flusher);
 
  private:
-  struct Receiver {
-    int fd = -1;
-    Handler handler;
-    std::unique_ptr<uring::BufferRing> buffers;
-    msghdr shape{};
-    bool armed = false;
-  };
-  FrameLoop(uring::Ring ring, UniqueFd event) : ring_(std::move(ring)), event_(std::move(event)) {}
+  struct Receiver;
+  struct Watch;
+  FrameLoop(uring::Ring ring, UniqueFd event);
+  Result<uint32_t> add(int fd, Handler handler, Closed closed, bool stream);
   void arm(uint32_t id);
+  void arm_watch(uint32_t id);
+  void handle_receive(uint32_t id, const io_uring_cqe& cqe);
+  void handle_watch(uint32_t id, const io_uring_cqe& cqe);
+  void flush_batch();
 
   uring::Ring ring_;
   UniqueFd event_;
-  std::vector<std::unique_ptr<Receiver>> receivers_;  // by id; nullptr once removed
+  // By id; an id is reused once its request has ended (its buffer group too).
+  std::vector<std::unique_ptr<Receiver>> receivers_;
+  std::vector<std::unique_ptr<Watch>> watches_;
+  bool in_batch_ = false;
+  std::vector<BatchFlush*> flushers_;
+  std::vector<std::pair<uint32_t, uint16_t>> to_recycle_;  // (receiver, buffer)
+  std::vector<uint32_t> to_rearm_;
 };
 
 }  // namespace vnet::datapath

@@ -64,7 +64,7 @@ Result<std::unique_ptr<SocketBackend>> SocketBackend::create(const qapi::NetdevS
   std::unique_ptr<SocketBackend> backend(new SocketBackend(loop));
   backend->udp_ = *options.udp;
   backend->localaddr_ = *options.localaddr;
-  backend->destination_ = *remote;
+  backend->destination_.v4 = *remote;
   backend->fd_ = UniqueFd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!backend->fd_) return Error{errno, std::string("can't create datagram socket: ") + std::strerror(errno)};
   int one = 1;
@@ -73,6 +73,7 @@ Result<std::unique_ptr<SocketBackend>> SocketBackend::create(const qapi::NetdevS
     int err = errno;
     return Error{err, std::string("can't bind ip=") + inet_ntoa(local->sin_addr) + " to socket: " + std::strerror(err)};
   }
+  backend->sender_ = std::make_unique<datapath::DatagramSender>(loop, backend->fd_.get());
   SocketBackend* raw = backend.get();
   auto receiver = loop.add_receiver(backend->fd_.get(), [raw](std::span<const uint8_t> frame) { raw->received(frame); });
   if (!receiver) return receiver.take_error();
@@ -95,27 +96,19 @@ void SocketBackend::received(std::span<const uint8_t> frame) {
 }
 
 Result<void> SocketBackend::send_from_guest(std::span<const uint8_t> frame) {
-  ssize_t sent = sendto(fd_.get(), frame.data(), frame.size(), 0, reinterpret_cast<const sockaddr*>(&destination_),
-                        sizeof destination_);
-  if (sent < 0) {
-    drops_send_++;
-    return errno_error("sendto " + udp_);
-  }
-  frames_out_++;
-  bytes_out_ += frame.size();
+  sender_->send({}, frame, &destination_, sizeof destination_.v4);
   return {};
 }
 
 std::vector<Detail> SocketBackend::details() const {
-  return {{"mode", std::string("udp")},
-          {"udp", udp_},
-          {"localaddr", localaddr_},
-          {"frames-in", static_cast<int64_t>(frames_in_)},
-          {"bytes-in", static_cast<int64_t>(bytes_in_)},
-          {"frames-out", static_cast<int64_t>(frames_out_)},
-          {"bytes-out", static_cast<int64_t>(bytes_out_)},
-          {"drops-no-peer", static_cast<int64_t>(drops_no_peer_)},
-          {"drops-send", static_cast<int64_t>(drops_send_)}};
+  std::vector<Detail> out{{"mode", std::string("udp")},
+                          {"udp", udp_},
+                          {"localaddr", localaddr_},
+                          {"frames-in", static_cast<int64_t>(frames_in_)},
+                          {"bytes-in", static_cast<int64_t>(bytes_in_)},
+                          {"drops-no-peer", static_cast<int64_t>(drops_no_peer_)}};
+  for (auto& detail : sender_->details()) out.push_back(std::move(detail));
+  return out;
 }
 
 }  // namespace vnet::socket

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "backends/backend.h"
+#include "backends/datapath/datagram_sender.h"
 #include "backends/datapath/frame_loop.h"
 #include "kernel_ifaces/unique_fd.h"
 #include "qapi_types.h"
@@ -40,12 +41,12 @@ class SocketBackend : public Backend {
 
   datapath::FrameLoop& loop_;
   UniqueFd fd_;
-  sockaddr_in destination_{};
+  datapath::SocketAddress destination_{};
+  std::unique_ptr<datapath::DatagramSender> sender_;
   std::string udp_, localaddr_;
   std::optional<uint32_t> receiver_;
   Backend* peer_ = nullptr;
-  uint64_t frames_in_ = 0, bytes_in_ = 0, frames_out_ = 0, bytes_out_ = 0;
-  uint64_t drops_no_peer_ = 0, drops_send_ = 0;
+  uint64_t frames_in_ = 0, bytes_in_ = 0, drops_no_peer_ = 0;
 };
 
 }  // namespace vnet::socket
