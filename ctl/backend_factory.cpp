@@ -75,9 +75,10 @@ Created create_nic(const qapi::Netdev& netdev, DaemonResources& r, const Backend
   return std::unique_ptr<Backend>(std::move(made.value()));
 }
 
-Created create_socket(const qapi::Netdev& netdev, DaemonResources& r) {
+Created create_socket(const qapi::Netdev& netdev, DaemonResources& r, const BackendRequest& request) {
   if (!r.frames) return generic_error("socket netdev: this vnetd runs without a userspace datapath");
-  auto made = socket::SocketBackend::create(std::get<qapi::NetdevSocketOptions>(netdev.u), *r.frames);
+  auto made =
+      socket::SocketBackend::create(std::get<qapi::NetdevSocketOptions>(netdev.u), *r.frames, request.take_named_fd);
   if (!made) return generic_error(made.error().message);
   return std::unique_ptr<Backend>(std::move(made.value()));
 }
@@ -98,7 +99,7 @@ Created create_backend(const qapi::Netdev& netdev, DaemonResources& resources, c
     case T::bridge: return create_bridge(netdev, resources, request);
     case T::nic: return create_nic(netdev, resources, request);
     case T::vhost_vdpa: return create_vhost_vdpa(netdev);
-    case T::socket: return create_socket(netdev, resources);
+    case T::socket: return create_socket(netdev, resources, request);
     default: return not_built_yet(netdev);
   }
 }
