@@ -69,6 +69,9 @@ class Backend {
     return {};
   }
   virtual void peer_disconnected(Backend& peer) { (void)peer; }
+  // A guest NIC: its VMM moves the frames of its peer (a tap's queues, a
+  // vhost device). Any other peer's frames are moved by vnetd.
+  virtual bool is_guest_nic() const { return false; }
 };
 
 }  // namespace vnet

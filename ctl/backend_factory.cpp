@@ -33,6 +33,7 @@ Created create_tap(const qapi::Netdev& netdev, DaemonResources& r, const Backend
   auto plan = tap::plan_tap(std::get<qapi::NetdevTapOptions>(netdev.u));
   if (!plan) return generic_error(plan.error().message);
   tap::TapEnv env{r.teardown, r.rtnl, r.bridge_acl, request.take_named_fd};
+  env.frames = r.frames;
   if (request.restore_tap) return from(tap::TapBackend::restore(*plan, *request.restore_tap, env));
   return from(tap::TapBackend::create(*plan, env));
 }
@@ -48,6 +49,7 @@ Created create_bridge(const qapi::Netdev& netdev, DaemonResources& r, const Back
     plan.helper = *options.helper;
   }
   tap::TapEnv env{r.teardown, r.rtnl, r.bridge_acl, request.take_named_fd};
+  env.frames = r.frames;
   if (request.restore_tap) return from(tap::TapBackend::restore(plan, *request.restore_tap, env));
   return from(tap::TapBackend::create(plan, env));
 }

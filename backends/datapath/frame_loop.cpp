@@ -19,6 +19,8 @@ constexpr uint64_t kReceiverTag = 0;
 constexpr uint64_t kWatchTag = uint64_t{1} << 56;
 constexpr uint64_t kCancelTag = uint64_t{0xff} << 56;
 constexpr uint64_t kTagMask = uint64_t{0xff} << 56;
+// Linux 6.7's; liburing 2.3's headers predate it.
+constexpr uint8_t kOpReadMultishot = 49;
 
 template <typename T>
 uint32_t free_slot(std::vector<std::unique_ptr<T>>& slots) {
@@ -32,7 +34,7 @@ uint32_t free_slot(std::vector<std::unique_ptr<T>>& slots) {
 
 struct FrameLoop::Receiver {
   int fd = -1;
-  bool stream = false;
+  Kind kind = Kind::datagrams;
   Handler handler;  // empty once removed
   Closed closed;
   std::unique_ptr<uring::BufferRing> buffers;
@@ -79,13 +81,19 @@ FrameLoop::~FrameLoop() {
   }
 }
 
-Result<uint32_t> FrameLoop::add_receiver(int fd, Handler handler) { return add(fd, std::move(handler), nullptr, false); }
-
-Result<uint32_t> FrameLoop::add_stream_receiver(int fd, Handler bytes, Closed closed) {
-  return add(fd, std::move(bytes), std::move(closed), true);
+Result<uint32_t> FrameLoop::add_receiver(int fd, Handler handler) {
+  return add(fd, std::move(handler), nullptr, Kind::datagrams);
 }
 
-Result<uint32_t> FrameLoop::add(int fd, Handler handler, Closed closed, bool stream) {
+Result<uint32_t> FrameLoop::add_stream_receiver(int fd, Handler bytes, Closed closed) {
+  return add(fd, std::move(bytes), std::move(closed), Kind::stream);
+}
+
+Result<uint32_t> FrameLoop::add_frame_reader(int fd, Handler handler, Closed closed) {
+  return add(fd, std::move(handler), std::move(closed), Kind::reads);
+}
+
+Result<uint32_t> FrameLoop::add(int fd, Handler handler, Closed closed, Kind kind) {
   uint32_t id = free_slot(receivers_);
   // Buffer group ids are 16 bits: a receiver's id is its group.
   if (id > 0xffff) {
@@ -94,7 +102,7 @@ Result<uint32_t> FrameLoop::add(int fd, Handler handler, Closed closed, bool str
   }
   auto receiver = std::make_unique<Receiver>();
   receiver->fd = fd;
-  receiver->stream = stream;
+  receiver->kind = kind;
   receiver->handler = std::move(handler);
   receiver->closed = std::move(closed);
   receiver->shape.msg_namelen = sizeof(sockaddr_storage);
@@ -163,8 +171,14 @@ void FrameLoop::arm(uint32_t id) {
   Receiver& receiver = *receivers_[id];
   io_uring_sqe* receive = ring_.sqe();
   if (!receive) return;
-  if (receiver.stream) io_uring_prep_recv_multishot(receive, receiver.fd, nullptr, 0, 0);
-  else io_uring_prep_recvmsg_multishot(receive, receiver.fd, &receiver.shape, 0);
+  switch (receiver.kind) {
+    case Kind::stream: io_uring_prep_recv_multishot(receive, receiver.fd, nullptr, 0, 0); break;
+    case Kind::datagrams: io_uring_prep_recvmsg_multishot(receive, receiver.fd, &receiver.shape, 0); break;
+    case Kind::reads:
+      if (read_multishot_) io_uring_prep_rw(kOpReadMultishot, receive, receiver.fd, nullptr, 0, 0);
+      else io_uring_prep_read(receive, receiver.fd, nullptr, kBufferSize, 0);
+      break;
+  }
   receive->flags |= IOSQE_BUFFER_SELECT;
   receive->buf_group = receiver.buffers->group();
   io_uring_sqe_set_data64(receive, kReceiverTag | id);
@@ -188,7 +202,7 @@ void FrameLoop::handle_receive(uint32_t id, const io_uring_cqe& cqe) {
     to_recycle_.emplace_back(id, buffer);
     uint8_t* data = receiver.buffers->buffer(buffer);
     if (!receiver.handler) {
-    } else if (receiver.stream) {
+    } else if (receiver.kind != Kind::datagrams) {
       receiver.handler({data, static_cast<size_t>(cqe.res)});
     } else if (auto* out = io_uring_recvmsg_validate(data, cqe.res, &receiver.shape); out && !(out->flags & MSG_TRUNC)) {
       auto* payload = static_cast<uint8_t*>(io_uring_recvmsg_payload(out, &receiver.shape));
@@ -198,9 +212,19 @@ void FrameLoop::handle_receive(uint32_t id, const io_uring_cqe& cqe) {
   if (cqe.flags & IORING_CQE_F_MORE) return;
   receiver.armed = false;
   if (!receiver.handler) return;  // removed: freed at the batch's end
+  // A kernel without multishot reads refuses the opcode: read once per
+  // request from now on.
+  if (receiver.kind == Kind::reads && read_multishot_ && (cqe.res == -EINVAL || cqe.res == -EOPNOTSUPP)) {
+    read_multishot_ = false;
+    to_rearm_.push_back(id);
+    return;
+  }
   // A stream ends at its end (0) or on an error other than running out of
-  // buffers; a datagram receive is re-armed after a transient error.
-  if (receiver.stream && (cqe.res == 0 || (cqe.res < 0 && cqe.res != -ENOBUFS))) {
+  // buffers, a device when its fd fails (a deleted tap: EBADFD); a datagram
+  // receive is re-armed after a transient error.
+  bool transient = cqe.res == -ENOBUFS || cqe.res == -EAGAIN || cqe.res == -EINTR;
+  bool ended = receiver.kind != Kind::datagrams && (cqe.res < 0 ? !transient : cqe.res == 0 && receiver.kind == Kind::stream);
+  if (ended) {
     Closed closed = std::move(receiver.closed);
     receiver.handler = nullptr;
     if (closed) closed(cqe.res == 0 ? 0 : -cqe.res);

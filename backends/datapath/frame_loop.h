@@ -56,6 +56,10 @@ class FrameLoop {
   // ends, and no bytes come after it. The id is then no longer the caller's:
   // do not remove it.
   Result<uint32_t> add_stream_receiver(int fd, Handler bytes, Closed closed);
+  // Starts reading a device that gives one frame per read (a tap queue) on
+  // fd, with reads kept posted (multishot where the kernel has it, 6.7 on).
+  // closed() is called once if the device goes (its fd then only fails).
+  Result<uint32_t> add_frame_reader(int fd, Handler handler, Closed closed);
   // Calls watcher whenever fd is ready for poll_events (POLLIN, POLLOUT...).
   Result<uint32_t> watch(int fd, uint32_t poll_events, Watcher watcher);
   // Both take effect at once: no handler is called after they return, even
@@ -75,7 +79,8 @@ class FrameLoop {
   struct Receiver;
   struct Watch;
   FrameLoop(uring::Ring ring, UniqueFd event);
-  Result<uint32_t> add(int fd, Handler handler, Closed closed, bool stream);
+  enum class Kind { datagrams, stream, reads };
+  Result<uint32_t> add(int fd, Handler handler, Closed closed, Kind kind);
   void arm(uint32_t id);
   void arm_watch(uint32_t id);
   void handle_receive(uint32_t id, const io_uring_cqe& cqe);
@@ -88,6 +93,7 @@ class FrameLoop {
   std::vector<std::unique_ptr<Receiver>> receivers_;
   std::vector<std::unique_ptr<Watch>> watches_;
   bool in_batch_ = false;
+  bool read_multishot_ = true;  // until the kernel says it has no IORING_OP_READ_MULTISHOT
   std::vector<BatchFlush*> flushers_;
   std::vector<std::pair<uint32_t, uint16_t>> to_recycle_;  // (receiver, buffer)
   std::vector<uint32_t> to_rearm_;

@@ -66,6 +66,7 @@ class NicBackend : public Backend {
   void set_standby(bool negotiated) { standby_ = negotiated; }
 
   Result<void> peer_connected(Backend& peer) override;
+  bool is_guest_nic() const override { return true; }
   void peer_disconnected(Backend& peer) override;
   std::vector<Detail> details() const override;
 

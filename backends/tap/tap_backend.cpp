@@ -45,7 +45,7 @@ Result<void> set_nonblocking(int fd) {
 }  // namespace
 
 Result<std::unique_ptr<TapBackend>> TapBackend::create(const TapPlan& plan, TapEnv& env) {
-  std::unique_ptr<TapBackend> tap(new TapBackend(env.teardown, env.rtnl));
+  std::unique_ptr<TapBackend> tap(new TapBackend(env.teardown, env.rtnl, env.frames));
   tap->poll_us_ = plan.poll_us;
   tap->downscript_ = plan.downscript;
 
@@ -95,7 +95,7 @@ Result<std::unique_ptr<TapBackend>> TapBackend::create(const TapPlan& plan, TapE
 }
 
 Result<std::unique_ptr<TapBackend>> TapBackend::restore(const TapPlan& plan, const Record& record, TapEnv& env) {
-  std::unique_ptr<TapBackend> tap(new TapBackend(env.teardown, env.rtnl));
+  std::unique_ptr<TapBackend> tap(new TapBackend(env.teardown, env.rtnl, env.frames));
   tap->poll_us_ = plan.poll_us;
   tap->downscript_ = plan.downscript;
   tap->ifname_ = record.ifname;
@@ -279,6 +279,7 @@ Result<void> TapBackend::open_vhost(const TapPlan& plan, TapEnv& env) {
 }
 
 TapBackend::~TapBackend() {
+  port_.reset();  // its reads end before the queues close
   if (!complete_) {
     // A failed netdev_add leaves nothing behind by the time it is answered
     // (a persistent tap stays when its fds close: delete it).
@@ -311,7 +312,27 @@ TapBackend::~TapBackend() {
   teardown_.submit(std::move(job));
 }
 
+Result<void> TapBackend::peer_connected(Backend& peer) {
+  if (peer.is_guest_nic()) return {};
+  if (!frames_) return Error{EOPNOTSUPP, "tap \"" + ifname_ + "\": this vnetd runs without a userspace datapath"};
+  int header_size = 0;
+  if (vnet_hdr_ && !queues_.empty()) {
+    auto size = tun::get_vnet_hdr_size(queues_.front().get());
+    if (!size) return size.take_error();
+    header_size = *size;
+  }
+  std::vector<int> fds;
+  for (const auto& queue : queues_) fds.push_back(queue.get());
+  auto port = TapPort::start(*frames_, std::move(fds), header_size, peer);
+  if (!port) return Error{port.error().errnum, "tap \"" + ifname_ + "\": " + port.error().message};
+  port_ = std::move(*port);
+  return {};
+}
+
+void TapBackend::peer_disconnected(Backend&) { port_.reset(); }
+
 Result<void> TapBackend::send_from_guest(std::span<const uint8_t> frame) {
+  if (port_) return port_->write(frame);
   if (queues_.empty()) return Error{EBADF, "tap \"" + ifname_ + "\": no queue fd (a VMM holds them all)"};
   int fd = queues_.front().get();
   // The header's size is the device's, and a VMM may have changed it (QEMU
@@ -366,6 +387,10 @@ std::vector<Detail> TapBackend::details() const {
   if (poll_us_) out.push_back({"poll-us", int64_t{*poll_us_}});
   if (!bridge_.empty()) out.push_back({"bridge", bridge_});
   if (!downscript_.empty()) out.push_back({"downscript", downscript_});
+  out.push_back({"carried-by", std::string(port_ ? "vnetd" : "vmm")});
+  if (port_) {
+    for (auto& detail : port_->details()) out.push_back(std::move(detail));
+  }
   return out;
 }
 

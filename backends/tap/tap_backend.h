@@ -9,7 +9,9 @@
 
 #include "backends/backend.h"
 #include "backends/bridge/bridge_acl.h"
+#include "backends/datapath/frame_loop.h"
 #include "backends/tap/tap_plan.h"
+#include "backends/tap/tap_port.h"
 #include "backends/teardown_queue.h"
 #include "kernel_ifaces/rtnl.h"
 #include "kernel_ifaces/unique_fd.h"
@@ -24,6 +26,8 @@ struct TapEnv {
   // Takes a client's named fd (getfd); nullopt when there is none.
   std::function<std::optional<UniqueFd>(const std::string&)> take_named_fd;
   std::chrono::milliseconds script_timeout{30000};
+  // The userspace datapath, for a tap whose peer is not a guest NIC.
+  datapath::FrameLoop* frames = nullptr;
 };
 
 class TapBackend : public Backend {
@@ -57,13 +61,18 @@ class TapBackend : public Backend {
   // A write into queue 0, behind a zero virtio-net header when the queues
   // have one: the kernel receives it on the tap, as it does a guest's frame.
   Result<void> send_from_guest(std::span<const uint8_t> frame) override;
+  // Peered with anything but a guest NIC, vnetd carries the tap's frames
+  // (TapPort); with a NIC, the VMM does.
+  Result<void> peer_connected(Backend& peer) override;
+  void peer_disconnected(Backend& peer) override;
 
   const std::string& ifname() const { return ifname_; }
   int ifindex() const { return ifindex_; }
   int queue_fd(size_t queue) const { return queues_.at(queue).get(); }
 
  private:
-  TapBackend(TeardownQueue& teardown, rtnl::Rtnl& rtnl) : teardown_(teardown), rtnl_(rtnl) {}
+  TapBackend(TeardownQueue& teardown, rtnl::Rtnl& rtnl, datapath::FrameLoop* frames)
+      : teardown_(teardown), rtnl_(rtnl), frames_(frames) {}
   Result<void> open_queues(const TapPlan& plan, TapEnv& env);
   Result<void> adopt_named_fds(const TapPlan& plan, TapEnv& env);
   Result<void> run_helper(const TapPlan& plan, TapEnv& env);
@@ -73,6 +82,8 @@ class TapBackend : public Backend {
 
   TeardownQueue& teardown_;
   rtnl::Rtnl& rtnl_;
+  datapath::FrameLoop* frames_;
+  std::unique_ptr<TapPort> port_;  // while vnetd carries the frames
   std::string ifname_;
   int ifindex_ = 0;
   bool created_ = false;  // we made the device, so removing it is ours to do
