@@ -8,15 +8,15 @@
 
 namespace vnet::uring {
 
-Result<Ring> Ring::create(unsigned entries) {
+Result<Ring> Ring::create(unsigned entries, unsigned flags) {
   auto ring = std::make_unique<io_uring>();
-  if (int err = io_uring_queue_init(entries, ring.get(), 0); err < 0) {
+  if (int err = io_uring_queue_init(entries, ring.get(), flags); err < 0) {
     return Error::from_errno(-err, "io_uring_queue_init with " + std::to_string(entries) + " entries");
   }
-  return Ring(std::move(ring));
+  return Ring(std::move(ring), flags);
 }
 
-Ring::Ring(Ring&& other) noexcept : ring_(std::move(other.ring_)) {}
+Ring::Ring(Ring&& other) noexcept : ring_(std::move(other.ring_)), flags_(other.flags_) {}
 
 Ring::~Ring() {
   if (ring_) io_uring_queue_exit(ring_.get());
@@ -32,6 +32,12 @@ io_uring_sqe* Ring::sqe() {
 Result<unsigned> Ring::submit() {
   int submitted = io_uring_submit(ring_.get());
   if (submitted < 0) return Error::from_errno(-submitted, "io_uring_submit");
+  return static_cast<unsigned>(submitted);
+}
+
+Result<unsigned> Ring::submit_and_get_events() {
+  int submitted = io_uring_submit_and_get_events(ring_.get());
+  if (submitted < 0) return Error::from_errno(-submitted, "io_uring_submit_and_get_events");
   return static_cast<unsigned>(submitted);
 }
 

@@ -15,7 +15,9 @@ namespace vnet::uring {
 
 class Ring {
  public:
-  static Result<Ring> create(unsigned entries);
+  // flags: IORING_SETUP_*; io_uring_queue_init's error when the kernel
+  // lacks one.
+  static Result<Ring> create(unsigned entries, unsigned flags = 0);
   Ring(Ring&& other) noexcept;
   Ring& operator=(Ring&&) = delete;
   ~Ring();
@@ -26,6 +28,10 @@ class Ring {
   io_uring_sqe* sqe();
   Result<unsigned> submit();
   Result<unsigned> submit_and_wait(unsigned count);
+  // Submits, and runs the completions' deferred work (DEFER_TASKRUN) without
+  // waiting, so that what is ready is in the completion queue.
+  Result<unsigned> submit_and_get_events();
+  unsigned flags() const { return flags_; }
   // fn(const io_uring_cqe&) for every completion ready now; returns how many.
   template <typename F>
   unsigned drain(F&& fn) {
@@ -43,8 +49,9 @@ class Ring {
   Result<void> register_eventfd(int fd);
 
  private:
-  explicit Ring(std::unique_ptr<io_uring> ring) : ring_(std::move(ring)) {}
+  Ring(std::unique_ptr<io_uring> ring, unsigned flags) : ring_(std::move(ring)), flags_(flags) {}
   std::unique_ptr<io_uring> ring_;
+  unsigned flags_ = 0;
 };
 
 // count buffers of size bytes in buffer group `group`. A receive with

@@ -86,6 +86,7 @@ class FrameLoop {
   void handle_receive(uint32_t id, const io_uring_cqe& cqe);
   void handle_watch(uint32_t id, const io_uring_cqe& cqe);
   void flush_batch();
+  bool run_batch();  // false when there was nothing to do
 
   uring::Ring ring_;
   UniqueFd event_;
