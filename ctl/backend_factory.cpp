@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "backends/l2tpv3/l2tpv3_backend.h"
 #include "backends/nic/nic_backend.h"
 #include "backends/tap/tap_backend.h"
 #include "backends/socket/socket_backend.h"
@@ -85,6 +86,13 @@ Created create_socket(const qapi::Netdev& netdev, DaemonResources& r, const Back
   return std::unique_ptr<Backend>(std::move(made.value()));
 }
 
+Created create_l2tpv3(const qapi::Netdev& netdev, DaemonResources& r) {
+  if (!r.frames) return generic_error("l2tpv3 netdev: this vnetd runs without a userspace datapath");
+  auto made = l2tpv3::L2tpv3Backend::create(std::get<qapi::NetdevL2TPv3Options>(netdev.u), *r.frames);
+  if (!made) return generic_error(made.error().message);
+  return std::unique_ptr<Backend>(std::move(made.value()));
+}
+
 Created create_vhost_vdpa(const qapi::Netdev& netdev) {
   auto made = vhost_vdpa::VhostVdpaBackend::create(std::get<qapi::NetdevVhostVDPAOptions>(netdev.u));
   if (!made) return generic_error(made.error().message);
@@ -102,6 +110,7 @@ Created create_backend(const qapi::Netdev& netdev, DaemonResources& resources, c
     case T::nic: return create_nic(netdev, resources, request);
     case T::vhost_vdpa: return create_vhost_vdpa(netdev);
     case T::socket: return create_socket(netdev, resources, request);
+    case T::l2tpv3: return create_l2tpv3(netdev, resources);
     default: return not_built_yet(netdev);
   }
 }

@@ -31,7 +31,7 @@ struct SendCounters {
 
 class DatagramSender : public BatchFlush {
  public:
-  static constexpr size_t kMaxHeader = 64;
+  static constexpr size_t kMaxHeader = 280;  // l2tpv3's largest
   static constexpr size_t kBatch = 64;
 
   DatagramSender(FrameLoop& loop, int fd) : loop_(loop), fd_(fd) {}

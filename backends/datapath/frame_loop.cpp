@@ -146,6 +146,19 @@ void FrameLoop::remove_receiver(uint32_t id) {
     io_uring_sqe_set_data64(cancel, kCancelTag);
     (void)ring_.submit();
   }
+  settle([&] { return !receivers_[id]; });
+}
+
+// A posted request holds its file: until it has ended, a socket closed by
+// its owner stays open (a port stays bound). Outside a batch, let the end
+// complete now.
+void FrameLoop::settle(const std::function<bool()>& done) {
+  if (in_batch_) return;
+  for (int round = 0; round < 8 && !done(); round++) {
+    (void)ring_.submit_and_get_events();
+    run_batch();
+  }
+  (void)ring_.submit();
 }
 
 void FrameLoop::unwatch(uint32_t id) {
@@ -161,6 +174,7 @@ void FrameLoop::unwatch(uint32_t id) {
     io_uring_sqe_set_data64(remove, kCancelTag);
     (void)ring_.submit();
   }
+  settle([&] { return !watches_[id]; });
 }
 
 void FrameLoop::defer_flush(BatchFlush& flusher) {

@@ -87,6 +87,7 @@ class FrameLoop {
   void handle_watch(uint32_t id, const io_uring_cqe& cqe);
   void flush_batch();
   bool run_batch();  // false when there was nothing to do
+  void settle(const std::function<bool()>& done);
 
   uring::Ring ring_;
   UniqueFd event_;

@@ -40,7 +40,6 @@ SHORT_TIMEOUT = 3.0 * TIMEOUT_SCALE
 UNBUILT_NETDEVS = {
     "user": {},
     "vde": {},
-    "l2tpv3": {"src": "127.0.0.1", "dst": "127.0.0.1", "txsession": 1},
     "vhost-user": {"chardev": "chr0"},
 }
 
