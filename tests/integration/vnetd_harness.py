@@ -39,7 +39,6 @@ SHORT_TIMEOUT = 3.0 * TIMEOUT_SCALE
 # they must fail cleanly (tests/integration/test_registry.py).
 UNBUILT_NETDEVS = {
     "user": {},
-    "vde": {},
     "l2tpv3": {"src": "127.0.0.1", "dst": "127.0.0.1", "txsession": 1},
     "vhost-user": {"chardev": "chr0"},
 }
