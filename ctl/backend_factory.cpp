@@ -1,12 +1,15 @@
 #include "ctl/backend_factory.h"
 
+#include <cstring>
 #include <string>
 
 #include "backends/l2tpv3/l2tpv3_backend.h"
+#include "backends/netmap/netmap_support.h"
 #include "backends/nic/nic_backend.h"
 #include "backends/tap/tap_backend.h"
 #include "backends/socket/socket_backend.h"
 #include "backends/tap/tap_plan.h"
+#include "backends/vde/vde_backend.h"
 #include "backends/vhost_vdpa/vhost_vdpa_backend.h"
 
 namespace vnet {
@@ -93,6 +96,24 @@ Created create_l2tpv3(const qapi::Netdev& netdev, DaemonResources& r) {
   return std::unique_ptr<Backend>(std::move(made.value()));
 }
 
+// QEMU's net_init_vde() answers any vde_open() failure with its errno.
+Created create_vde(const qapi::Netdev& netdev, DaemonResources& r) {
+  if (!r.frames) return generic_error("vde netdev: this vnetd runs without a userspace datapath");
+  auto args = vde::open_args(std::get<qapi::NetdevVdeOptions>(netdev.u), netdev.id);
+  auto connection = vde::VdeConnection::open(args);
+  if (!connection) return generic_error(std::string("Could not open vde: ") + std::strerror(connection.error().errnum));
+  auto made = vde::VdeBackend::create(std::move(*connection), std::move(args), *r.frames);
+  if (!made) return generic_error("vde netdev '" + netdev.id + "': " + made.error().message);
+  return std::unique_ptr<Backend>(std::move(made.value()));
+}
+
+// vnetd has no netmap datapath; add_netdev() refuses netmap before its id
+// checks, as QEMU refuses a type it lacks, and this says the same.
+Created create_netmap(const qapi::Netdev& netdev) {
+  const auto& options = std::get<qapi::NetdevNetmapOptions>(netdev.u);
+  return generic_error(netmap::unsupported(options.devname.value_or(netmap::kDefaultDevice)).message);
+}
+
 Created create_vhost_vdpa(const qapi::Netdev& netdev) {
   auto made = vhost_vdpa::VhostVdpaBackend::create(std::get<qapi::NetdevVhostVDPAOptions>(netdev.u));
   if (!made) return generic_error(made.error().message);
@@ -111,6 +132,8 @@ Created create_backend(const qapi::Netdev& netdev, DaemonResources& resources, c
     case T::vhost_vdpa: return create_vhost_vdpa(netdev);
     case T::socket: return create_socket(netdev, resources, request);
     case T::l2tpv3: return create_l2tpv3(netdev, resources);
+    case T::vde: return create_vde(netdev, resources);
+    case T::netmap: return create_netmap(netdev);
     default: return not_built_yet(netdev);
   }
 }

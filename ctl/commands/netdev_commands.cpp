@@ -6,6 +6,7 @@
 #include <array>
 #include <cctype>
 
+#include "backends/netmap/netmap_support.h"
 #include "backends/nic/nic_backend.h"
 #include "ctl/backend_factory.h"
 #include "ctl/commands/vnetd_commands.h"
@@ -37,14 +38,13 @@ std::optional<std::string> requested_peer(const qapi::Netdev& netdev) {
 }
 
 
-// Types that are not backends at all, refused before anything else as
-// net_client_init1() does.
-std::optional<QmpError> refuse_non_backend(NetClientDriver type) {
-  if (type == NetClientDriver::none) return generic_error(texts::backend_not_compiled("none"));
-  if (type == NetClientDriver::netmap && access("/dev/netmap", F_OK) != 0) {
-    return generic_error(
-        "network backend 'netmap' is not available: /dev/netmap does not exist "
-        "(netmap is not part of stock Linux kernels)");
+// Types that are not backends at all, or that this vnetd cannot build,
+// refused before anything else as net_client_init1() refuses a type QEMU was
+// built without.
+std::optional<QmpError> refuse_non_backend(const qapi::Netdev& netdev) {
+  if (netdev.type == NetClientDriver::none) return generic_error(texts::backend_not_compiled("none"));
+  if (const auto* options = std::get_if<qapi::NetdevNetmapOptions>(&netdev.u)) {
+    return generic_error(netmap::unsupported(options->devname.value_or(netmap::kDefaultDevice)).message);
   }
   return std::nullopt;
 }
@@ -80,7 +80,7 @@ QmpResult<Empty> VnetdCommands::qmp_netdev_add(CommandContext& ctx, const qapi::
 
 QmpResult<NetdevEntry*> VnetdCommands::add_netdev(const qapi::Netdev& args, const BackendRequest& request) {
   if (!id_wellformed(args.id)) return generic_error(texts::parameter_expects("id", "an identifier"));
-  if (auto refused = refuse_non_backend(args.type)) return *refused;
+  if (auto refused = refuse_non_backend(args)) return *refused;
   if (registry_.find(args.id)) return generic_error(texts::duplicate_id(args.id));
 
   NetdevEntry* peer = nullptr;

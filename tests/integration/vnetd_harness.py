@@ -39,7 +39,6 @@ SHORT_TIMEOUT = 3.0 * TIMEOUT_SCALE
 # they must fail cleanly (tests/integration/test_registry.py).
 UNBUILT_NETDEVS = {
     "user": {},
-    "vde": {},
     "vhost-user": {"chardev": "chr0"},
 }
 

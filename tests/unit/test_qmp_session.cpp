@@ -113,8 +113,9 @@ TEST_F(SessionTest, HubportsPeerOnceAndFailuresLeaveNothing) {
             json::parse(R"({"return":{}})"));
   EXPECT_EQ(desc(R"({"execute":"netdev_add","arguments":{"type":"hubport","id":"c","hubid":2,"netdev":"a"}})"),
             "netdev 'a' is already connected to 'b'");
+  // This fixture has no frame loop: a vde netdev cannot be built.
   EXPECT_EQ(desc(R"({"execute":"netdev_add","arguments":{"type":"vde","id":"t"}})"),
-            "netdev type 'vde' is not implemented in this vnetd yet");
+            "vde netdev: this vnetd runs without a userspace datapath");
   EXPECT_EQ(registry.all().size(), 2u);
   EXPECT_EQ(registry.find("a")->peer, "b");
   ask(R"({"execute":"netdev_del","arguments":{"id":"b"}})");
