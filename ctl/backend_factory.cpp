@@ -9,6 +9,7 @@
 #include "backends/tap/tap_backend.h"
 #include "backends/socket/socket_backend.h"
 #include "backends/tap/tap_plan.h"
+#include "backends/user/user_backend.h"
 #include "backends/vde/vde_backend.h"
 #include "backends/vhost_vdpa/vhost_vdpa_backend.h"
 
@@ -114,6 +115,13 @@ Created create_netmap(const qapi::Netdev& netdev) {
   return generic_error(netmap::unsupported(options.devname.value_or(netmap::kDefaultDevice)).message);
 }
 
+Created create_user(const qapi::Netdev& netdev, DaemonResources& r) {
+  if (!r.frames) return generic_error("user netdev: this vnetd runs without a userspace datapath");
+  auto made = user::UserBackend::create(std::get<qapi::NetdevUserOptions>(netdev.u), *r.frames);
+  if (!made) return generic_error(made.error().message);
+  return std::unique_ptr<Backend>(std::move(made.value()));
+}
+
 Created create_vhost_vdpa(const qapi::Netdev& netdev) {
   auto made = vhost_vdpa::VhostVdpaBackend::create(std::get<qapi::NetdevVhostVDPAOptions>(netdev.u));
   if (!made) return generic_error(made.error().message);
@@ -133,6 +141,7 @@ Created create_backend(const qapi::Netdev& netdev, DaemonResources& resources, c
     case T::socket: return create_socket(netdev, resources, request);
     case T::l2tpv3: return create_l2tpv3(netdev, resources);
     case T::vde: return create_vde(netdev, resources);
+    case T::user: return create_user(netdev, resources);
     case T::netmap: return create_netmap(netdev);
     default: return not_built_yet(netdev);
   }

@@ -38,7 +38,6 @@ SHORT_TIMEOUT = 3.0 * TIMEOUT_SCALE
 # QEMU's netdev types the seed schema has and this vnetd does not build yet;
 # they must fail cleanly (tests/integration/test_registry.py).
 UNBUILT_NETDEVS = {
-    "user": {},
     "vhost-user": {"chardev": "chr0"},
 }
 
