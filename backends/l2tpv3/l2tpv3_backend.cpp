@@ -120,13 +120,7 @@ void L2tpv3Backend::received(std::span<const uint8_t> datagram) {
     case Verdict::bad_cookie: drops_cookie_++; return;
     case Verdict::ok: break;
   }
-  frames_in_++;
-  bytes_in_ += frame.size();
-  if (!peer_) {
-    drops_no_peer_++;
-    return;
-  }
-  (void)peer_->send_from_guest(frame);
+  deliver(frame);
 }
 
 Result<void> L2tpv3Backend::send_from_guest(std::span<const uint8_t> frame) {
@@ -149,13 +143,11 @@ std::vector<Detail> L2tpv3Backend::details() const {
       {"pincounter", layout_.pin_counter},
       {"offset", int64_t{layout_.offset}},
       {"header-size", static_cast<int64_t>(layout_.header_size())},
-      {"frames-in", static_cast<int64_t>(frames_in_)},
-      {"bytes-in", static_cast<int64_t>(bytes_in_)},
       {"drops-short", static_cast<int64_t>(drops_short_)},
       {"drops-session", static_cast<int64_t>(drops_session_)},
       {"drops-cookie", static_cast<int64_t>(drops_cookie_)},
-      {"drops-no-peer", static_cast<int64_t>(drops_no_peer_)},
   };
+  append_inbound_details(out);
   if (layout_.udp) {
     out.push_back({"srcport", options_.srcport.value_or("")});
     out.push_back({"dstport", options_.dstport.value_or("")});

@@ -11,6 +11,7 @@
 #include "backends/backend.h"
 #include "backends/datapath/datagram_sender.h"
 #include "backends/datapath/frame_loop.h"
+#include "backends/datapath/userspace_port.h"
 #include "backends/l2tpv3/l2tpv3_header.h"
 #include "kernel_ifaces/unique_fd.h"
 #include "qapi_types.h"
@@ -21,18 +22,13 @@ namespace vnet::l2tpv3 {
 // they give.
 Result<Layout> plan_layout(const qapi::NetdevL2TPv3Options& options);
 
-class L2tpv3Backend : public Backend {
+class L2tpv3Backend : public datapath::UserspacePort {
  public:
   static Result<std::unique_ptr<L2tpv3Backend>> create(const qapi::NetdevL2TPv3Options& options,
                                                        datapath::FrameLoop& loop);
   ~L2tpv3Backend() override;
 
   Result<void> send_from_guest(std::span<const uint8_t> frame) override;
-  Result<void> peer_connected(Backend& peer) override {
-    peer_ = &peer;
-    return {};
-  }
-  void peer_disconnected(Backend&) override { peer_ = nullptr; }
   std::vector<Detail> details() const override;
 
  private:
@@ -49,10 +45,8 @@ class L2tpv3Backend : public Backend {
   socklen_t destination_length_ = 0;
   std::unique_ptr<datapath::DatagramSender> sender_;
   std::optional<uint32_t> receiver_;
-  Backend* peer_ = nullptr;
   uint32_t sequence_ = 0;
-  uint64_t frames_in_ = 0, bytes_in_ = 0, drops_short_ = 0, drops_session_ = 0, drops_cookie_ = 0,
-           drops_no_peer_ = 0;
+  uint64_t drops_short_ = 0, drops_session_ = 0, drops_cookie_ = 0;
 };
 
 }  // namespace vnet::l2tpv3

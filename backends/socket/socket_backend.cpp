@@ -243,7 +243,7 @@ Result<void> SocketBackend::start_datagrams() {
     setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
   }
   datagram_sender_ = std::make_unique<datapath::DatagramSender>(loop_, fd_.get());
-  auto receiver = loop_.add_receiver(fd_.get(), [this](std::span<const uint8_t> frame) { received(frame); });
+  auto receiver = loop_.add_receiver(fd_.get(), [this](std::span<const uint8_t> frame) { deliver(frame); });
   if (!receiver) return receiver.take_error();
   receiver_ = *receiver;
   return {};
@@ -299,7 +299,7 @@ void SocketBackend::start_stream(UniqueFd connection, std::string peer_address, 
 
 void SocketBackend::stream_bytes(std::span<const uint8_t> bytes) {
   loop_.defer_flush(*this);  // the reader's buffers are reused after the batch
-  auto fed = reader_.feed(bytes, [this](std::span<const uint8_t> frame) { received(frame); });
+  auto fed = reader_.feed(bytes, [this](std::span<const uint8_t> frame) { deliver(frame); });
   if (!fed) {
     // Past the length limit the stream can't be read on: end it, as QEMU.
     if (receiver_) loop_.remove_receiver(*receiver_);
@@ -326,16 +326,6 @@ void SocketBackend::stream_ended(int error) {
   }
 }
 
-void SocketBackend::received(std::span<const uint8_t> frame) {
-  frames_in_++;
-  bytes_in_ += frame.size();
-  if (!peer_) {
-    drops_no_peer_++;
-    return;
-  }
-  (void)peer_->send_from_guest(frame);
-}
-
 Result<void> SocketBackend::send_from_guest(std::span<const uint8_t> frame) {
   if (datagram_sender_) {
     datagram_sender_->send({}, frame, destination_length_ ? &destination_ : nullptr, destination_length_);
@@ -359,9 +349,7 @@ std::vector<Detail> SocketBackend::details() const {
   } else {
     out.push_back({"socket-type", std::string("datagram")});
   }
-  out.push_back({"frames-in", static_cast<int64_t>(frames_in_)});
-  out.push_back({"bytes-in", static_cast<int64_t>(bytes_in_)});
-  out.push_back({"drops-no-peer", static_cast<int64_t>(drops_no_peer_)});
+  append_inbound_details(out);
   for (auto& detail : stream ? stream_sender_.details() : datagram_sender_->details()) out.push_back(std::move(detail));
   if (stream && !last_stream_error_.empty()) out.push_back({"last-stream-error", last_stream_error_});
   return out;

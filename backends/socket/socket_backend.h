@@ -20,6 +20,7 @@
 #include "backends/backend.h"
 #include "backends/datapath/datagram_sender.h"
 #include "backends/datapath/frame_loop.h"
+#include "backends/datapath/userspace_port.h"
 #include "backends/socket/length_prefix.h"
 #include "backends/socket/stream_sender.h"
 #include "kernel_ifaces/unique_fd.h"
@@ -33,7 +34,7 @@ Result<sockaddr_in> parse_host_port(const std::string& text);
 // A named fd (getfd), taken out of the client's session.
 using TakeNamedFd = std::function<std::optional<UniqueFd>(const std::string&)>;
 
-class SocketBackend : public Backend, private datapath::BatchFlush {
+class SocketBackend : public datapath::UserspacePort, private datapath::BatchFlush {
  public:
   static Result<std::unique_ptr<SocketBackend>> create(const qapi::NetdevSocketOptions& options,
                                                        datapath::FrameLoop& loop, const TakeNamedFd& take_named_fd);
@@ -41,11 +42,6 @@ class SocketBackend : public Backend, private datapath::BatchFlush {
 
   // A frame from the peer (a hubport, a NIC) goes out on the socket.
   Result<void> send_from_guest(std::span<const uint8_t> frame) override;
-  Result<void> peer_connected(Backend& peer) override {
-    peer_ = &peer;
-    return {};
-  }
-  void peer_disconnected(Backend&) override { peer_ = nullptr; }
   std::vector<Detail> details() const override;
 
  private:
@@ -63,7 +59,6 @@ class SocketBackend : public Backend, private datapath::BatchFlush {
   void start_stream(UniqueFd connection, std::string peer_address, bool connecting);
   void stream_bytes(std::span<const uint8_t> bytes);
   void stream_ended(int error);
-  void received(std::span<const uint8_t> frame);
   void flush_batch() override { reader_.batch_ended(); }
 
   datapath::FrameLoop& loop_;
@@ -79,8 +74,7 @@ class SocketBackend : public Backend, private datapath::BatchFlush {
   LengthPrefixReader reader_;
   std::optional<uint32_t> receiver_, listen_watch_, connect_watch_;
   std::string peer_address_;
-  Backend* peer_ = nullptr;
-  uint64_t frames_in_ = 0, bytes_in_ = 0, drops_no_peer_ = 0, connections_ = 0, stream_errors_ = 0;
+  uint64_t connections_ = 0, stream_errors_ = 0;
   std::string last_stream_error_;
 };
 

@@ -112,10 +112,7 @@ void VdeBackend::data_ready(uint32_t revents) {
     } else if (length < ETH_HLEN) {
       drops_runt_++;
     } else {
-      frames_in_++;
-      bytes_in_ += static_cast<uint64_t>(length);
-      if (!peer_) drops_no_peer_++;
-      else (void)peer_->send_from_guest(buffer.first(static_cast<size_t>(length)));
+      deliver(buffer.first(static_cast<size_t>(length)));
     }
   }
   if (revents & POLLHUP) disconnected(EPIPE);
@@ -194,9 +191,6 @@ std::vector<Detail> VdeBackend::details() const {
   std::vector<Detail> out{{"sock", args_.url},
                           {"port", static_cast<int64_t>(args_.port)},
                           {"connected", connected_},
-                          {"frames-in", count(frames_in_)},
-                          {"bytes-in", count(bytes_in_)},
-                          {"drops-no-peer", count(drops_no_peer_)},
                           {"drops-oversize", count(drops_oversize_)},
                           {"drops-runt", count(drops_runt_)},
                           {"receive-errors", count(receive_errors_)},
@@ -205,6 +199,7 @@ std::vector<Detail> VdeBackend::details() const {
                           {"drops-busy", count(drops_busy_)},
                           {"drops-send-error", count(drops_send_error_)},
                           {"drops-disconnected", count(drops_disconnected_)}};
+  append_inbound_details(out);
   if (args_.group) out.push_back({"group", *args_.group});
   if (last_error_) out.push_back({"last-error", std::string(std::strerror(last_error_))});
   return out;

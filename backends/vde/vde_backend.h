@@ -14,6 +14,7 @@
 
 #include "backends/backend.h"
 #include "backends/datapath/frame_loop.h"
+#include "backends/datapath/userspace_port.h"
 #include "backends/vde/vde_connection.h"
 #include "qapi_types.h"
 
@@ -22,7 +23,7 @@ namespace vnet::vde {
 // QEMU's net_init_vde() defaults: any port, no group, mode 0700.
 OpenArgs open_args(const qapi::NetdevVdeOptions& options, const std::string& netdev_id);
 
-class VdeBackend : public Backend, private datapath::BatchFlush {
+class VdeBackend : public datapath::UserspacePort, private datapath::BatchFlush {
  public:
   // Serves an open connection (VdeConnection::open(args)) on the loop.
   static Result<std::unique_ptr<VdeBackend>> create(VdeConnection connection, OpenArgs args,
@@ -34,11 +35,6 @@ class VdeBackend : public Backend, private datapath::BatchFlush {
   // A frame from the peer goes to the switch now (vde_send); a full switch
   // queue or a closed port drops it, counted.
   Result<void> send_from_guest(std::span<const uint8_t> frame) override;
-  Result<void> peer_connected(Backend& peer) override {
-    peer_ = &peer;
-    return {};
-  }
-  void peer_disconnected(Backend&) override { peer_ = nullptr; }
   std::vector<Detail> details() const override;
 
  private:
@@ -55,7 +51,6 @@ class VdeBackend : public Backend, private datapath::BatchFlush {
   VdeConnection connection_;
   OpenArgs args_;
   std::optional<uint32_t> data_watch_, control_watch_;
-  Backend* peer_ = nullptr;
   bool connected_ = true;
   // The switch stopped taking frames (a send waited and timed out): later
   // sends drop at once instead of waiting again, until one goes through.
@@ -69,7 +64,7 @@ class VdeBackend : public Backend, private datapath::BatchFlush {
   size_t receive_used_ = 0;
   bool data_rearm_ = false;
 
-  uint64_t frames_in_ = 0, bytes_in_ = 0, drops_no_peer_ = 0, drops_oversize_ = 0, drops_runt_ = 0;
+  uint64_t drops_oversize_ = 0, drops_runt_ = 0;
   uint64_t receive_errors_ = 0;
   uint64_t frames_out_ = 0, bytes_out_ = 0, drops_busy_ = 0, drops_send_error_ = 0, drops_disconnected_ = 0;
   int last_error_ = 0;

@@ -23,6 +23,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from vnetd_harness import start_vnetd  # noqa: E402
+from wire import frame, udp_socket  # noqa: E402
 from qemu_announce import find_qemu, private_netns, running_qemu  # noqa: E402
 
 T, Q1, S1, T2 = 47501, 47502, 47505, 47506
@@ -30,9 +31,6 @@ QEMU_L2TP, VNETD_L2TP = 47510, 47511  # UDP encapsulation ports
 LOCAL = "127.0.0.1"
 
 
-def frame(size, tag):
-    head = bytes.fromhex("020000000001" "020000000002") + b"\x88\xb5" + tag.encode()
-    return head + bytes((i * 11 + len(tag)) % 256 for i in range(size - len(head)))
 
 
 def qemu_option(netdev):
@@ -51,15 +49,8 @@ class L2tpv3AgainstQemu(unittest.TestCase):
         self.addCleanup(self.stack.close)
         self.stack.enter_context(private_netns())
         _, self.vnetd = start_vnetd(self, os.path.join(self.work, "vnetd"), own_netns=False)
-        self.t = self.udp(T)
-        self.t2 = self.udp(T2)
-
-    def udp(self, port, family=socket.AF_INET, host=LOCAL):
-        s = socket.socket(family, socket.SOCK_DGRAM)
-        s.bind((host, port))
-        s.settimeout(3)
-        self.addCleanup(s.close)
-        return s
+        self.t = udp_socket(self, T)
+        self.t2 = udp_socket(self, T2)
 
     def pair(self, common, qemu_side, vnetd_side):
         """QEMU's q0 and vnetd's l0 facing each other, each on a hub with a
@@ -109,7 +100,7 @@ class L2tpv3AgainstQemu(unittest.TestCase):
                    "txcookie": 0x0102030405060708, "rxcookie": 0x1122334455667788})
         self.exchange("udp, 64-bit cookies")
         # Wrong cookie, then wrong session, straight at vnetd's port: dropped and counted.
-        raw = self.udp(47520)
+        raw = udp_socket(self, 47520)
         good = struct.pack(">IIQ", 0x00030000, 7, 0x1122334455667788) + frame(60, "good")
         bad_cookie = struct.pack(">IIQ", 0x00030000, 7, 0x1122334455667789) + frame(60, "bad cookie")
         bad_session = struct.pack(">IIQ", 0x00030000, 9, 0x1122334455667788) + frame(60, "bad session")
@@ -153,7 +144,7 @@ class L2tpv3AgainstQemu(unittest.TestCase):
         options = {"src": LOCAL, "dst": LOCAL, "udp": True, "txsession": 0x11223344, "rxsession": 0x55667788,
                    "cookie64": True, "txcookie": 0x1122334455667788, "rxcookie": 0x0102030405060708,
                    "counter": True, "offset": 2}
-        qemu_sink, vnetd_sink = self.udp(47530), self.udp(47531)
+        qemu_sink, vnetd_sink = udp_socket(self, 47530), udp_socket(self, 47531)
         self.pair(options, {"srcport": "47532", "dstport": "47530"}, {"srcport": "47533", "dstport": "47531"})
         out = frame(60, "to both")
         # T -> QEMU q1 -> hub -> q0 -> qemu_sink; T2 -> vnetd s1 -> hub -> l0 -> vnetd_sink.

@@ -20,6 +20,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from vnetd_harness import start_vnetd  # noqa: E402
+from wire import frame, udp_socket  # noqa: E402
 from qemu_announce import find_qemu, private_netns, running_qemu  # noqa: E402
 
 # Ports: T, QEMU q1 (local), QEMU q0 (local), vnetd s0 (local), vnetd s1 (local), T2.
@@ -27,9 +28,6 @@ T, Q1, Q0, S0, S1, T2 = 47101, 47102, 47103, 47104, 47105, 47106
 LOCAL = "127.0.0.1"
 
 
-def frame(size, tag):
-    head = bytes.fromhex("020000000001" "020000000002") + b"\x88\xb5" + tag.encode()
-    return head + bytes((i * 7 + len(tag)) % 256 for i in range(size - len(head)))
 
 
 class SocketUdpAgainstQemu(unittest.TestCase):
@@ -55,15 +53,8 @@ class SocketUdpAgainstQemu(unittest.TestCase):
                        {"type": "socket", "id": "s1", "udp": f"{LOCAL}:{T2}", "localaddr": f"{LOCAL}:{S1}"},
                        {"type": "hubport", "id": "h1", "hubid": 0, "netdev": "s1"}):
             self.vnetd.cmd("netdev_add", **netdev)
-        self.t = self.udp(T)
-        self.t2 = self.udp(T2)
-
-    def udp(self, port):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind((LOCAL, port))
-        s.settimeout(3)
-        self.addCleanup(s.close)
-        return s
+        self.t = udp_socket(self, T)
+        self.t2 = udp_socket(self, T2)
 
     def test_frames_cross_both_ways_byte_for_byte(self):
         for size in (60, 1514, 9000):

@@ -23,6 +23,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from vnetd_harness import start_vnetd  # noqa: E402
+from wire import frame, udp_socket  # noqa: E402
 from qemu_announce import find_qemu, private_netns, running_qemu  # noqa: E402
 
 T, Q1, S1, T2, TCP, MCAST_PORT = 47201, 47202, 47205, 47206, 47210, 47211
@@ -31,9 +32,6 @@ GROUP = "239.192.0.7"
 NET_BUFSIZE = 4096 + 65536
 
 
-def frame(size, tag):
-    head = bytes.fromhex("020000000001" "020000000002") + b"\x88\xb5" + tag.encode()
-    return head + bytes((i * 7 + len(tag)) % 256 for i in range(size - len(head)))
 
 
 class StreamAndMulticastAgainstQemu(unittest.TestCase):
@@ -47,16 +45,9 @@ class StreamAndMulticastAgainstQemu(unittest.TestCase):
         self.addCleanup(self.stack.close)
         self.stack.enter_context(private_netns())
         _, self.vnetd = start_vnetd(self, os.path.join(self.work, "vnetd"), own_netns=False)
-        self.t = self.udp(T)
-        self.t2 = self.udp(T2)
+        self.t = udp_socket(self, T)
+        self.t2 = udp_socket(self, T2)
         self.qemu_runs = 0
-
-    def udp(self, port):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind((LOCAL, port))
-        s.settimeout(3)
-        self.addCleanup(s.close)
-        return s
 
     def start_qemu(self, q0_options, stack=None):
         """QEMU with q0 (the mode under test) and q1 (udp to T) on hub 0."""

@@ -26,6 +26,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from vnetd_harness import start_vnetd  # noqa: E402
+from wire import udp_socket  # noqa: E402
 from qemu_announce import die_with_parent, find_qemu, private_netns, running_qemu  # noqa: E402
 
 # Ports: T, QEMU u (local), vnetd s1 (local), T2.
@@ -132,15 +133,8 @@ class VdeSwitchInterop(unittest.TestCase):
                        {"type": "socket", "id": "s1", "udp": f"{LOCAL}:{T2}", "localaddr": f"{LOCAL}:{S1}"},
                        {"type": "hubport", "id": "h1", "hubid": 0, "netdev": "s1"}):
             self.vnetd.cmd("netdev_add", **netdev)
-        self.t = self.udp(T)
-        self.t2 = self.udp(T2)
-
-    def udp(self, port):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind((LOCAL, port))
-        s.settimeout(3)
-        self.addCleanup(s.close)
-        return s
+        self.t = udp_socket(self, T)
+        self.t2 = udp_socket(self, T2)
 
     def details(self, id):
         return {n["id"]: n for n in self.vnetd.cmd("query-netdevs")}[id]["details"]
