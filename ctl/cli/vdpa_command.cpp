@@ -282,7 +282,8 @@ int vdpa_command(const std::vector<std::string>& words, bool json_output) {
       "       vnetctl vdpa dev del NAME\n"
       "       vnetctl [-j] vdpa dev config show [NAME]\n"
       "       vnetctl [-j] vdpa dev vstats show NAME qidx N\n"
-      "       vnetctl [-j] vdpa dev driver show NAME | set NAME vhost_vdpa|virtio_vdpa";
+      "       vnetctl [-j] vdpa dev driver show NAME | set NAME vhost_vdpa|virtio_vdpa\n"
+      "       vnetctl [-j] vdpa selftest NAME [frames N] [timeout MS]   (run by vnetd)";
   if (words.size() >= 2 && words[0] == "dev" && words[1] == "driver") return driver_command(words, json_output);
   // A malformed request is refused before the kernel is asked.
   std::optional<vdpa::NewDevice> new_device;

@@ -9,6 +9,7 @@
 #include "ctl/cli/option_parser.h"
 #include "ctl/cli/qmp_client.h"
 #include "ctl/cli/vdpa_command.h"
+#include "ctl/cli/vdpa_selftest_command.h"
 #include "ctl/config/daemon_config.h"
 
 namespace {
@@ -195,6 +196,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   // Offline: vDPA over netlink, and config checks, need no daemon.
+  if (words[0] == "vdpa" && words.size() >= 2 && words[1] == "selftest") {
+    return vnet::cli::vdpa_selftest_command(socket_path, {words.begin() + 2, words.end()}, json_output);
+  }
   if (words[0] == "vdpa") return vnet::cli::vdpa_command({words.begin() + 1, words.end()}, json_output);
   if (words[0] == "config") {
     if (words.size() != 3 || words[1] != "check") return fail("usage: vnetctl config check FILE");

@@ -59,6 +59,8 @@ class VnetdCommands : public qapi::CommandHandlers {
   QmpResult<Empty> qmp_set_nic_features(qapi::CommandContext& ctx, const qapi::SetNicFeaturesArgs& args) override;
   QmpResult<Empty> qmp_set_announce_addresses(qapi::CommandContext& ctx,
                                               const qapi::SetAnnounceAddressesArgs& args) override;
+  QmpResult<qapi::VdpaSelftestResult> qmp_vdpa_selftest(qapi::CommandContext& ctx,
+                                                        const qapi::VdpaSelftestArgs& args) override;
 
  private:
   NetdevRegistry& registry_;

@@ -339,6 +339,94 @@ TEST_F(Vdpa, ConfigRulesAddAndBindDevices) {
   ASSERT_OK(genl_->remove("labrule0"));
 }
 
+// The self-test: vnetd drives the device's rings (vdpa-selftest), and the
+// VDUSE device loops each frame back. Then the same through the CLI, a
+// device that does not loop back, one bound to virtio_vdpa, and the device
+// still usable by a VMM afterwards.
+TEST_F(Vdpa, SelftestDrivesTheRingsFromVnetd) {
+  VduseNetConfig config;
+  config.mac = {0x52, 0x54, 0x00, 0xab, 0xcd, 0x51};
+  auto vduse = VduseDevice::create("labvdpa5", config);
+  ASSERT_OK(vduse);
+  ASSERT_OK(genl_->add({"labvdpa5", "vduse", {}, {}, {}}));
+  auto node = vdpa::vhost_vdpa_node("labvdpa5");
+  ASSERT_OK(node);
+  auto vnetd = VnetdProcess::start();
+  ASSERT_OK(vnetd);
+  auto qmp = QmpClient::connect(vnetd->socket_path());
+  ASSERT_OK(qmp);
+
+  auto result = qmp->execute("vdpa-selftest", {{"dev", "labvdpa5"}, {"frames", 16}});
+  ASSERT_OK(result);
+  ASSERT_TRUE(result->ok()) << result->message.dump();
+  nlohmann::json expected = nlohmann::json::parse(R"({"dev":"labvdpa5","vhost-dev":")" + *node +
+                              R"(","passed":true,"queue-pairs":[{"queue-pair":0,"sent":16,"received":16,"matched":16}]})");
+  EXPECT_EQ(result->value(), expected) << result->message.dump();
+  EXPECT_EQ((*vduse)->frames_looped(), 16);
+
+  // The CLI, twice: the device is reset after each run and works again.
+  for (int round = 0; round < 2; round++) {
+    Ran cli = run(vnetctl() + " -s " + vnetd->socket_path() + " vdpa selftest labvdpa5 frames 4");
+    EXPECT_EQ(cli.status, 0) << cli.out;
+    EXPECT_NE(cli.out.find("labvdpa5 queue pair 0: sent 4 received 4 matched 4 ok"), std::string::npos) << cli.out;
+    EXPECT_NE(cli.out.find("self-test passed"), std::string::npos) << cli.out;
+  }
+  // A VMM can still take the device.
+  auto added = qmp->execute("netdev_add", {{"type", "vhost-vdpa"}, {"id", "vd5"}, {"vhostdev", *node}});
+  ASSERT_OK(added);
+  EXPECT_TRUE(added->ok()) << added->message.dump();
+  auto got = qmp->execute("netdev-get-fds", {{"id", "vd5"}});
+  ASSERT_OK(got);
+  ASSERT_EQ(got->fds.size(), 1u);
+  EXPECT_EQ(lab_vhost_set_owner(got->fds[0].get()), 0) << "the self-test left the device owned";
+  // ... and while it is owned, the self-test says so and changes nothing.
+  auto busy = qmp->execute("vdpa-selftest", {{"dev", "labvdpa5"}});
+  ASSERT_OK(busy);
+  ASSERT_FALSE(busy->ok());
+  EXPECT_NE(busy->error_desc().find("in use"), std::string::npos) << busy->message.dump();
+  got->fds.clear();
+  ASSERT_OK(qmp->execute("netdev_del", {{"id", "vd5"}}));
+
+  // Bound to virtio_vdpa: refused, saying how to rebind.
+  ASSERT_OK(vdpa::bind_driver("labvdpa5", "virtio_vdpa"));
+  auto wrong_driver = qmp->execute("vdpa-selftest", {{"dev", "labvdpa5"}});
+  ASSERT_OK(wrong_driver);
+  ASSERT_FALSE(wrong_driver->ok());
+  EXPECT_NE(wrong_driver->error_desc().find("is bound to driver 'virtio_vdpa', not vhost_vdpa: bind it with "
+                                            "`vnetctl vdpa dev driver set labvdpa5 vhost_vdpa`"),
+            std::string::npos)
+      << wrong_driver->message.dump();
+  ASSERT_OK(vdpa::bind_driver("labvdpa5", "vhost_vdpa"));
+  auto unknown = qmp->execute("vdpa-selftest", {{"dev", "nosuchvdpa"}});
+  ASSERT_OK(unknown);
+  EXPECT_FALSE(unknown->ok());
+  ASSERT_OK(genl_->remove("labvdpa5"));
+}
+
+TEST_F(Vdpa, SelftestFailsClearlyWhenNothingComesBack) {
+  VduseNetConfig config;
+  config.echo = false;
+  auto vduse = VduseDevice::create("labvdpa6", config);
+  ASSERT_OK(vduse);
+  ASSERT_OK(genl_->add({"labvdpa6", "vduse", {}, {}, {}}));
+  auto vnetd = VnetdProcess::start();
+  ASSERT_OK(vnetd);
+  Ran cli = run(vnetctl() + " -s " + vnetd->socket_path() + " vdpa selftest labvdpa6 frames 3 timeout 300");
+  EXPECT_EQ(cli.status, 1) << cli.out;
+  EXPECT_NE(cli.out.find("labvdpa6 queue pair 0: sent 3 received 0 matched 0 FAILED: 3 of 3 frames did not come back "
+                         "within 300 ms"),
+            std::string::npos)
+      << cli.out;
+  EXPECT_NE(cli.out.find("self-test FAILED"), std::string::npos) << cli.out;
+  Ran json_out = run(vnetctl() + " -j -s " + vnetd->socket_path() + " vdpa selftest labvdpa6 frames 2 timeout 200");
+  EXPECT_EQ(json_out.status, 1);
+  json parsed = json::parse(json_out.out, nullptr, false);
+  ASSERT_FALSE(parsed.is_discarded()) << json_out.out;
+  EXPECT_EQ(parsed["passed"], false);
+  EXPECT_EQ(parsed["queue-pairs"][0]["received"], 0);
+  ASSERT_OK(genl_->remove("labvdpa6"));
+}
+
 TEST_F(Vdpa, BadRequestsAreClearErrors) {
   // The kernel's errno and its extended-ack reason reach the message.
   auto unknown = genl_->add({"labvdpa9", "nosuch", {}, {}, {}});

@@ -70,7 +70,9 @@ int lab_vduse_destroy(int control_fd, const char* name) {
   return ioctl(control_fd, VDUSE_DESTROY_DEV, buffer) < 0 ? -errno : 0;
 }
 
-int lab_vduse_serve_one(int dev_fd) {
+const int lab_vduse_set_status = VDUSE_SET_STATUS, lab_vduse_update_iotlb = VDUSE_UPDATE_IOTLB;
+
+int lab_vduse_serve_one(int dev_fd, uint8_t* status_out) {
   struct vduse_dev_request request;
   ssize_t n = read(dev_fd, &request, sizeof request);
   if (n < 0) return -errno;
@@ -79,10 +81,48 @@ int lab_vduse_serve_one(int dev_fd) {
   memset(&response, 0, sizeof response);
   response.request_id = request.request_id;
   response.result = VDUSE_REQ_RESULT_OK;
+  if (request.type == VDUSE_SET_STATUS && status_out) *status_out = request.s.status;
   if (request.type == VDUSE_GET_VQ_STATE) {
     response.vq_state.index = request.vq_state.index;
     response.vq_state.split.avail_index = 0;
   }
   if (write(dev_fd, &response, sizeof response) != sizeof response) return -errno;
   return (int)request.type;
+}
+
+int lab_vduse_vq_info(int dev_fd, unsigned index, uint64_t* desc, uint64_t* driver, uint64_t* device, uint32_t* num,
+                      int* ready) {
+  struct vduse_vq_info info;
+  memset(&info, 0, sizeof info);
+  info.index = index;
+  if (ioctl(dev_fd, VDUSE_VQ_GET_INFO, &info) < 0) return -errno;
+  *desc = info.desc_addr;
+  *driver = info.driver_addr;
+  *device = info.device_addr;
+  *num = info.num;
+  *ready = info.ready;
+  return 0;
+}
+
+int lab_vduse_vq_kickfd(int dev_fd, unsigned index, int eventfd) {
+  struct vduse_vq_eventfd file = {.index = index, .fd = eventfd};
+  return ioctl(dev_fd, VDUSE_VQ_SETUP_KICKFD, &file) < 0 ? -errno : 0;
+}
+
+int lab_vduse_vq_irq(int dev_fd, unsigned index) {
+  uint32_t i = index;
+  return ioctl(dev_fd, VDUSE_VQ_INJECT_IRQ, &i) < 0 ? -errno : 0;
+}
+
+int lab_vduse_iotlb_fd(int dev_fd, uint64_t iova, uint64_t* start, uint64_t* last, uint64_t* offset) {
+  struct vduse_iotlb_entry entry;
+  memset(&entry, 0, sizeof entry);
+  entry.start = iova;
+  entry.last = iova;
+  int fd = ioctl(dev_fd, VDUSE_IOTLB_GET_FD, &entry);
+  if (fd < 0) return -errno;
+  *start = entry.start;
+  *last = entry.last;
+  *offset = entry.offset;
+  return fd;
 }

@@ -21,7 +21,20 @@ int lab_vduse_destroy(int control_fd, const char* name);
 /* Reads one request from the device fd and answers it (status changes and
  * IOTLB updates are taken, a queue's state is "nothing used yet"); returns
  * the request's type, or -errno (-EAGAIN when none is waiting). */
-int lab_vduse_serve_one(int dev_fd);
+int lab_vduse_serve_one(int dev_fd, uint8_t* status_out);
+extern const int lab_vduse_set_status, lab_vduse_update_iotlb;
+
+/* The datapath of the loopback device. */
+/* VDUSE_VQ_GET_INFO: the rings' IOVAs, size and readiness; 0 or -errno. */
+int lab_vduse_vq_info(int dev_fd, unsigned index, uint64_t* desc, uint64_t* driver, uint64_t* device, uint32_t* num,
+                      int* ready);
+/* VDUSE_VQ_SETUP_KICKFD: the eventfd the driver's kicks arrive on. */
+int lab_vduse_vq_kickfd(int dev_fd, unsigned index, int eventfd);
+/* VDUSE_VQ_INJECT_IRQ. */
+int lab_vduse_vq_irq(int dev_fd, unsigned index);
+/* VDUSE_IOTLB_GET_FD for the mapping holding iova: returns its fd (to mmap at
+ * *offset) and the mapping's [*start, *last], or -errno. */
+int lab_vduse_iotlb_fd(int dev_fd, uint64_t iova, uint64_t* start, uint64_t* last, uint64_t* offset);
 
 #ifdef __cplusplus
 }

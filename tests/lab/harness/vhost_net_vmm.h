@@ -14,10 +14,14 @@
 
 #include "kernel_ifaces/result.h"
 #include "kernel_ifaces/unique_fd.h"
-#include "tests/lab/harness/guest_memory.h"
-#include "tests/lab/harness/split_queue.h"
+#include "kernel_ifaces/virtio/guest_memory.h"
+#include "kernel_ifaces/virtio/split_queue.h"
 
 namespace vnet::lab {
+
+using virtio::GuestMemory;
+using virtio::SplitQueue;
+using virtio::UsedBuffer;
 
 // struct virtio_net_hdr_mrg_rxbuf, the header before every frame once
 // VIRTIO_F_VERSION_1 or VIRTIO_NET_F_MRG_RXBUF is negotiated.

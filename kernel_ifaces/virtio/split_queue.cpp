@@ -1,10 +1,9 @@
-#include "tests/lab/harness/split_queue.h"
+#include "kernel_ifaces/virtio/split_queue.h"
 
 #include <cstring>
 
-#include "tests/lab/harness/vmm_ioctl.h"
 
-namespace vnet::lab {
+namespace vnet::virtio {
 
 namespace {
 
@@ -20,6 +19,7 @@ static_assert(sizeof(VringDesc) == 16);
 constexpr size_t kRingHeader = 4;   // flags, idx
 constexpr size_t kUsedElemSize = 8;  // id, len
 constexpr size_t kPage = 4096;
+constexpr uint16_t kDescFWrite = 2;  // VRING_DESC_F_WRITE
 
 }  // namespace
 
@@ -35,7 +35,7 @@ Result<SplitQueue> SplitQueue::create(GuestMemory& memory, uint16_t size) {
 }
 
 void SplitQueue::make_available(uint16_t id, uint64_t gpa, uint32_t len, bool device_writes) {
-  VringDesc desc{gpa, len, static_cast<uint16_t>(device_writes ? lab_vring_desc_f_write : 0), 0};
+  VringDesc desc{gpa, len, static_cast<uint16_t>(device_writes ? kDescFWrite : 0), 0};
   std::memcpy(memory_->host(desc_gpa_ + sizeof(VringDesc) * id, sizeof(VringDesc)), &desc, sizeof(desc));
   auto* avail = reinterpret_cast<uint16_t*>(memory_->host(avail_gpa_, kRingHeader + 2 * size_));
   avail[2 + next_avail_ % size_] = id;
@@ -54,4 +54,4 @@ std::optional<UsedBuffer> SplitQueue::take_used() {
   return UsedBuffer{static_cast<uint16_t>(elem[0]), elem[1]};
 }
 
-}  // namespace vnet::lab
+}  // namespace vnet::virtio

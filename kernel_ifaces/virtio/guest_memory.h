@@ -1,4 +1,5 @@
-// GuestMemory - the memory of the VM the lab harness plays: a memfd mapped
+// GuestMemory - memory a virtio driver in this process shares with a device (the
+// lab's VMM, the vDPA self-test): a memfd mapped
 // into this process, seen by the device at guest-physical addresses from
 // gpa_base (deliberately not equal to the mapping's address, so that a device
 // that forgets the translation faults instead of passing).
@@ -11,7 +12,7 @@
 #include "kernel_ifaces/result.h"
 #include "kernel_ifaces/unique_fd.h"
 
-namespace vnet::lab {
+namespace vnet::virtio {
 
 class GuestMemory {
  public:
@@ -44,4 +45,4 @@ class GuestMemory {
   size_t used_ = 0;
 };
 
-}  // namespace vnet::lab
+}  // namespace vnet::virtio

@@ -7,9 +7,9 @@
 #include <optional>
 
 #include "kernel_ifaces/result.h"
-#include "tests/lab/harness/guest_memory.h"
+#include "kernel_ifaces/virtio/guest_memory.h"
 
-namespace vnet::lab {
+namespace vnet::virtio {
 
 struct UsedBuffer {
   uint16_t id;   // the head descriptor's index
@@ -44,4 +44,4 @@ class SplitQueue {
   uint16_t last_used_ = 0;
 };
 
-}  // namespace vnet::lab
+}  // namespace vnet::virtio

@@ -1,12 +1,12 @@
-#include "tests/lab/harness/guest_memory.h"
+#include "kernel_ifaces/virtio/guest_memory.h"
 
 #include <sys/mman.h>
 #include <unistd.h>
 
-namespace vnet::lab {
+namespace vnet::virtio {
 
 Result<std::unique_ptr<GuestMemory>> GuestMemory::create(size_t size, uint64_t gpa_base) {
-  UniqueFd fd(memfd_create("lab-guest-memory", MFD_CLOEXEC));
+  UniqueFd fd(memfd_create("virtio-guest-memory", MFD_CLOEXEC));
   if (!fd) return errno_error("memfd_create");
   if (ftruncate(fd.get(), static_cast<off_t>(size)) < 0) return errno_error("ftruncate of guest memory");
   void* base = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
@@ -30,4 +30,4 @@ Result<uint64_t> GuestMemory::allocate(size_t size, size_t align) {
   return gpa_base_ + start;
 }
 
-}  // namespace vnet::lab
+}  // namespace vnet::virtio
