@@ -36,8 +36,12 @@ Result<unsigned> Ring::submit() {
 }
 
 Result<unsigned> Ring::submit_and_get_events() {
-  int submitted = io_uring_submit_and_get_events(ring_.get());
-  if (submitted < 0) return Error::from_errno(-submitted, "io_uring_submit_and_get_events");
+  // liburing 2.3's io_uring_submit_and_get_events() does not enter the
+  // kernel when there is nothing to submit, and then deferred completion
+  // work never runs: submit, then always enter for the events.
+  int submitted = io_uring_submit(ring_.get());
+  if (submitted < 0) return Error::from_errno(-submitted, "io_uring_submit");
+  if (int got = io_uring_get_events(ring_.get()); got < 0) return Error::from_errno(-got, "io_uring_get_events");
   return static_cast<unsigned>(submitted);
 }
 

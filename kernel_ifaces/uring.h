@@ -28,7 +28,8 @@ class Ring {
   io_uring_sqe* sqe();
   Result<unsigned> submit();
   Result<unsigned> submit_and_wait(unsigned count);
-  // Submits, and runs the completions' deferred work (DEFER_TASKRUN) without
+  // Submits, and enters the kernel to run the completions' pending work
+  // (COOP_TASKRUN, DEFER_TASKRUN) without
   // waiting, so that what is ready is in the completion queue.
   Result<unsigned> submit_and_get_events();
   unsigned flags() const { return flags_; }

@@ -52,11 +52,12 @@ struct FrameLoop::Watch {
 FrameLoop::FrameLoop(uring::Ring ring, UniqueFd event) : ring_(std::move(ring)), event_(std::move(event)) {}
 
 Result<std::unique_ptr<FrameLoop>> FrameLoop::create() {
-  // Completion work runs when the loop asks for it (DEFER_TASKRUN, Linux
-  // 6.1) rather than interrupting the daemon on every datagram; the
-  // registered eventfd still says when there is some.
-  auto deferred = uring::Ring::create(1024, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
-  auto ring = deferred ? std::move(deferred) : uring::Ring::create(1024);
+  // Completion work waits for the daemon's next entry into the kernel
+  // rather than interrupting it with an IPI for every datagram (COOP_TASKRUN,
+  // Linux 5.19). DEFER_TASKRUN would batch more, but the 6.12 kernel misses
+  // eventfd wakeups with it (lab_l2tp showed datagrams left in a socket).
+  auto cooperative = uring::Ring::create(1024, IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
+  auto ring = cooperative ? std::move(cooperative) : uring::Ring::create(1024);
   if (!ring) return ring.take_error();
   UniqueFd event(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!event) return errno_error("eventfd for the frame loop");
