@@ -124,7 +124,16 @@ def running_qemu(argv, workdir):
                     output = log.read().decode(errors="replace").strip()
                 raise AssertionError(f"QEMU did not start ({' '.join(argv)}): {output or 'no output'}")
             time.sleep(0.02)
-        client = QmpClient(sock)
+        # The socket file exists from bind(); a loaded machine may not have
+        # reached listen() yet.
+        while True:
+            try:
+                client = QmpClient(sock)
+                break
+            except ConnectionRefusedError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
         yield client
     finally:
         if client:

@@ -111,11 +111,16 @@ class TapInNamespace(NamespaceTestCase):
         helper = subprocess.Popen(["ip", "netns", "exec", self.ns, sys.executable, "-c", PACKET_HELPER],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.addCleanup(helper.kill)
-        time.sleep(0.3)  # let it bind before the first frame
+        # Bound before the first frame (a loaded machine takes its time).
+        self.assertEqual(helper.stdout.readline().strip(), b"ready")
         frame = bytes.fromhex("0200000000aa" "0200000000bb") + PROBE + b"guest->host".ljust(46, b".")
         for fd in fds:
             os.write(fd, b"\0" * 10 + frame)  # a zero virtio-net header first
-        seen = [helper.stdout.readline().strip() for _ in fds]
+        seen = []
+        for _ in fds:
+            ready, _, _ = select.select([helper.stdout], [], [], 5.0)
+            self.assertTrue(ready, f"a frame written into a queue fd never reached vt0 (got {len(seen)})")
+            seen.append(helper.stdout.readline().strip())
         self.assertEqual(seen, [frame.hex().encode()] * len(fds))
         reply = bytes.fromhex("0200000000bb" "0200000000aa") + PROBE + b"host->guest".ljust(46, b".")
         helper.stdin.write(reply.hex().encode() + b"\n")
@@ -223,6 +228,7 @@ PACKET_HELPER = r'''
 import os, select, socket, sys
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88B5))
 s.bind(("vt0", 0))
+print("ready", flush=True)
 while True:
     r, _, _ = select.select([s, sys.stdin], [], [])
     if s in r:
