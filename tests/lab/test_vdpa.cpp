@@ -23,6 +23,7 @@
 #include "tests/lab/harness/qmp_client.h"
 #include "tests/lab/harness/vduse_device.h"
 #include "tests/lab/harness/vnetd_process.h"
+#include "kernel_ifaces/vhost_ioctl.h"
 #include "tests/lab/harness/vmm_ioctl.h"
 
 namespace vnet::lab {
@@ -281,7 +282,7 @@ TEST_F(Vdpa, VhostVdpaNetdevChecksAndHandsOverTheDevice) {
   ASSERT_EQ(got->fds.size(), 1u);
   std::error_code ec;
   EXPECT_EQ(std::filesystem::read_symlink("/proc/self/fd/" + std::to_string(got->fds[0].get()), ec), *node);
-  EXPECT_EQ(lab_vhost_set_owner(got->fds[0].get()), 0) << "vnetd must not own the rings";
+  EXPECT_EQ(vnet_vhost_set_owner(got->fds[0].get()), 0) << "vnetd must not own the rings";
   got->fds.clear();
 
   auto deleted = qmp->execute("netdev_del", {{"id", "vd0"}});
@@ -378,7 +379,7 @@ TEST_F(Vdpa, SelftestDrivesTheRingsFromVnetd) {
   auto got = qmp->execute("netdev-get-fds", {{"id", "vd5"}});
   ASSERT_OK(got);
   ASSERT_EQ(got->fds.size(), 1u);
-  EXPECT_EQ(lab_vhost_set_owner(got->fds[0].get()), 0) << "the self-test left the device owned";
+  EXPECT_EQ(vnet_vhost_set_owner(got->fds[0].get()), 0) << "the self-test left the device owned";
   // ... and while it is owned, the self-test says so and changes nothing.
   auto busy = qmp->execute("vdpa-selftest", {{"dev", "labvdpa5"}});
   ASSERT_OK(busy);

@@ -24,6 +24,7 @@
 #include "tests/lab/harness/packet_socket.h"
 #include "tests/lab/harness/qmp_client.h"
 #include "tests/lab/harness/vhost_net_vmm.h"
+#include "kernel_ifaces/vhost_ioctl.h"
 #include "tests/lab/harness/vmm_ioctl.h"
 #include "tests/lab/harness/vnetd_process.h"
 
@@ -193,7 +194,7 @@ TEST_F(VhostNet, FdsHandedOver) {
     ASSERT_EQ(fstat(vhost, &st), 0);
     EXPECT_TRUE(S_ISCHR(st.st_mode) && st.st_rdev == vhost_dev.st_rdev) << "vhost fd " << q << " is not /dev/vhost-net";
     uint64_t features = 0;
-    ASSERT_EQ(lab_vhost_get_features(vhost, &features), 0) << "VHOST_GET_FEATURES on queue " << q;
+    ASSERT_EQ(vnet_vhost_get_features(vhost, &features), 0) << "VHOST_GET_FEATURES on queue " << q;
     for (unsigned f : {lab_virtio_net_f_mrg_rxbuf, lab_virtio_f_version_1, lab_vhost_net_f_virtio_net_hdr,
                        lab_virtio_ring_f_event_idx, lab_virtio_ring_f_indirect_desc, lab_virtio_f_any_layout}) {
       EXPECT_TRUE(features & bit(f)) << "vhost-net of queue " << q << " lacks feature bit " << f;

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "kernel_ifaces/tun.h"
+#include "kernel_ifaces/vhost_ioctl.h"
 #include "tests/lab/harness/vmm_ioctl.h"
 
 namespace vnet::lab {
@@ -32,16 +33,16 @@ Result<std::unique_ptr<VhostNetQueuePair>> VhostNetQueuePair::start(UniqueFd vho
                                                                       uint16_t ring_size) {
   std::unique_ptr<VhostNetQueuePair> qp(new VhostNetQueuePair(std::move(vhost), std::move(tap), memory));
   int fd = qp->vhost_.get();
-  if (auto r = check(lab_vhost_set_owner(fd), "VHOST_SET_OWNER"); !r) return r.take_error();
+  if (auto r = check(vnet_vhost_set_owner(fd), "VHOST_SET_OWNER"); !r) return r.take_error();
   uint64_t offered = 0;
-  if (auto r = check(lab_vhost_get_features(fd, &offered), "VHOST_GET_FEATURES"); !r) return r.take_error();
+  if (auto r = check(vnet_vhost_get_features(fd, &offered), "VHOST_GET_FEATURES"); !r) return r.take_error();
   if (uint64_t missing = wanted_features & ~offered) {
     char text[96];
     std::snprintf(text, sizeof(text), "vhost-net does not offer features %#llx (offers %#llx)",
                   static_cast<unsigned long long>(missing), static_cast<unsigned long long>(offered));
     return Error::plain(text);
   }
-  if (auto r = check(lab_vhost_set_features(fd, wanted_features), "VHOST_SET_FEATURES"); !r) return r.take_error();
+  if (auto r = check(vnet_vhost_set_features(fd, wanted_features), "VHOST_SET_FEATURES"); !r) return r.take_error();
   if (auto r = check(lab_vhost_set_mem_table(fd, memory.gpa_base(), memory.size(), memory.userspace_addr()),
                      "VHOST_SET_MEM_TABLE");
       !r) {
@@ -90,18 +91,18 @@ Result<VhostNetQueuePair::Ring> VhostNetQueuePair::setup_ring(unsigned index, ui
     if (!gpa) return gpa.take_error();
     ring.buffers.push_back(*gpa);
   }
-  if (auto r = check(lab_vhost_set_vring_num(fd, index, size), "VHOST_SET_VRING_NUM" + vq); !r) return r.take_error();
-  if (auto r = check(lab_vhost_set_vring_base(fd, index, 0), "VHOST_SET_VRING_BASE" + vq); !r) return r.take_error();
-  if (auto r = check(lab_vhost_set_vring_addr(fd, index, ring.queue.desc_user_addr(), ring.queue.avail_user_addr(),
+  if (auto r = check(vnet_vhost_set_vring_num(fd, index, size), "VHOST_SET_VRING_NUM" + vq); !r) return r.take_error();
+  if (auto r = check(vnet_vhost_set_vring_base(fd, index, 0), "VHOST_SET_VRING_BASE" + vq); !r) return r.take_error();
+  if (auto r = check(vnet_vhost_set_vring_addr(fd, index, ring.queue.desc_user_addr(), ring.queue.avail_user_addr(),
                                               ring.queue.used_user_addr()),
                      "VHOST_SET_VRING_ADDR" + vq);
       !r) {
     return r.take_error();
   }
-  if (auto r = check(lab_vhost_set_vring_kick(fd, index, ring.kick.get()), "VHOST_SET_VRING_KICK" + vq); !r) {
+  if (auto r = check(vnet_vhost_set_vring_kick(fd, index, ring.kick.get()), "VHOST_SET_VRING_KICK" + vq); !r) {
     return r.take_error();
   }
-  if (auto r = check(lab_vhost_set_vring_call(fd, index, ring.call.get()), "VHOST_SET_VRING_CALL" + vq); !r) {
+  if (auto r = check(vnet_vhost_set_vring_call(fd, index, ring.call.get()), "VHOST_SET_VRING_CALL" + vq); !r) {
     return r.take_error();
   }
   return ring;

@@ -26,12 +26,6 @@ const unsigned lab_virtio_net_hdr_mrg_rxbuf_size = sizeof(struct virtio_net_hdr_
 
 static int result(int r) { return r < 0 ? -errno : 0; }
 
-int lab_vhost_set_owner(int fd) { return result(ioctl(fd, VHOST_SET_OWNER)); }
-
-int lab_vhost_get_features(int fd, uint64_t* features) { return result(ioctl(fd, VHOST_GET_FEATURES, features)); }
-
-int lab_vhost_set_features(int fd, uint64_t features) { return result(ioctl(fd, VHOST_SET_FEATURES, &features)); }
-
 int lab_vhost_set_mem_table(int fd, uint64_t guest_phys_addr, uint64_t size, uint64_t userspace_addr) {
   struct vhost_memory* mem = calloc(1, sizeof(*mem) + sizeof(mem->regions[0]));
   if (!mem) return -ENOMEM;
@@ -42,32 +36,6 @@ int lab_vhost_set_mem_table(int fd, uint64_t guest_phys_addr, uint64_t size, uin
   int r = result(ioctl(fd, VHOST_SET_MEM_TABLE, mem));
   free(mem);
   return r;
-}
-
-int lab_vhost_set_vring_num(int fd, unsigned index, unsigned num) {
-  struct vhost_vring_state state = {.index = index, .num = num};
-  return result(ioctl(fd, VHOST_SET_VRING_NUM, &state));
-}
-
-int lab_vhost_set_vring_base(int fd, unsigned index, unsigned base) {
-  struct vhost_vring_state state = {.index = index, .num = base};
-  return result(ioctl(fd, VHOST_SET_VRING_BASE, &state));
-}
-
-int lab_vhost_set_vring_addr(int fd, unsigned index, uint64_t desc, uint64_t avail, uint64_t used) {
-  struct vhost_vring_addr addr = {
-      .index = index, .desc_user_addr = desc, .avail_user_addr = avail, .used_user_addr = used};
-  return result(ioctl(fd, VHOST_SET_VRING_ADDR, &addr));
-}
-
-int lab_vhost_set_vring_kick(int fd, unsigned index, int eventfd) {
-  struct vhost_vring_file file = {.index = index, .fd = eventfd};
-  return result(ioctl(fd, VHOST_SET_VRING_KICK, &file));
-}
-
-int lab_vhost_set_vring_call(int fd, unsigned index, int eventfd) {
-  struct vhost_vring_file file = {.index = index, .fd = eventfd};
-  return result(ioctl(fd, VHOST_SET_VRING_CALL, &file));
 }
 
 int lab_vhost_net_set_backend(int fd, unsigned index, int backend_fd) {

@@ -8,19 +8,12 @@
 
 #ifdef __cplusplus
 extern "C" {
+/* The vhost ioctls vnetd itself uses are kernel_ifaces/vhost_ioctl.h's. */
 #endif
 
-int lab_vhost_set_owner(int fd);
-int lab_vhost_get_features(int fd, uint64_t* features);
-int lab_vhost_set_features(int fd, uint64_t features);
 /* VHOST_SET_MEM_TABLE with one region. */
 int lab_vhost_set_mem_table(int fd, uint64_t guest_phys_addr, uint64_t size, uint64_t userspace_addr);
-int lab_vhost_set_vring_num(int fd, unsigned index, unsigned num);
-int lab_vhost_set_vring_base(int fd, unsigned index, unsigned base);
 /* VHOST_SET_VRING_ADDR: the rings' addresses in this process. */
-int lab_vhost_set_vring_addr(int fd, unsigned index, uint64_t desc, uint64_t avail, uint64_t used);
-int lab_vhost_set_vring_kick(int fd, unsigned index, int eventfd);
-int lab_vhost_set_vring_call(int fd, unsigned index, int eventfd);
 /* VHOST_NET_SET_BACKEND; backend_fd -1 detaches. */
 int lab_vhost_net_set_backend(int fd, unsigned index, int backend_fd);
 
