@@ -14,8 +14,9 @@ vnetd carries its frames to slirp and back.
     command vnetd's slirp runs;
   - guestfwd to tcp:HOST:PORT: connected when the netdev is added (as QEMU's
     chardev), the guest's connection talks to that server, bytes both ways;
-  - many short hostfwd connections in a row (slirp closes and opens sockets
-    whose numbers come back), each one answered;
+  - many short hostfwd connections in a row, each one answered (slirp's
+    sockets come and go; this does not force a closed socket's number to be
+    reused within one cycle, the case unregister_poll_fd guards);
   - bad rules: QEMU's texts, in its order (a rule's setup failure before a
     later rule's syntax), and nothing left behind.
 Each test in its own namespace."""
