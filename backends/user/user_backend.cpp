@@ -117,33 +117,61 @@ Result<void> UserBackend::start() {
   return {};
 }
 
-// In QEMU's order (UserPlan::forward_order), with its texts.
+// In QEMU's order (UserPlan::forwards), each rule checked and then set up
+// before the next, with QEMU's texts.
 Result<void> UserBackend::set_up_forwards() {
-  for (auto step : plan_.forward_order) {
-    if (step.host) {
-      const HostForward& forward = plan_.hostfwd[step.index];
-      if (slirp_add_hostxfwd(slirp_.get(), reinterpret_cast<const sockaddr*>(&forward.host), sizeof forward.host,
-                             reinterpret_cast<const sockaddr*>(&forward.guest), sizeof forward.guest,
-                             forward.udp ? SLIRP_HOSTFWD_UDP : 0) < 0) {
-        return Error{EADDRINUSE, "Could not set up host forwarding rule '" + forward.rule + "'"};
-      }
-      continue;
-    }
-    GuestForward& forward = plan_.guestfwd[step.index];
-    int added = -1;
-    if (forward.target.rfind("cmd:", 0) == 0) {
-      added = slirp_add_exec(slirp_.get(), forward.target.c_str() + 4, &forward.server, forward.port);
-    } else if (forward.target.rfind("unix:", 0) == 0) {
-      added = slirp_add_unix(slirp_.get(), forward.target.c_str() + 5, &forward.server, forward.port);
-    } else {
-      // QEMU opens any chardev here; vnetd has no chardevs.
-      return Error{EINVAL, "Could not open guest forwarding device 'guestfwd.tcp." + std::to_string(forward.port) +
-                               "': vnetd forwards to cmd:COMMAND or unix:PATH only"};
-    }
-    if (added < 0) {
-      return Error{EINVAL, "Conflicting/invalid host:port in guest forwarding rule '" + forward.rule + "'"};
-    }
+  for (const auto& forward : plan_.forwards) {
+    auto set = forward.host ? set_up_hostfwd(forward.rule) : set_up_guestfwd(forward.rule);
+    if (!set) return set;
   }
+  return {};
+}
+
+Result<void> UserBackend::set_up_hostfwd(const std::string& rule) {
+  auto forward = parse_hostfwd(rule);
+  if (!forward) return forward.take_error();
+  if (slirp_add_hostxfwd(slirp_.get(), reinterpret_cast<const sockaddr*>(&forward->host), sizeof forward->host,
+                         reinterpret_cast<const sockaddr*>(&forward->guest), sizeof forward->guest,
+                         forward->udp ? SLIRP_HOSTFWD_UDP : 0) < 0) {
+    return Error{EADDRINUSE, "Could not set up host forwarding rule '" + rule + "'"};
+  }
+  return {};
+}
+
+Result<void> UserBackend::set_up_guestfwd(const std::string& rule) {
+  auto parsed = parse_guestfwd(rule);
+  if (!parsed) return parsed.take_error();
+  auto conflicting = [&] {
+    return Error{EINVAL, "Conflicting/invalid host:port in guest forwarding rule '" + rule + "'"};
+  };
+  if (parsed->target.rfind("cmd:", 0) == 0) {
+    if (slirp_add_exec(slirp_.get(), parsed->target.c_str() + 4, &parsed->server, parsed->port) < 0) {
+      return conflicting();
+    }
+    return {};
+  }
+  // As QEMU: the chardev is opened first, then slirp checks the address.
+  auto target = parse_guestfwd_target(parsed->target, parsed->port);
+  if (!target) return target.take_error();
+  auto forward = std::make_unique<ChardevForward>();
+  forward->server = parsed->server;
+  forward->port = parsed->port;
+  forward->rule = rule;
+  ChardevForward* f = forward.get();
+  auto stream = GuestfwdStream::open(
+      *target, parsed->port, loop_,
+      [this, f] { return slirp_socket_can_recv(slirp_.get(), f->server, f->port); },
+      [this, f](std::span<const uint8_t> bytes) {
+        slirp_socket_recv(slirp_.get(), f->server, f->port, bytes.data(), static_cast<int>(bytes.size()));
+        cycle();
+      });
+  if (!stream) return stream.take_error();
+  forward->stream = std::move(*stream);
+  // slirp_add_guestfwd() puts its default server (net + 4) in f->server.
+  if (slirp_add_guestfwd(slirp_.get(), &GuestfwdStream::on_slirp_write, f->stream.get(), &f->server, f->port) < 0) {
+    return conflicting();
+  }
+  chardev_forwards_.push_back(std::move(forward));
   return {};
 }
 
@@ -185,6 +213,7 @@ UserBackend::~UserBackend() {
   if (timer_watch_) loop_.unwatch(*timer_watch_);
   loop_.forget_flush(*this);
   slirp_.reset();
+  chardev_forwards_.clear();
   if (!smb_dir_.empty()) {
     std::error_code ignored;
     std::filesystem::remove_all(smb_dir_, ignored);
@@ -210,13 +239,15 @@ void UserBackend::cycle() {
   // Until slirp has nothing ready: each round asks which of its sockets are
   // ready now (a zero-timeout poll), and lets slirp handle them and its own
   // timers (slirp_pollfds_poll always runs those).
-  for (int round = 0; round < 16; round++) {
+  bool more_ready = false;
+  for (int round = 0; round < kRounds; round++) {
     cycle_again_ = false;
     pollfds_.clear();
     timeout = UINT32_MAX;
     slirp_pollfds_fill(slirp_.get(), &timeout, &UserBackend::on_add_poll, this);
     int ready = pollfds_.empty() ? 0 : ::poll(pollfds_.data(), pollfds_.size(), 0);
     slirp_pollfds_poll(slirp_.get(), ready < 0, &UserBackend::on_get_revents, this);
+    more_ready = round == kRounds - 1 && (ready > 0 || cycle_again_);
     if (ready <= 0 && !cycle_again_) break;
   }
   // Watch what slirp now wants watched (its socket set changes as
@@ -237,8 +268,11 @@ void UserBackend::cycle() {
     auto watch = loop_.watch(fd, static_cast<uint32_t>(events), [this](uint32_t) { cycle(); });
     if (watch) watched_[fd] = {*watch, events};
   }
+  for (auto& forward : chardev_forwards_) forward->stream->refresh();
   in_cycle_ = false;
-  arm_timerfd(timeout);
+  // Work left after the last round: come back at once (through the timerfd)
+  // rather than wait for a socket's next wakeup, which may never come.
+  arm_timerfd(more_ready ? 0 : timeout);
 }
 
 void UserBackend::run_timers() {
@@ -315,8 +349,18 @@ void UserBackend::on_timer_mod(void* timer, int64_t expire_ms, void* opaque) {
   if (!self->in_cycle_) self->arm_timerfd(UINT32_MAX);
 }
 
-void UserBackend::on_register_poll_fd(int, void*) {}    // fds come from slirp_pollfds_fill
-void UserBackend::on_unregister_poll_fd(int, void*) {}  // ... and go with it
+void UserBackend::on_register_poll_fd(int, void*) {}  // fds come from slirp_pollfds_fill
+
+// Slirp is about to close fd. Its number may come back for a new socket in the
+// same cycle, so the watch on the old socket must go now, not when cycle()
+// next compares the sets (it would see the number and keep the stale watch).
+void UserBackend::on_unregister_poll_fd(int fd, void* opaque) {
+  auto* self = static_cast<UserBackend*>(opaque);
+  auto it = self->watched_.find(fd);
+  if (it == self->watched_.end()) return;
+  self->loop_.unwatch(it->second.watch);
+  self->watched_.erase(it);
+}
 
 void UserBackend::on_notify(void* opaque) { static_cast<UserBackend*>(opaque)->cycle(); }
 
@@ -339,8 +383,7 @@ std::vector<Detail> UserBackend::details() const {
   inet_ntop(AF_INET, &plan_.dhcp_start, dhcp, sizeof dhcp);
   inet_ntop(AF_INET, &plan_.dns, dns, sizeof dns);
   int prefix = __builtin_popcount(ntohl(plan_.mask.s_addr));
-  std::vector<std::string> forwards;
-  for (const auto& forward : plan_.hostfwd) forwards.push_back(forward.rule);
+  std::vector<std::string> forwards = plan_.hostfwd;
   std::vector<Detail> out{{"ipv4", plan_.ipv4},
                           {"ipv6", plan_.ipv6},
                           {"net", std::string(net) + "/" + std::to_string(prefix)},
@@ -356,6 +399,12 @@ std::vector<Detail> UserBackend::details() const {
                           {"bytes-out", static_cast<int64_t>(bytes_out_)},
                           {"drops-no-peer", static_cast<int64_t>(drops_no_peer_)},
                           {"guest-errors", static_cast<int64_t>(guest_errors_)}};
+  for (const auto& forward : chardev_forwards_) {
+    std::string prefix = "guestfwd-" + std::to_string(forward->port) + "-";
+    out.push_back({prefix + "bytes-to-host", static_cast<int64_t>(forward->stream->bytes_to_host())});
+    out.push_back({prefix + "bytes-to-guest", static_cast<int64_t>(forward->stream->bytes_to_guest())});
+    out.push_back({prefix + "drops", static_cast<int64_t>(forward->stream->drops())});
+  }
   if (!last_guest_error_.empty()) out.push_back({"last-guest-error", last_guest_error_});
   return out;
 }

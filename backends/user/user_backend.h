@@ -18,6 +18,7 @@
 
 #include "backends/backend.h"
 #include "backends/datapath/frame_loop.h"
+#include "backends/user/guestfwd_stream.h"
 #include "backends/user/user_options.h"
 #include "kernel_ifaces/unique_fd.h"
 
@@ -47,11 +48,23 @@ class UserBackend : public Backend, private datapath::BatchFlush {
     uint32_t watch;
     int events;
   };
+  // A guestfwd to a chardev-like target; slirp names it by server and port.
+  struct ChardevForward {
+    in_addr server{};
+    int port = 0;
+    std::string rule;
+    std::unique_ptr<GuestfwdStream> stream;
+  };
 
   explicit UserBackend(datapath::FrameLoop& loop, UserPlan plan);
   Result<void> start();
   Result<void> set_up_forwards();
+  Result<void> set_up_hostfwd(const std::string& rule);
+  Result<void> set_up_guestfwd(const std::string& rule);
   Result<void> set_up_smb();
+  // Rounds of slirp_pollfds_poll in one cycle(), so that a busy slirp does
+  // not hold the frame loop.
+  static constexpr int kRounds = 16;
   // Lets slirp handle what its sockets and timers have for it, then watches
   // what it wants watched; safe to call from anywhere (re-entry is deferred).
   void cycle();
@@ -82,6 +95,7 @@ class UserBackend : public Backend, private datapath::BatchFlush {
   std::vector<std::unique_ptr<Timer>> timers_;
   std::vector<pollfd> pollfds_;  // the last slirp_pollfds_fill()
   std::map<int, Watched> watched_;
+  std::vector<std::unique_ptr<ChardevForward>> chardev_forwards_;
   std::deque<std::vector<uint8_t>> copies_;  // frames slirp made, kept for the batch
   std::string smb_dir_;
   bool in_cycle_ = false, cycle_again_ = false;

@@ -136,6 +136,77 @@ Result<GuestForward> parse_guestfwd(const std::string& rule) {
   return forward;
 }
 
+Error guestfwd_open_error(int port, int errnum, const std::string& why) {
+  std::string text = "Could not open guest forwarding device 'guestfwd.tcp." + std::to_string(port) + "'";
+  if (!why.empty()) text += ": " + why;
+  return Error{errnum, text};
+}
+
+namespace {
+
+// QEMU's boolean option words (qapi_bool_parse); a bare name means on.
+std::optional<bool> parse_on_off(std::string_view value) {
+  if (value == "on" || value == "yes" || value == "true" || value == "y") return true;
+  if (value == "off" || value == "no" || value == "false" || value == "n") return false;
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<GuestfwdTarget> parse_guestfwd_target(const std::string& target, int port) {
+  GuestfwdTarget parsed;
+  // Kinds QEMU's chardevs have and vnetd does not open: QEMU would take
+  // these, so the answer says why vnetd does not.
+  auto unsupported = [&] {
+    return guestfwd_open_error(port, EOPNOTSUPP,
+                               "vnetd has no chardevs; a guestfwd target is cmd:COMMAND, tcp:HOST:PORT[,nodelay], "
+                               "unix:PATH or null");
+  };
+  // What QEMU refuses too gets its text alone.
+  auto refused = [&] { return guestfwd_open_error(port, EINVAL); };
+  std::string_view rest = target;
+  std::string_view options;
+  if (auto comma = rest.find(','); comma != std::string_view::npos) {
+    options = rest.substr(comma + 1);
+    rest = rest.substr(0, comma);
+  }
+  if (rest == "null") {
+    if (!options.empty()) return refused();  // the null chardev has no options
+    return parsed;
+  }
+  if (rest.rfind("unix:", 0) == 0) {
+    parsed.kind = GuestfwdTarget::Kind::unix_socket;
+    parsed.path = std::string(rest.substr(5));
+    if (parsed.path.empty()) return refused();
+    if (!options.empty()) return unsupported();  // server=, abstract=, ...
+    return parsed;
+  }
+  if (rest.rfind("tcp:", 0) == 0) {
+    parsed.kind = GuestfwdTarget::Kind::tcp;
+    rest.remove_prefix(4);
+    auto colon = rest.find(':');
+    if (colon == std::string_view::npos) return refused();
+    parsed.host = std::string(rest.substr(0, colon));
+    parsed.port = std::string(rest.substr(colon + 1));
+    // QEMU's client socket chardev needs both (an empty host does not connect).
+    if (parsed.host.empty() || parsed.port.empty()) return refused();
+    while (!options.empty()) {
+      auto comma = options.find(',');
+      std::string_view option = options.substr(0, comma);
+      options = comma == std::string_view::npos ? std::string_view{} : options.substr(comma + 1);
+      auto equals = option.find('=');
+      std::string_view name = option.substr(0, equals);
+      if (name != "nodelay") return unsupported();  // server=, reconnect=, tls-creds=, ...
+      auto value =
+          equals == std::string_view::npos ? std::optional<bool>(true) : parse_on_off(option.substr(equals + 1));
+      if (!value) return refused();
+      parsed.nodelay = *value;
+    }
+    return parsed;
+  }
+  return unsupported();
+}
+
 Result<UserPlan> plan_user(const qapi::NetdevUserOptions& options) {
   UserPlan plan;
   // net_init_slirp(): ipv4=on alone turns IPv6 off, and the reverse.
@@ -215,26 +286,13 @@ Result<UserPlan> plan_user(const qapi::NetdevUserOptions& options) {
   plan.tftp_server_name = options.tftp_server_name;
   plan.smb = options.smb;
   for (const auto& name : options.dnssearch.value_or(std::vector<qapi::String>{})) plan.dnssearch.push_back(name.str);
-  // The forwarding rules' syntax: QEMU checks each as it sets it up, in its
-  // order, so a syntax error and a setup error are told in that order too
-  // (UserBackend); here only the syntax.
+  // The forwarding rules are parsed and set up one by one by UserBackend,
+  // since QEMU tells a rule's setup failure before a later rule's syntax.
   const auto& hostfwd = options.hostfwd.value_or(std::vector<qapi::String>{});
   const auto& guestfwd = options.guestfwd.value_or(std::vector<qapi::String>{});
-  for (size_t i = guestfwd.size(); i-- > 0;) plan.forward_order.push_back({false, i});
-  for (size_t i = hostfwd.size(); i-- > 0;) plan.forward_order.push_back({true, i});
-  plan.hostfwd.resize(hostfwd.size());
-  plan.guestfwd.resize(guestfwd.size());
-  for (auto step : plan.forward_order) {
-    if (step.host) {
-      auto parsed = parse_hostfwd(hostfwd[step.index].str);
-      if (!parsed) return parsed.take_error();
-      plan.hostfwd[step.index] = *parsed;
-    } else {
-      auto parsed = parse_guestfwd(guestfwd[step.index].str);
-      if (!parsed) return parsed.take_error();
-      plan.guestfwd[step.index] = *parsed;
-    }
-  }
+  for (size_t i = guestfwd.size(); i-- > 0;) plan.forwards.push_back({false, guestfwd[i].str});
+  for (size_t i = hostfwd.size(); i-- > 0;) plan.forwards.push_back({true, hostfwd[i].str});
+  for (const auto& rule : hostfwd) plan.hostfwd.push_back(rule.str);
   return plan;
 }
 
