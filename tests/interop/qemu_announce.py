@@ -125,15 +125,16 @@ def running_qemu(argv, workdir):
                 raise AssertionError(f"QEMU did not start ({' '.join(argv)}): {output or 'no output'}")
             time.sleep(0.02)
         # The socket file exists from bind(); a loaded machine may not have
-        # reached listen() yet.
+        # reached listen() yet, and a monitor still starting up has been seen
+        # to greet twice: connect again until the negotiation is clean.
         while True:
             try:
                 client = QmpClient(sock)
                 break
-            except ConnectionRefusedError:
+            except (ConnectionRefusedError, AssertionError):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise
-                time.sleep(0.02)
+                time.sleep(0.05)
         yield client
     finally:
         if client:

@@ -109,7 +109,7 @@ class TapInNamespace(NamespaceTestCase):
         roles, fds = self.get_fds("t0")
         # The host side: an AF_PACKET socket on vt0, opened in the namespace.
         helper = subprocess.Popen(["ip", "netns", "exec", self.ns, sys.executable, "-c", PACKET_HELPER],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
         self.addCleanup(helper.kill)
         # Bound before the first frame (a loaded machine takes its time).
         self.assertEqual(helper.stdout.readline().strip(), b"ready")
