@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "tests" / "interop"))
 from vnetd_harness import QmpClient, Vnetd  # noqa: E402
 from qemu_announce import find_qemu, private_netns, running_qemu  # noqa: E402
+from wire import qemu_option  # noqa: E402
 
 IN, BACK, OUT, SINK = 48001, 48002, 48003, 48004
 RX_SESSION, TX_SESSION = 0x10, 0x20
@@ -47,15 +48,6 @@ IN_NETDEVS = {
     "l2tpv3": {"type": "l2tpv3", "id": "a", "src": LOCAL, "dst": LOCAL, "srcport": str(IN), "dstport": str(BACK),
                "udp": True, "rxsession": RX_SESSION, "txsession": TX_SESSION},
 }
-
-
-def qemu_option(netdev):
-    parts = [netdev["type"], f"id={netdev['id']}"]
-    for key, value in netdev.items():
-        if key in ("type", "id"):
-            continue
-        parts.append(f"{key}={'on' if value is True else value}")
-    return ",".join(parts)
 
 
 @contextlib.contextmanager

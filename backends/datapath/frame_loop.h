@@ -50,7 +50,8 @@ class FrameLoop {
   void process();
 
   // Starts receiving datagrams on fd (which the caller keeps open until
-  // remove_receiver); returns a receiver id.
+  // remove_receiver), its receive buffer enlarged for bursts; returns a
+  // receiver id.
   Result<uint32_t> add_receiver(int fd, Handler handler);
   // Starts receiving a byte stream on fd; closed() is called once, when it
   // ends, and no bytes come after it. The id is then no longer the caller's:

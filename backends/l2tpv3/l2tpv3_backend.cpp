@@ -12,7 +12,6 @@ namespace vnet::l2tpv3 {
 namespace {
 
 constexpr int kL2tpProtocol = 115;  // IPPROTO_L2TP
-constexpr int kReceiveBuffer = 4 << 20;
 
 struct AddrInfoDeleter {
   void operator()(addrinfo* info) const { freeaddrinfo(info); }
@@ -97,10 +96,6 @@ Result<void> L2tpv3Backend::open_socket() {
   }
   std::memcpy(&destination_, destination->ai_addr, std::min<size_t>(destination->ai_addrlen, sizeof destination_));
   destination_length_ = destination->ai_addrlen;
-  int size = kReceiveBuffer;
-  if (setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0) {
-    setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-  }
   sender_ = std::make_unique<datapath::DatagramSender>(loop_, fd_.get());
   auto receiver = loop_.add_receiver(fd_.get(), [this](std::span<const uint8_t> datagram) { received(datagram); });
   if (!receiver) return receiver.take_error();

@@ -53,8 +53,6 @@ namespace {
 
 std::string with_errno(const std::string& text, int error) { return text + ": " + std::strerror(error); }
 
-constexpr int kReceiveBuffer = 4 << 20;
-
 std::string address_text(const sockaddr_in& address) {
   return std::string(inet_ntoa(address.sin_addr)) + ":" + std::to_string(ntohs(address.sin_port));
 }
@@ -236,12 +234,6 @@ Result<void> SocketBackend::adopt_fd(const std::string& name, const TakeNamedFd&
 }
 
 Result<void> SocketBackend::start_datagrams() {
-  // Room for bursts: the kernel's default receive buffer holds ~300 small
-  // frames, 1 ms at 300k frames/s. Root may go past rmem_max (FORCE).
-  int size = kReceiveBuffer;
-  if (setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0) {
-    setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-  }
   datagram_sender_ = std::make_unique<datapath::DatagramSender>(loop_, fd_.get());
   auto receiver = loop_.add_receiver(fd_.get(), [this](std::span<const uint8_t> frame) { deliver(frame); });
   if (!receiver) return receiver.take_error();

@@ -10,45 +10,28 @@ same options (the offset bytes aside: QEMU sends what its buffer held, vnetd
 zeros), and datagrams with a wrong session or cookie are dropped and counted.
 All on loopback in a network namespace of the test's own. Needs root and
 qemu-system-x86."""
-import contextlib
 import os
-import shutil
 import socket
 import struct
 import sys
-import tempfile
 import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-from vnetd_harness import start_vnetd  # noqa: E402
-from wire import frame, udp_socket  # noqa: E402
-from qemu_announce import find_qemu, private_netns, running_qemu  # noqa: E402
+from wire import WireTestCase, frame, qemu_option, udp_socket  # noqa: E402
+from qemu_announce import running_qemu  # noqa: E402
 
 T, Q1, S1, T2 = 47501, 47502, 47505, 47506
 QEMU_L2TP, VNETD_L2TP = 47510, 47511  # UDP encapsulation ports
 LOCAL = "127.0.0.1"
 
 
+class L2tpv3AgainstQemu(WireTestCase):
+    work_prefix = "vnt-l2tp-"
 
-
-def qemu_option(netdev):
-    return ",".join([netdev["type"], f"id={netdev['id']}"] +
-                    [f"{k}={'on' if v is True else v}" for k, v in netdev.items() if k not in ("type", "id")])
-
-
-class L2tpv3AgainstQemu(unittest.TestCase):
     def setUp(self):
-        if os.geteuid() != 0:
-            self.fail("must run as root (a private network namespace)")
-        self.qemu = find_qemu()
-        self.work = tempfile.mkdtemp(prefix="vnt-l2tp-")
-        self.addCleanup(shutil.rmtree, self.work, True)
-        self.stack = contextlib.ExitStack()
-        self.addCleanup(self.stack.close)
-        self.stack.enter_context(private_netns())
-        _, self.vnetd = start_vnetd(self, os.path.join(self.work, "vnetd"), own_netns=False)
+        super().setUp()
         self.t = udp_socket(self, T)
         self.t2 = udp_socket(self, T2)
 

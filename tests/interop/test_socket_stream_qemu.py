@@ -12,19 +12,16 @@ not the daemon. All on loopback in a network namespace of the test's own.
 Needs root and qemu-system-x86."""
 import contextlib
 import os
-import shutil
 import socket
 import struct
 import sys
-import tempfile
 import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-from vnetd_harness import start_vnetd  # noqa: E402
-from wire import frame, udp_socket  # noqa: E402
-from qemu_announce import find_qemu, private_netns, running_qemu  # noqa: E402
+from wire import WireTestCase, frame, udp_socket  # noqa: E402
+from qemu_announce import running_qemu  # noqa: E402
 
 T, Q1, S1, T2, TCP, MCAST_PORT = 47201, 47202, 47205, 47206, 47210, 47211
 LOCAL = "127.0.0.1"
@@ -32,19 +29,11 @@ GROUP = "239.192.0.7"
 NET_BUFSIZE = 4096 + 65536
 
 
+class StreamAndMulticastAgainstQemu(WireTestCase):
+    work_prefix = "vnt-sockstream-"
 
-
-class StreamAndMulticastAgainstQemu(unittest.TestCase):
     def setUp(self):
-        if os.geteuid() != 0:
-            self.fail("must run as root (a private network namespace)")
-        self.qemu = find_qemu()
-        self.work = tempfile.mkdtemp(prefix="vnt-sockstream-")
-        self.addCleanup(shutil.rmtree, self.work, True)
-        self.stack = contextlib.ExitStack()
-        self.addCleanup(self.stack.close)
-        self.stack.enter_context(private_netns())
-        _, self.vnetd = start_vnetd(self, os.path.join(self.work, "vnetd"), own_netns=False)
+        super().setUp()
         self.t = udp_socket(self, T)
         self.t2 = udp_socket(self, T2)
         self.qemu_runs = 0
