@@ -76,7 +76,7 @@ class Guest:
         self.dir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.name = name
-        self.kernel, self.initrd = images
+        self.images = images        # None: no guest at all, the machine stopped (-S): only its QMP is used
         self.extra_args = list(extra_args)
         self.pass_fds = tuple(pass_fds)
         self.smp, self.memory = smp, memory
@@ -95,9 +95,12 @@ class Guest:
 
     # -- life
     def command(self):
+        if self.images:
+            boot = ["-kernel", self.images[0], "-initrd", self.images[1], "-append", APPEND]
+        else:
+            boot = ["-S"]
         return [find_qemu(), "-M", "pc", "-accel", "tcg", "-nodefaults", "-display", "none",
-                "-m", str(self.memory), "-smp", str(self.smp), "-no-reboot",
-                "-kernel", self.kernel, "-initrd", self.initrd, "-append", APPEND,
+                "-m", str(self.memory), "-smp", str(self.smp), "-no-reboot"] + boot + [
                 "-chardev", f"socket,id=console,path={self.console_path},server=on,wait=on",
                 "-serial", "chardev:console",
                 "-qmp", f"unix:{self.vnetd_qmp_path},server=on,wait=off",
