@@ -459,6 +459,15 @@ class HotplugOff(VmTestCase):
             self.assertEqual(set(self.qemu_peripherals(self.guest)), {self.device},
                              "hotplug=false must not add anything to QEMU")
 
+    def test_01b_cli_shows_the_attachment(self):
+        with self.steps.step(self, "cli", needs=["attach"]):
+            vnetctl = os.environ.get("VNETCTL") or os.path.join(HERE, "..", "..", "build", "bin", "vnetctl")
+            self.assertTrue(os.access(vnetctl, os.X_OK), f"no vnetctl at {vnetctl}: build it or set VNETCTL")
+            done = subprocess.run([vnetctl, "-s", self.daemon.socket_path, "-j", "vmm", "show"],
+                                  capture_output=True, text=True, timeout=30)
+            self.assertEqual(done.returncode, 0, f"vnetctl -j vmm show: {done.stderr}")
+            self.assertEqual(json.loads(done.stdout), self.attachments(), "vnetctl -j vmm show")
+
     def test_02_filter_followed_and_ping(self):
         with self.steps.step(self, "up", needs=["attach"]):
             self.configure_guest(self.guest)
