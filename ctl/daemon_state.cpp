@@ -64,6 +64,10 @@ Result<void> DaemonState::save_now() {
                                           {"due-ms", timer.due_ms}});
     }
   }
+  state["vmm-attachments"] = nlohmann::ordered_json::array();
+  if (vmm_) {
+    for (const auto& spec : vmm_->saved()) state["vmm-attachments"].push_back(vmm::spec_json(spec));
+  }
   std::string text = state.dump(1) + "\n";
   std::string temporary = path_ + ".new";
   UniqueFd fd(open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
@@ -112,6 +116,20 @@ std::vector<Announcer::Snapshot> announce_timers(const nlohmann::ordered_json& s
     timer.rounds_left = saved.value("rounds-left", int64_t{0});
     timer.due_ms = saved.value("due-ms", int64_t{0});
     out.push_back(std::move(timer));
+  }
+  return out;
+}
+
+std::vector<vmm::AttachmentSpec> vmm_attachments(const nlohmann::ordered_json& state) {
+  std::vector<vmm::AttachmentSpec> out;
+  if (!state.contains("vmm-attachments") || !state["vmm-attachments"].is_array()) return out;
+  for (const auto& saved : state["vmm-attachments"]) {
+    if (auto spec = vmm::spec_from_json(saved)) {
+      out.push_back(std::move(*spec));
+    } else {
+      std::fprintf(stderr, "vnetd: state: a VMM attachment record does not decode, skipped: %s\n",
+                   saved.dump().c_str());
+    }
   }
   return out;
 }

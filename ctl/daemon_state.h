@@ -13,6 +13,7 @@
 #include "ctl/announcer.h"
 #include "ctl/netdev_registry.h"
 #include "ctl/qmp/event_loop.h"
+#include "ctl/vmm/vmm_attachments.h"
 #include "kernel_ifaces/result.h"
 
 namespace vnet {
@@ -28,12 +29,14 @@ class DaemonState {
   // together (a pipelining client) cost one write.
   void changed();
   Result<void> save_now();
-  // The last save ({"netdevs": [...], "announce-timers": [...]}), or nullopt
+  // The last save ({"netdevs": [...], "announce-timers": [...],
+  // "vmm-attachments": [...]}), or nullopt
   // when there is none. A file that does not parse is an error (starting
   // afresh over it would lose devices).
   Result<std::optional<nlohmann::ordered_json>> load() const;
-  // Its running announce timers are saved too.
+  // Its running announce timers are saved too, and its VMM attachments.
   void set_announcer(const Announcer* announcer) { announcer_ = announcer; }
+  void set_vmm_attachments(const vmm::VmmAttachments* attachments) { vmm_ = attachments; }
   // Nothing is left to re-adopt (the daemon removed all it had).
   void discard();
   const std::string& path() const { return path_; }
@@ -44,7 +47,11 @@ class DaemonState {
   qmp::EventLoop& loop_;
   bool save_pending_ = false;
   const Announcer* announcer_ = nullptr;
+  const vmm::VmmAttachments* vmm_ = nullptr;
 };
+
+// The VMM attachments of a loaded state, for VmmAttachments::resume.
+std::vector<vmm::AttachmentSpec> vmm_attachments(const nlohmann::ordered_json& state);
 
 // The announce timers of a loaded state, for Announcer::resume.
 std::vector<Announcer::Snapshot> announce_timers(const nlohmann::ordered_json& state);

@@ -224,6 +224,23 @@ int run(const Options& options) {
   announcer.set_on_change([&state] { state.changed(); });
   commands.set_state(&state);
 
+  // NICs attached to running VMMs (vmm-attach); a restart reconnects to those
+  // still running and reads their current filter.
+  vnet::vmm::VmmAttachments attachments(
+      **loop, events, [&commands](const vnet::qapi::RxFilterInfo& info) { return commands.program_rx_filter(info); },
+      [&state] { return state.save_now(); });
+  commands.set_vmm_attachments(&attachments);
+  state.set_vmm_attachments(&attachments);
+  if (*previous) {
+    for (auto& spec : vnet::vmm_attachments(**previous)) {
+      if (!commands.has_netdev(spec.nic)) {
+        log_error("restore: VMM attachment of NIC '" + spec.nic + "' dropped: the NIC was not re-adopted");
+        continue;
+      }
+      attachments.resume(std::move(spec));
+    }
+  }
+
   // --config: its netdevs (those a restart did not bring back already), then
   // its rules over every device there is, and over each udev event to come.
   vnet::DeviceRules rules(config ? config->rules : std::vector<vnet::config::DeviceRule>{}, commands, *rtnl);

@@ -25,6 +25,9 @@ constexpr const char* kUsage =
     "  link set NAME up|down\n"
     "  rx-filter show [NAME]\n"
     "  announce [initial=MS] [max=MS] [rounds=N] [step=MS] [interfaces=A,B] [id=X]\n"
+    "  vmm attach NIC qmp=PATH [device=ID] [driver=D] [bus=B] [hotplug=on|off]\n"
+    "  vmm detach NIC\n"
+    "  vmm show\n"
     "  udev                  (from udev rules: hands udev's environment to the daemon)\n"
     "  config check FILE     (offline: checks a --config file)\n"
     "  vdpa mgmtdev|dev ...  (offline: vDPA netlink; `vnetctl vdpa help`)\n"
@@ -109,8 +112,49 @@ int netdev(Cli& cli, const std::vector<std::string>& words) {
   return fail("netdev: bad arguments (see vnetctl -h)");
 }
 
+void print_attachment(const json& a) {
+  std::string line = a["nic"].get<std::string>() + ": " + a["state"].get<std::string>() + " qmp " +
+                     a["qmp"].get<std::string>() + " device " + a["device"].get<std::string>() +
+                     (a["connected"].get<bool>() ? " connected" : " disconnected") + " filter-updates " +
+                     scalar_text(a["filter-updates"]);
+  std::puts(line.c_str());
+  std::string more = "   ";
+  more += a["hotplug"].get<bool>() ? " hotplug on" : " hotplug off";
+  for (const char* key : {"driver", "netdev", "bus"}) {
+    if (a.contains(key)) more += std::string(" ") + key + " " + a[key].get<std::string>();
+  }
+  std::puts(more.c_str());
+  if (a.contains("last-error")) std::printf("    last-error %s\n", a["last-error"].get<std::string>().c_str());
+}
+
+int vmm(Cli& cli, const std::vector<std::string>& words) {
+  const std::string verb = words.empty() ? "" : words[0];
+  if (verb == "attach" && words.size() >= 3) {
+    vnet::cli::KeyValues pairs{{"nic", words[1]}};
+    for (size_t i = 2; i < words.size(); i++) {
+      auto eq = words[i].find('=');
+      if (eq == std::string::npos) return fail("vmm attach: expected key=value, got '" + words[i] + "'");
+      pairs.emplace_back(words[i].substr(0, eq), words[i].substr(eq + 1));
+    }
+    auto args = vnet::cli::parse_arguments(pairs, vnet::cli::command_arg_type("vmm-attach"));
+    if (!args) return fail(args.error().message);
+    return cli.run("vmm-attach", *args) ? 0 : 1;
+  }
+  if (verb == "detach" && words.size() == 2) return cli.run("vmm-detach", {{"nic", words[1]}}) ? 0 : 1;
+  if (verb == "show" && words.size() == 1) {
+    json attachments;
+    if (!cli.run("query-vmm-attachments", nullptr, &attachments)) return 1;
+    if (cli.json_output) std::puts(attachments.dump().c_str());
+    else for (const auto& a : attachments) print_attachment(a);
+    return 0;
+  }
+  return fail("usage: vnetctl vmm attach NIC qmp=PATH [device=ID] [driver=D] [bus=B] [hotplug=on|off] | "
+              "vmm detach NIC | vmm show");
+}
+
 int run(Cli& cli, const std::string& object, const std::vector<std::string>& words) {
   if (object == "netdev") return netdev(cli, words);
+  if (object == "vmm") return vmm(cli, words);
   if (object == "link") {
     if (words.size() != 3 || words[0] != "set" || (words[2] != "up" && words[2] != "down")) {
       return fail("usage: vnetctl link set NAME up|down");

@@ -114,6 +114,7 @@ QmpResult<NetdevEntry*> VnetdCommands::add_netdev(const qapi::Netdev& args, cons
 
 QmpResult<Empty> VnetdCommands::qmp_netdev_del(CommandContext&, const qapi::NetdevDelArgs& args) {
   if (!registry_.find(args.id)) return device_not_found(args.id);
+  if (auto attached = vmm_attachment_of(args.id)) return generic_error(*attached);
   registry_.remove(args.id);
   qmp::emit_event(events_, "VNET_NETDEV_DELETED", qapi::VnetNetdevDeletedData{args.id});
   state_changed();

@@ -117,6 +117,10 @@ QmpResult<std::vector<qapi::RxFilterInfo>> VnetdCommands::qmp_query_rx_filter(Co
 }
 
 QmpResult<Empty> VnetdCommands::qmp_set_rx_filter(CommandContext&, const qapi::RxFilterInfo& args) {
+  return program_rx_filter(args);
+}
+
+QmpResult<Empty> VnetdCommands::program_rx_filter(const qapi::RxFilterInfo& args) {
   NetdevEntry* entry = registry_.find(args.name);
   if (!entry) return QmpError{ErrorClass::DeviceNotFound, texts::device_not_found(args.name)};
   nic::NicBackend* nic = as_nic(*entry);

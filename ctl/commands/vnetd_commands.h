@@ -12,6 +12,7 @@
 #include "ctl/netdev_registry.h"
 #include "ctl/qmp/event_sink.h"
 #include "ctl/qmp/session.h"
+#include "ctl/vmm/vmm_attachments.h"
 #include "qapi_commands.h"
 
 namespace vnet {
@@ -23,6 +24,10 @@ class VnetdCommands : public qapi::CommandHandlers {
 
   // Saves what changes into the state dir (none in tests that do not care).
   void set_state(DaemonState* state) { state_ = state; }
+  // Where vmm-attach keeps its attachments (none: the commands say so).
+  void set_vmm_attachments(vmm::VmmAttachments* attachments) { vmm_ = attachments; }
+  // Programs a NIC's rx filter as set-rx-filter does (also from a VMM's).
+  QmpResult<Empty> program_rx_filter(const qapi::RxFilterInfo& info);
   // A restarted daemon re-adopting one record of its state file.
   Result<void> restore_netdev(const nlohmann::ordered_json& record);
 
@@ -61,6 +66,9 @@ class VnetdCommands : public qapi::CommandHandlers {
                                               const qapi::SetAnnounceAddressesArgs& args) override;
   QmpResult<qapi::VdpaSelftestResult> qmp_vdpa_selftest(qapi::CommandContext& ctx,
                                                         const qapi::VdpaSelftestArgs& args) override;
+  QmpResult<Empty> qmp_vmm_attach(qapi::CommandContext& ctx, const qapi::VmmAttachArgs& args) override;
+  QmpResult<Empty> qmp_vmm_detach(qapi::CommandContext& ctx, const qapi::VmmDetachArgs& args) override;
+  QmpResult<std::vector<qapi::VmmAttachmentInfo>> qmp_query_vmm_attachments(qapi::CommandContext& ctx) override;
 
  private:
   NetdevRegistry& registry_;
@@ -68,8 +76,11 @@ class VnetdCommands : public qapi::CommandHandlers {
   qmp::EventSink& events_;
   Announcer& announcer_;
   DaemonState* state_ = nullptr;
+  vmm::VmmAttachments* vmm_ = nullptr;
   std::function<void(const qapi::UdevEventArgs&)> udev_handler_;
 
+  // Why netdev id may not be deleted now (a NIC attached to a VMM, or its tap).
+  std::optional<std::string> vmm_attachment_of(const std::string& id);
   QmpResult<NetdevEntry*> add_netdev(const qapi::Netdev& args, const BackendRequest& request);
   void state_changed() {
     if (state_) state_->changed();

@@ -84,19 +84,39 @@ void QmpServer::on_client_event(ClientIt client, uint32_t events) {
   if (client->inbox.empty() && !client->read_closed && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
     if (!read_from(*client)) return drop(client);
   }
-  answer_inbox(*client);
+  answer_inbox(client);
+  if (client->closing) return;
   if (!flush(*client)) return drop(client);
   // A client that has said all it will say goes once it has its answers.
-  if (client->read_closed && client->inbox.empty() && client->output.empty()) drop(client);
+  if (client->read_closed && client->inbox.empty() && !client->waiting && client->output.empty()) drop(client);
 }
 
-void QmpServer::answer_inbox(Client& client) {
-  while (!client.inbox.empty() && client.pending_bytes < kAnswerPauseBytes) {
-    Reply reply = client.session->handle(client.inbox.front());
-    client.inbox.pop_front();
-    queue(client, std::move(reply.text), std::move(reply.fds));
-    if (client.pending_bytes >= kAnswerPauseBytes && !flush(client)) return;
+void QmpServer::answer_inbox(ClientIt client) {
+  while (!client->waiting && !client->inbox.empty() && client->pending_bytes < kAnswerPauseBytes) {
+    Reply reply = client->session->handle(client->inbox.front());
+    client->inbox.pop_front();
+    if (reply.deferred) {
+      auto early = reply.deferred->attach([this, client](std::string text) { deliver_deferred(client, std::move(text)); });
+      if (!early) {
+        client->waiting = std::move(reply.deferred);
+        break;
+      }
+      reply.text = std::move(*early);
+    }
+    queue(*client, std::move(reply.text), std::move(reply.fds));
+    if (client->pending_bytes >= kAnswerPauseBytes && !flush(*client)) return drop(client);
   }
+}
+
+// A deferred command's answer: sent, and the client's next requests answered.
+void QmpServer::deliver_deferred(ClientIt client, std::string text) {
+  client->waiting.reset();
+  if (client->closing) return;
+  queue(*client, std::move(text), {});
+  answer_inbox(client);
+  if (client->closing) return;
+  if (!flush(*client)) return drop(client);
+  if (client->read_closed && client->inbox.empty() && !client->waiting && client->output.empty()) drop(client);
 }
 
 // Reads what is there; returns false when the client is gone.
@@ -159,7 +179,7 @@ void QmpServer::update_interest(Client& client) {
   bool want_input = client.inbox.empty() && !client.read_closed;
   uint32_t events = (want_input ? uint32_t{EPOLLIN} : 0u) | (client.output.empty() ? 0u : uint32_t{EPOLLOUT});
   // Unanswered requests with room to answer them: come back at once.
-  if (!client.inbox.empty() && client.pending_bytes < kAnswerPauseBytes) events |= EPOLLOUT;
+  if (!client.inbox.empty() && !client.waiting && client.pending_bytes < kAnswerPauseBytes) events |= EPOLLOUT;
   // Called after every flush: skip the syscall when nothing changed.
   if (events == client.interest) return;
   if (loop_.modify(client.fd.get(), events)) client.interest = events;
@@ -168,6 +188,8 @@ void QmpServer::update_interest(Client& client) {
 void QmpServer::drop(ClientIt client) {
   if (client->closing) return;
   client->closing = true;
+  // A command still under way finishes, but its answer has nowhere to go.
+  if (client->waiting) client->waiting->detach();
   loop_.remove(client->fd.get());
   // Destroyed after the current callbacks: one of them may be this client's.
   loop_.defer([this, client] { clients_.erase(client); });

@@ -48,6 +48,7 @@ class QmpServer : public EventSink {
     std::unique_ptr<Session> session;
     std::deque<Outgoing> output;
     std::deque<FramedText> inbox;  // requests read but not yet answered
+    std::shared_ptr<DeferredReply> waiting;  // a command answering later: the inbox waits
     size_t pending_bytes = 0;
     uint32_t interest = EPOLLIN;   // what epoll watches for now
     bool read_closed = false;      // the client shut down its sending side
@@ -59,7 +60,8 @@ class QmpServer : public EventSink {
   void accept_clients();
   void on_client_event(ClientIt client, uint32_t events);
   bool read_from(Client& client);
-  void answer_inbox(Client& client);
+  void answer_inbox(ClientIt client);
+  void deliver_deferred(ClientIt client, std::string text);
   void queue(Client& client, std::string bytes, std::vector<UniqueFd> fds);
   bool flush(Client& client);
   void update_interest(Client& client);

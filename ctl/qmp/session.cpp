@@ -18,6 +18,34 @@ json error_reply(const QmpError& error) {
   return reply;
 }
 
+namespace {
+
+std::string reply_text(json answer, const std::optional<json>& id) {
+  if (id) answer["id"] = *id;
+  return to_qemu_json(answer) + "\n";
+}
+
+}  // namespace
+
+void DeferredReply::resolve(const QmpResult<json>& result) {
+  if (resolved_) return;
+  resolved_ = true;
+  std::string text = reply_text(result ? json{{"return", result.value()}} : error_reply(result.error()), id_);
+  if (deliver_) {
+    auto deliver = std::move(deliver_);
+    deliver_ = nullptr;
+    deliver(std::move(text));
+  } else {
+    early_ = std::move(text);
+  }
+}
+
+std::optional<std::string> DeferredReply::attach(std::function<void(std::string)> deliver) {
+  if (early_) return std::exchange(early_, std::nullopt);
+  if (!resolved_) deliver_ = std::move(deliver);
+  return std::nullopt;
+}
+
 json Session::greeting() {
   json version = json::object();
   // Inserted in schema order (VersionTriple) so QDict order matches QEMU's.
@@ -63,7 +91,13 @@ Reply Session::handle(const FramedText& framed) {
         id = request["id"];
         request.erase("id");
       }
-      answer = dispatch(request, reply.fds);
+      std::shared_ptr<DeferredReply> deferred;
+      answer = dispatch(request, reply.fds, deferred);
+      if (deferred) {
+        deferred->set_id(std::move(id));
+        reply.deferred = std::move(deferred);
+        return reply;
+      }
       if (id) answer["id"] = *id;
     }
   }
@@ -72,7 +106,8 @@ Reply Session::handle(const FramedText& framed) {
 }
 
 // qmp_dispatch_check_obj() and qmp_dispatch(), in QEMU's order of checks.
-json Session::dispatch(const json& request, std::vector<UniqueFd>& reply_fds) {
+json Session::dispatch(const json& request, std::vector<UniqueFd>& reply_fds,
+                       std::shared_ptr<DeferredReply>& deferred) {
   if (!request.is_object()) return error_reply(generic_error(texts::kInputNotObject));
 
   std::vector<std::string> keys;
@@ -103,9 +138,13 @@ json Session::dispatch(const json& request, std::vector<UniqueFd>& reply_fds) {
   if (exec_key == "exec-oob") return error_reply(generic_error(texts::command_no_oob(name)));
 
   json args = request.contains("arguments") ? request["arguments"] : json::object();
-  qapi::CommandContext ctx{*this, {}};
+  qapi::CommandContext ctx{*this, {}, nullptr};
   QmpResult<json> result = command->marshal(handlers_, ctx, args);
   if (!result) return error_reply(result.error());
+  if (ctx.deferred) {
+    deferred = std::move(ctx.deferred);
+    return json();
+  }
   reply_fds = std::move(ctx.reply_fds);
   return json{{"return", std::move(result.value())}};
 }

@@ -4,7 +4,9 @@
 // It sees no socket: the server feeds it texts and received fds.
 #pragma once
 
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,9 +19,34 @@
 
 namespace vnet::qmp {
 
+// The answer to a command that completes later, because it waits on
+// something outside the daemon (a VMM's replies). The client gets no other
+// answer until it is resolved: QMP answers one client's commands in order.
+// Other clients are served meanwhile.
+class DeferredReply {
+ public:
+  // The first call wins; later ones (and calls after the client left) do
+  // nothing.
+  void resolve(const QmpResult<nlohmann::ordered_json>& result);
+  bool resolved() const { return resolved_; }
+
+  // For the session and the server: the request's "id", and where the text
+  // goes. attach() returns the text at once if it was resolved before.
+  void set_id(std::optional<nlohmann::ordered_json> id) { id_ = std::move(id); }
+  std::optional<std::string> attach(std::function<void(std::string)> deliver);
+  void detach() { deliver_ = nullptr; }
+
+ private:
+  std::optional<nlohmann::ordered_json> id_;
+  std::function<void(std::string)> deliver_;
+  std::optional<std::string> early_;
+  bool resolved_ = false;
+};
+
 struct Reply {
   std::string text;            // one JSON text and a newline
   std::vector<UniqueFd> fds;   // sent with the text as SCM_RIGHTS
+  std::shared_ptr<DeferredReply> deferred;  // set instead of text: answered later
 };
 
 class Session {
@@ -50,7 +77,8 @@ class Session {
   std::optional<UniqueFd> take_named_fd(const std::string& name);
 
  private:
-  nlohmann::ordered_json dispatch(const nlohmann::ordered_json& request, std::vector<UniqueFd>& reply_fds);
+  nlohmann::ordered_json dispatch(const nlohmann::ordered_json& request, std::vector<UniqueFd>& reply_fds,
+                                  std::shared_ptr<DeferredReply>& deferred);
 
   qapi::CommandHandlers& handlers_;
   bool negotiated_ = false;
@@ -70,6 +98,14 @@ namespace vnet::qapi {
 struct CommandContext {
   qmp::Session& session;
   std::vector<UniqueFd> reply_fds;  // attached to the reply, in order
+  std::shared_ptr<qmp::DeferredReply> deferred;
+
+  // A handler that answers later calls this, returns success now (the value
+  // is ignored) and resolves the DeferredReply when it is done.
+  std::shared_ptr<qmp::DeferredReply> defer() {
+    deferred = std::make_shared<qmp::DeferredReply>();
+    return deferred;
+  }
 };
 
 }  // namespace vnet::qapi
