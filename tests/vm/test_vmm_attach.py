@@ -37,7 +37,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-from vnetd_harness import TIMEOUT_SCALE, start_vnetd  # noqa: E402
+from vnetd_harness import TIMEOUT_SCALE, QmpClient, start_vnetd  # noqa: E402
 from guest import Guest, build_guest, find_qemu  # noqa: E402
 
 HOST_IP, GUEST_IP = "198.51.100.1", "198.51.100.2"
@@ -275,6 +275,14 @@ class VmTestCase(unittest.TestCase):
         return {p["name"]: p["type"] for p in guest.qmp.cmd("qom-list", path="/machine/peripheral")
                 if p["type"].startswith("child<")}
 
+    def qemu_tap_fds(self, guest):
+        """How many of QEMU's fds are taps (getfd'ed or in a netdev)."""
+        count = 0
+        for name in os.listdir(f"/proc/{guest.proc.pid}/fd"):
+            with contextlib.suppress(OSError):
+                count += os.readlink(f"/proc/{guest.proc.pid}/fd/{name}") == "/dev/net/tun"
+        return count
+
     def qemu_netdevs(self, guest):
         """QEMU 7.2 has no query-netdev; HMP's `info network` lists them."""
         return guest.qmp.cmd("human-monitor-command", **{"command-line": "info network"})
@@ -497,8 +505,9 @@ class HotplugOff(VmTestCase):
 
 
 class NotQmp:
-    """A UNIX socket server at path that greets every client with garbage
-    (or with nothing, closing at once)."""
+    """A UNIX socket server at path that is no QMP monitor: it greets every
+    client with garbage, closes at once (garbage None), or says nothing and
+    holds the connection (garbage b"")."""
 
     def __init__(self, path, garbage):
         self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -514,7 +523,7 @@ class NotQmp:
             except OSError:
                 return
             with conn:
-                if self.garbage:
+                if self.garbage is not None:
                     with contextlib.suppress(OSError):
                         conn.sendall(self.garbage)
                         conn.recv(4096)  # until vnetd gives up on us
@@ -541,6 +550,7 @@ class Refusals(VmTestCase):
     def setUp(self):
         self.netdevs_before = self.vnetd_cmd("query-netdevs")
         self.peripherals_before = self.qemu_peripherals(self.qemu)
+        self.tap_fds_before = self.qemu_tap_fds(self.qemu)
 
     def assert_refused(self, arguments, desc=None, contains=None):
         reply = self.vnetd.execute("vmm-attach", arguments, timeout=ATTACH_TIMEOUT)
@@ -563,6 +573,8 @@ class Refusals(VmTestCase):
                          f"the refused vmm-attach {what} left a device in QEMU")
         self.assertNotIn(f"vnetd-{self.nic}", self.qemu_netdevs(self.qemu),
                          f"the refused vmm-attach {what} left a netdev in QEMU")
+        self.assertEqual(self.qemu_tap_fds(self.qemu), self.tap_fds_before,
+                         f"the refused vmm-attach {what} left tap fds open in QEMU (getfd without closefd)")
         self.assertTrue(self.daemon.alive(), self.daemon.describe_exit())
 
     def test_missing_socket(self):
@@ -581,6 +593,24 @@ class Refusals(VmTestCase):
         server = NotQmp(path, None)
         self.addCleanup(server.close)
         self.assert_refused({"nic": self.nic, "qmp": path})
+
+    def test_socket_that_says_nothing(self):
+        path = os.path.join(self.work, "mute.sock")
+        server = NotQmp(path, b"")
+        self.addCleanup(server.close)
+        started = time.monotonic()
+        self.vnetd.send("vmm-attach", {"nic": self.nic, "qmp": path})
+        # vnetd waits for a greeting that never comes; meanwhile it serves others.
+        other = QmpClient(self.daemon.socket_path)
+        self.addCleanup(other.close)
+        self.assertIn("qemu", other.cmd("query-version"), "vnetd stopped serving while a vmm-attach waited")
+        served = time.monotonic() - started
+        self.assertLess(served, 2.0 * TIMEOUT_SCALE, f"another client waited {served:.1f}s behind a vmm-attach")
+        reply = self.vnetd.read_reply(ATTACH_TIMEOUT)
+        self.assertIn("error", reply, f"vmm-attach to a socket that never greets answered {reply}")
+        print(f"refused a mute socket after {time.monotonic() - started:.1f}s: {reply['error']['desc']}",
+              file=sys.stderr, flush=True)
+        self.assert_nothing_left({"qmp": path})
 
     def test_nic_already_attached(self):
         self.vnetd_cmd("vmm-attach", nic=self.nic, qmp=self.qemu.vnetd_qmp_path, device="existing", hotplug=False)
