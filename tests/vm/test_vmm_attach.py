@@ -271,6 +271,12 @@ class VmTestCase(unittest.TestCase):
         self.assertEqual(done.returncode, 0, f"{what}: the host ({HOST_IP} on {TAP_IFNAME}) cannot ping the guest "
                                              f"({GUEST_IP}) through vnetd's tap:\n{done.stdout}{done.stderr}")
 
+    def vnetctl(self, *args):
+        vnetctl = os.environ.get("VNETCTL") or os.path.join(HERE, "..", "..", "build", "bin", "vnetctl")
+        self.assertTrue(os.access(vnetctl, os.X_OK), f"no vnetctl at {vnetctl}: build it or set VNETCTL")
+        return subprocess.run([vnetctl, "-s", self.daemon.socket_path, *args], capture_output=True, text=True,
+                              timeout=ATTACH_TIMEOUT)
+
     def qemu_peripherals(self, guest):
         return {p["name"]: p["type"] for p in guest.qmp.cmd("qom-list", path="/machine/peripheral")
                 if p["type"].startswith("child<")}
@@ -482,10 +488,7 @@ class HotplugOff(VmTestCase):
 
     def test_01b_cli_shows_the_attachment(self):
         with self.steps.step(self, "cli", needs=["attach"]):
-            vnetctl = os.environ.get("VNETCTL") or os.path.join(HERE, "..", "..", "build", "bin", "vnetctl")
-            self.assertTrue(os.access(vnetctl, os.X_OK), f"no vnetctl at {vnetctl}: build it or set VNETCTL")
-            done = subprocess.run([vnetctl, "-s", self.daemon.socket_path, "-j", "vmm", "show"],
-                                  capture_output=True, text=True, timeout=30)
+            done = self.vnetctl("-j", "vmm", "show")
             self.assertEqual(done.returncode, 0, f"vnetctl -j vmm show: {done.stderr}")
             self.assertEqual(json.loads(done.stdout), self.attachments(), "vnetctl -j vmm show")
 
@@ -640,6 +643,23 @@ class Refusals(VmTestCase):
         self.assertNotIn(f"vnetd-{self.nic}", self.qemu_netdevs(self.qemu))
         self.vnetd_cmd("vmm-detach", nic=self.nic)
         self.assert_nothing_left("(after the detach)")
+
+    def test_cli(self):
+        path = self.qemu.vnetd_qmp_path
+        done = self.vnetctl("vmm", "attach", self.nic, f"qmp={path}", "bus=no-such-bus")
+        self.assertNotEqual(done.returncode, 0, "vnetctl vmm attach with a bad bus exited 0")
+        self.assertIn("Bus 'no-such-bus' not found", done.stderr, "vnetctl should print QEMU's text")
+        self.assert_nothing_left("(vnetctl, bad bus)")
+        done = self.vnetctl("vmm", "attach", self.nic, f"qmp={path}", "device=existing", "hotplug=off")
+        self.assertEqual(done.returncode, 0, f"vnetctl vmm attach ... hotplug=off: {done.stderr}")
+        self.addCleanup(self.vnetd.execute, "vmm-detach", {"nic": self.nic}, timeout=ATTACH_TIMEOUT)
+        shown = self.vnetctl("-j", "vmm", "show")
+        self.assertEqual(json.loads(shown.stdout), self.attachments(), "vnetctl -j vmm show")
+        self.assertEqual([(a["nic"], a["device"], a["hotplug"]) for a in self.attachments()],
+                         [(self.nic, "existing", False)])
+        done = self.vnetctl("vmm", "detach", self.nic)
+        self.assertEqual(done.returncode, 0, f"vnetctl vmm detach: {done.stderr}")
+        self.assert_nothing_left("(vnetctl, after detach)")
 
     def test_device_id_taken(self):
         self.assert_refused({"nic": self.nic, "qmp": self.qemu.vnetd_qmp_path, "device": "existing"},
