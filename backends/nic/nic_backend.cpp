@@ -39,6 +39,9 @@ Result<std::unique_ptr<NicBackend>> NicBackend::create(NicIdentity identity, con
   // The state of a NIC whose guest driver has not programmed it yet.
   ebpf::RxFilterState fresh;
   fresh.main_mac = identity.mac;
+  // A fresh virtio-net takes broadcasts (QEMU's nobcast is 0, which QEMU 7.2
+  // reports as broadcast-allowed false; vnetd reports the meaning).
+  fresh.broadcast_allowed = true;
   for (int vid = 0; vid < 4096; vid++) fresh.vlan_table.push_back(static_cast<uint16_t>(vid));
   if (auto applied = program.value()->apply(fresh); !applied) return applied.take_error();
   return std::unique_ptr<NicBackend>(new NicBackend(std::move(identity), std::move(program.value())));

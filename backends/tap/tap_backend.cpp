@@ -116,12 +116,18 @@ Result<std::unique_ptr<TapBackend>> TapBackend::restore(const TapPlan& plan, con
   tap->planned_queues_ = plan.source == Source::create ? plan.queues : 0;
   tap->complete_ = true;  // from here on, a failure must not delete the device
   if (info->num_queues == 0 && plan.source == Source::create) {
-    // Nobody holds a queue: open them again, as netdev_add did.
+    // Nobody holds a queue (as far as the kernel says): open them again, as
+    // netdev_add did.
     unsigned flags = IFF_TAP | IFF_NO_PI | (tap->vnet_hdr_ ? IFF_VNET_HDR : 0) | (tap->multi_queue_ ? IFF_MULTI_QUEUE : 0);
     for (uint32_t i = 0; i < plan.queues; i++) {
       auto fd = tun::open_device();
       if (!fd) return fd.take_error();
-      if (auto name = tun::set_iff(fd->get(), record.ifname, flags); !name) return name.take_error();
+      if (auto name = tun::set_iff(fd->get(), record.ifname, flags); !name) {
+        // The kernel reports attached queues of multi-queue taps only
+        // (tun_fill_info): a single-queue tap held by a VMM shows up here.
+        if (!tap->multi_queue_ && name.error().errnum == EBUSY) return tap;
+        return name.take_error();
+      }
       tap->queues_.push_back(std::move(*fd));
     }
     if (auto configured = tap->configure_queues(plan); !configured) return configured.take_error();
