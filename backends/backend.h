@@ -57,6 +57,11 @@ class Backend {
     return Error{EOPNOTSUPP, "this netdev type carries no frames in vnetd yet"};
   }
 
+  // The netdev's record is durable (the state journal committed it): what
+  // the backend created may now outlive the daemon (a tap made persistent).
+  // Before this, a crash must take it along.
+  virtual void record_committed() {}
+
   // The daemon is stopping with --keep-devices, or a restart is to re-adopt
   // this netdev: on destruction, leave the kernel objects (devices, attached
   // filters, pinned maps) in place, only closing our own fds.

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <optional>
+#include <utility>
 
 #include "kernel_ifaces/rtnl.h"
 
@@ -117,8 +118,14 @@ std::vector<TeardownJob> TeardownQueue::take_batch() {
 void TeardownQueue::finished(const std::vector<TeardownJob>& batch) {
   for (const auto& job : batch) {
     if (--pending_[job.key] == 0) pending_.erase(job.key);
+    if (job.ifindex) finished_links_.push_back(job.ifindex);
   }
   changed_.notify_all();
+}
+
+std::vector<int> TeardownQueue::take_finished() {
+  std::lock_guard lock(mutex_);
+  return std::exchange(finished_links_, {});
 }
 
 uint32_t TeardownQueue::next_group() {

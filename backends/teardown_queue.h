@@ -49,6 +49,9 @@ class TeardownQueue {
   // now rather than waiting behind every job queued before it.
   void wait_for(const std::string& key);
   void drain();                           // until every job queued so far has run
+  // The ifindexes of links deleted since the last call (the state keeps a
+  // deleted tap until its link is gone, for a restart after a crash).
+  std::vector<int> take_finished();
 
  private:
   void work(rtnl::Rtnl* rtnl);
@@ -67,6 +70,7 @@ class TeardownQueue {
   std::condition_variable changed_;
   std::deque<TeardownJob> jobs_;
   std::map<std::string, int> pending_;  // key -> jobs queued or running
+  std::vector<int> finished_links_;      // for take_finished()
   bool stopping_ = false;
   bool collecting_ = false;             // a worker is gathering a batch
   const uint32_t group_base_;           // random, so no one else's links share our ifgroups

@@ -1,38 +1,38 @@
 #include "ctl/daemon_state.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
-#include "kernel_ifaces/unique_fd.h"
 #include "ctl/qapi/input_visitor.h"
 #include "qapi_encode.h"
 #include "qapi_visit.h"
 
 namespace vnet {
 
+using json = nlohmann::ordered_json;
+
 namespace {
 
-Result<void> write_all(int fd, const std::string& text, const std::string& path) {
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_error("writing " + path);
-    done += static_cast<size_t>(n);
+void log_state_error(const Error& error) { std::fprintf(stderr, "vnetd: state: %s\n", error.message.c_str()); }
+
+// A deleted netdev's device that vnetd made and that its teardown removes
+// in the background: until that is done, a restart must remove it.
+std::optional<state::Teardown> device_to_tear_down(const std::string& record_text) {
+  json record = json::parse(record_text, nullptr, false);
+  if (!record.is_object() || !record.contains("details")) return std::nullopt;
+  const json& details = record["details"];
+  if (!details.is_object() || details.value("created", false) != true) return std::nullopt;
+  if (!details.value("ifname", json()).is_string() || !details.value("ifindex", json()).is_number_integer()) {
+    return std::nullopt;
   }
-  return {};
+  return state::Teardown{details["ifname"].get<std::string>(), details["ifindex"].get<int>()};
 }
 
 }  // namespace
 
-nlohmann::ordered_json netdev_record(const NetdevEntry& entry) {
-  nlohmann::ordered_json record;
+json netdev_record(const NetdevEntry& entry) {
+  json record;
   record["id"] = entry.id;
-  nlohmann::ordered_json options;
+  json options;
   qapi::to_json(options, entry.options);
   record["netdev"] = std::move(options);
   record["link-up"] = entry.link_up;
@@ -41,69 +41,105 @@ nlohmann::ordered_json netdev_record(const NetdevEntry& entry) {
   return record;
 }
 
-void DaemonState::changed() {
-  if (save_pending_) return;
-  save_pending_ = true;
+Result<std::optional<json>> DaemonState::load() {
+  auto contents = journal_.load();
+  if (!contents) return contents.take_error();
+  if (!*contents) return std::optional<json>();
+  json out = json::object();
+  out["netdevs"] = json::array();
+  for (auto& record : (*contents)->records) out["netdevs"].push_back(std::move(record));
+  for (auto& [name, value] : (*contents)->sections) out[name] = std::move(value);
+  teardowns_ = std::move((*contents)->teardowns);
+  return std::optional<json>(std::move(out));
+}
+
+void DaemonState::changed(const std::string& id) {
+  dirty_.insert(id);
+  if (NetdevEntry* entry = registry_.find(id); entry && !entry->peer.empty()) dirty_.insert(entry->peer);
+  schedule_commit();
+}
+
+void DaemonState::sections_changed() {
+  sections_dirty_ = true;
+  schedule_commit();
+}
+
+void DaemonState::after_commit(std::function<void()> fn) {
+  after_commit_.push_back(std::move(fn));
+  schedule_commit();
+}
+
+void DaemonState::schedule_commit() {
+  if (commit_scheduled_) return;
+  commit_scheduled_ = true;
   loop_.defer([this] {
-    save_pending_ = false;
-    if (auto saved = save_now(); !saved) std::fprintf(stderr, "vnetd: state: %s\n", saved.error().message.c_str());
+    commit_scheduled_ = false;
+    if (auto committed = commit_now(); !committed) log_state_error(committed.error());
   });
 }
 
-Result<void> DaemonState::save_now() {
-  nlohmann::ordered_json state;
-  state["version"] = kVersion;
-  state["netdevs"] = nlohmann::ordered_json::array();
-  for (const auto& entry : registry_.all()) state["netdevs"].push_back(netdev_record(*entry));
-  state["announce-timers"] = nlohmann::ordered_json::array();
+void DaemonState::stage_netdev(const std::string& id) {
+  if (const NetdevEntry* entry = registry_.find(id)) {
+    std::string text = netdev_record(*entry).dump();
+    if (const std::string* saved = journal_.record(id); !saved || *saved != text) journal_.put(id, std::move(text));
+  } else if (const std::string* saved = journal_.record(id)) {
+    journal_.remove(id, device_to_tear_down(*saved));
+  }
+}
+
+void DaemonState::stage_sections() {
+  json timers = json::array();
   if (announcer_) {
     for (const auto& timer : announcer_->snapshot()) {
-      nlohmann::ordered_json params;
+      json params;
       qapi::to_json(params, timer.params);
-      state["announce-timers"].push_back({{"params", params}, {"rounds-left", timer.rounds_left},
-                                          {"due-ms", timer.due_ms}});
+      timers.push_back({{"params", params}, {"rounds-left", timer.rounds_left}, {"due-ms", timer.due_ms}});
     }
   }
-  state["vmm-attachments"] = nlohmann::ordered_json::array();
+  journal_.set_section("announce-timers", timers.dump());
+  json attachments = json::array();
   if (vmm_) {
-    for (const auto& spec : vmm_->saved()) state["vmm-attachments"].push_back(vmm::spec_json(spec));
+    for (const auto& spec : vmm_->saved()) attachments.push_back(vmm::spec_json(spec));
   }
-  std::string text = state.dump(1) + "\n";
-  std::string temporary = path_ + ".new";
-  UniqueFd fd(open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!fd) return errno_error("creating " + temporary);
-  if (auto written = write_all(fd.get(), text, temporary); !written) return written;
-  if (fsync(fd.get()) < 0) return errno_error("fsync " + temporary);
-  fd.reset();
-  if (rename(temporary.c_str(), path_.c_str()) < 0) return errno_error("renaming " + temporary + " to " + path_);
-  // The rename itself reaches the disk with its directory.
-  std::string dir = path_.substr(0, path_.rfind('/'));
-  if (UniqueFd dir_fd(open(dir.empty() ? "/" : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)); dir_fd) {
-    fsync(dir_fd.get());
-  }
-  return {};
+  journal_.set_section("vmm-attachments", attachments.dump());
 }
 
-Result<std::optional<nlohmann::ordered_json>> DaemonState::load() const {
-  std::ifstream file(path_);
-  if (!file) {
-    if (errno == ENOENT) return std::optional<nlohmann::ordered_json>();
-    return errno_error("opening " + path_);
+Result<void> DaemonState::commit_now() {
+  for (const auto& id : dirty_) stage_netdev(id);
+  dirty_.clear();
+  if (sections_dirty_) stage_sections();
+  sections_dirty_ = false;
+  // Links torn down since the last commit leave the state with it.
+  if (teardown_ && journal_.staged()) {
+    for (int ifindex : teardown_->take_finished()) journal_.teardown_done(ifindex);
   }
-  std::stringstream text;
-  text << file.rdbuf();
-  auto state = nlohmann::ordered_json::parse(text.str(), nullptr, false);
-  if (state.is_discarded() || !state.is_object() || !state.contains("netdevs") || !state["netdevs"].is_array()) {
-    return Error{EINVAL, path_ + ": not a vnetd state file (move it away to start afresh)"};
-  }
-  if (state.value("version", 0) != kVersion) {
-    return Error{EINVAL, path_ + ": state version " + state.value("version", nlohmann::ordered_json()).dump() +
-                             ", this vnetd reads version " + std::to_string(kVersion)};
-  }
-  return std::optional<nlohmann::ordered_json>(std::move(state));
+  Result<void> committed = journal_.commit();
+  // What waits for durability runs even when the commit failed (it is
+  // logged): replies must not hang. Callbacks may add more.
+  auto waiting = std::move(after_commit_);
+  after_commit_.clear();
+  for (auto& fn : waiting) fn();
+  return committed;
 }
 
-std::vector<Announcer::Snapshot> announce_timers(const nlohmann::ordered_json& state) {
+Result<void> DaemonState::save_now() {
+  for (const auto& entry : registry_.all()) dirty_.insert(entry->id);
+  sections_dirty_ = true;
+  for (const auto& id : dirty_) stage_netdev(id);
+  dirty_.clear();
+  stage_sections();
+  sections_dirty_ = false;
+  if (teardown_) {
+    for (int ifindex : teardown_->take_finished()) journal_.teardown_done(ifindex);
+  }
+  Result<void> compacted = journal_.compact();
+  auto waiting = std::move(after_commit_);
+  after_commit_.clear();
+  for (auto& fn : waiting) fn();
+  return compacted;
+}
+
+std::vector<Announcer::Snapshot> announce_timers(const json& state) {
   std::vector<Announcer::Snapshot> out;
   if (!state.contains("announce-timers") || !state["announce-timers"].is_array()) return out;
   for (const auto& saved : state["announce-timers"]) {
@@ -120,7 +156,7 @@ std::vector<Announcer::Snapshot> announce_timers(const nlohmann::ordered_json& s
   return out;
 }
 
-std::vector<vmm::AttachmentSpec> vmm_attachments(const nlohmann::ordered_json& state) {
+std::vector<vmm::AttachmentSpec> vmm_attachments(const json& state) {
   std::vector<vmm::AttachmentSpec> out;
   if (!state.contains("vmm-attachments") || !state["vmm-attachments"].is_array()) return out;
   for (const auto& saved : state["vmm-attachments"]) {
@@ -132,11 +168,6 @@ std::vector<vmm::AttachmentSpec> vmm_attachments(const nlohmann::ordered_json& s
     }
   }
   return out;
-}
-
-void DaemonState::discard() {
-  unlink(path_.c_str());
-  unlink((path_ + ".new").c_str());
 }
 
 }  // namespace vnet

@@ -1,60 +1,92 @@
-// DaemonState - <state-dir>/netdevs.json: every netdev the daemon holds, in
-// the order they were added, with what a restarted daemon needs to re-adopt
-// them (options as given, link state, the kernel objects behind each).
-// Rewritten whole after each change, atomically (a new file, fsync, rename):
-// a crash at any point leaves the old state or the new one, never a mix.
+// DaemonState - what the daemon keeps in its state dir so that a restarted
+// daemon re-adopts it: every netdev (options as given, link state, the kernel
+// objects behind it), running announce timers, VMM attachments, and the
+// devices of deleted netdevs still being torn down.
+//
+// Each change costs a journal line for what changed (StateJournal), not a
+// rewrite. Changes of one turn of the event loop are committed together (one
+// fdatasync), and replies wait for it (CommitGate): an answered request
+// survives kill -9. Work that must follow durability (a created tap made
+// persistent, so that no device outlives an unrecorded netdev) runs after
+// the commit and before the replies.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
+#include "backends/teardown_queue.h"
 #include "ctl/announcer.h"
 #include "ctl/netdev_registry.h"
+#include "ctl/qmp/commit_gate.h"
 #include "ctl/qmp/event_loop.h"
+#include "ctl/state/state_journal.h"
 #include "ctl/vmm/vmm_attachments.h"
 #include "kernel_ifaces/result.h"
 
 namespace vnet {
 
-class DaemonState {
+class DaemonState : public qmp::CommitGate {
  public:
-  static constexpr int kVersion = 1;
-
   DaemonState(std::string dir, NetdevRegistry& registry, qmp::EventLoop& loop)
-      : path_(std::move(dir) + "/netdevs.json"), registry_(registry), loop_(loop) {}
+      : journal_(std::move(dir)), registry_(registry), loop_(loop) {}
 
-  // Saves at the end of this turn of the event loop: requests answered
-  // together (a pipelining client) cost one write.
-  void changed();
+  // What the last daemon left: {"netdevs": [...], "announce-timers": [...],
+  // "vmm-attachments": [...]}, or nullopt when there is none. A state that
+  // does not parse is an error (starting afresh over it would lose devices).
+  // The devices of deleted netdevs not yet torn down are in teardowns().
+  Result<std::optional<nlohmann::ordered_json>> load();
+  const std::vector<state::Teardown>& teardowns() const { return teardowns_; }
+
+  // Netdev id changed (added, changed or deleted: gone from the registry),
+  // and with it its peer. Committed at the end of this turn of the loop.
+  void changed(const std::string& id);
+  // Announce timers or VMM attachments changed.
+  void sections_changed();
+
+  bool uncommitted() const override { return !dirty_.empty() || sections_dirty_ || !after_commit_.empty(); }
+  void after_commit(std::function<void()> fn) override;
+  // The pending commit, now.
+  Result<void> commit_now();
+  // Everything rewritten as a new snapshot (at start, after re-adoption, and
+  // when stopping with --keep-devices).
   Result<void> save_now();
-  // The last save ({"netdevs": [...], "announce-timers": [...],
-  // "vmm-attachments": [...]}), or nullopt
-  // when there is none. A file that does not parse is an error (starting
-  // afresh over it would lose devices).
-  Result<std::optional<nlohmann::ordered_json>> load() const;
-  // Its running announce timers are saved too, and its VMM attachments.
+
   void set_announcer(const Announcer* announcer) { announcer_ = announcer; }
   void set_vmm_attachments(const vmm::VmmAttachments* attachments) { vmm_ = attachments; }
+  void set_teardown_queue(TeardownQueue* teardown) { teardown_ = teardown; }
   // Nothing is left to re-adopt (the daemon removed all it had).
-  void discard();
-  const std::string& path() const { return path_; }
+  void discard() { journal_.discard(); }
+  const std::string& path() const { return journal_.snapshot_path(); }
+  uint64_t bytes_written() const { return journal_.bytes_written(); }
 
  private:
-  std::string path_;
+  void schedule_commit();
+  void stage_netdev(const std::string& id);
+  void stage_sections();
+
+  state::StateJournal journal_;
   NetdevRegistry& registry_;
   qmp::EventLoop& loop_;
-  bool save_pending_ = false;
+  std::set<std::string> dirty_;
+  bool sections_dirty_ = false;
+  bool commit_scheduled_ = false;
+  std::vector<std::function<void()>> after_commit_;
+  std::vector<state::Teardown> teardowns_;
   const Announcer* announcer_ = nullptr;
   const vmm::VmmAttachments* vmm_ = nullptr;
+  TeardownQueue* teardown_ = nullptr;
 };
-
-// The VMM attachments of a loaded state, for VmmAttachments::resume.
-std::vector<vmm::AttachmentSpec> vmm_attachments(const nlohmann::ordered_json& state);
 
 // The announce timers of a loaded state, for Announcer::resume.
 std::vector<Announcer::Snapshot> announce_timers(const nlohmann::ordered_json& state);
+
+// The VMM attachments of a loaded state, for VmmAttachments::resume.
+std::vector<vmm::AttachmentSpec> vmm_attachments(const nlohmann::ordered_json& state);
 
 // One registry entry as a record, and what restore needs of it.
 nlohmann::ordered_json netdev_record(const NetdevEntry& entry);

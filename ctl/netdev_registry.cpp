@@ -14,13 +14,12 @@ nlohmann::ordered_json details_json(const Backend& backend) {
 }
 
 NetdevEntry* NetdevRegistry::find(std::string_view id) {
-  for (auto& entry : entries_) {
-    if (entry->id == id) return entry.get();
-  }
-  return nullptr;
+  auto it = by_id_.find(std::string(id));
+  return it == by_id_.end() ? nullptr : it->second;
 }
 
 NetdevEntry& NetdevRegistry::add(std::unique_ptr<NetdevEntry> entry) {
+  by_id_[entry->id] = entry.get();
   entries_.push_back(std::move(entry));
   return *entries_.back();
 }
@@ -37,10 +36,13 @@ Result<void> NetdevRegistry::connect_peers(NetdevEntry& a, NetdevEntry& b) {
 }
 
 void NetdevRegistry::remove(std::string_view id) {
-  auto it = std::find_if(entries_.begin(), entries_.end(), [&](const auto& e) { return e->id == id; });
-  if (it == entries_.end()) return;
+  NetdevEntry* found = find(id);
+  if (!found) return;
+  // Pointers, compared from the newest: deletes often take what was added last.
+  auto it = std::find_if(entries_.rbegin(), entries_.rend(), [&](const auto& e) { return e.get() == found; });
   std::unique_ptr<NetdevEntry> gone = std::move(*it);
-  entries_.erase(it);
+  entries_.erase(std::next(it).base());
+  by_id_.erase(gone->id);
   if (!gone->peer.empty()) {
     if (NetdevEntry* peer = find(gone->peer)) {
       peer->peer.clear();

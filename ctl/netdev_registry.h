@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "backends/backend.h"
@@ -48,6 +49,8 @@ class NetdevRegistry {
 
  private:
   std::vector<std::unique_ptr<NetdevEntry>> entries_;
+  // By id, so that a lookup costs the same with 10 netdevs or 10,000.
+  std::unordered_map<std::string, NetdevEntry*> by_id_;
 };
 
 }  // namespace vnet

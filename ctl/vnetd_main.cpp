@@ -111,6 +111,20 @@ vnet::Result<vnet::UniqueFd> qmp_listener(const Options& options, bool& created)
   return vnet::qmp::listen_unix(options.socket_path);
 }
 
+// Pinned filter maps of NICs that were not re-adopted (a crash before their
+// netdev_add was recorded, or a restore that failed) would stay for ever.
+void remove_unclaimed_pins(const std::string& pin_root, vnet::NetdevRegistry& registry) {
+  std::error_code ec;
+  for (const auto& dir : std::filesystem::directory_iterator(pin_root, ec)) {
+    std::string nic = dir.path().filename().string();
+    if (registry.find(nic)) continue;
+    for (const auto& pin : std::filesystem::directory_iterator(dir.path(), ec)) unlink(pin.path().c_str());
+    rmdir(dir.path().c_str());
+    std::fprintf(stderr, "vnetd: removed the pinned filter maps of NIC '%s', which is not in the state\n",
+                 nic.c_str());
+  }
+}
+
 int run(const Options& options) {
   signal(SIGPIPE, SIG_IGN);
   std::optional<vnet::config::DaemonConfig> config;
@@ -202,6 +216,16 @@ int run(const Options& options) {
     log_error(previous.error().message);
     return 1;
   }
+  // Devices of netdevs deleted before a crash, which their teardown had not
+  // removed yet: removed now, so nothing vnetd made is left unaccounted for.
+  for (const auto& gone : state.teardowns()) {
+    auto link = rtnl->get_link(gone.ifname);
+    if (link && link->ifindex == gone.ifindex) {
+      if (auto deleted = rtnl->delete_link(gone.ifindex); !deleted) {
+        log_error("restore: removing " + gone.ifname + " of a deleted netdev: " + deleted.error().message);
+      }
+    }
+  }
   if (*previous) {
     size_t restored = 0;
     for (const auto& record : (**previous)["netdevs"]) {
@@ -220,15 +244,21 @@ int run(const Options& options) {
     std::fprintf(stderr, "vnetd: re-adopted %zu of %zu netdevs and %zu announce timers from %s\n", restored,
                  (**previous)["netdevs"].size(), timers, state.path().c_str());
   }
+  if (!pin_root.empty()) remove_unclaimed_pins(pin_root, registry);
   state.set_announcer(&announcer);
-  announcer.set_on_change([&state] { state.changed(); });
+  state.set_teardown_queue(&teardown);
+  announcer.set_on_change([&state] { state.sections_changed(); });
   commands.set_state(&state);
+  server.set_commit_gate(&state);
 
   // NICs attached to running VMMs (vmm-attach); a restart reconnects to those
   // still running and reads their current filter.
   vnet::vmm::VmmAttachments attachments(
       **loop, events, [&commands](const vnet::qapi::RxFilterInfo& info) { return commands.program_rx_filter(info); },
-      [&state] { return state.save_now(); });
+      [&state] {
+        state.sections_changed();
+        return state.commit_now();
+      });
   commands.set_vmm_attachments(&attachments);
   state.set_vmm_attachments(&attachments);
   if (*previous) {

@@ -10,12 +10,10 @@ HubPort::HubPort(HubSet& hubs, int32_t hubid, std::string port_id)
 
 HubPort::~HubPort() { hubs_.remove_port(hubid_, this); }
 
+// The hub's ports are the hub's (query-hubs): listing them here would make
+// every port's details, and query-netdevs, grow with the hub.
 std::vector<Detail> HubPort::details() const {
-  std::vector<std::string> others;
-  for (const auto& port : hubs_.ports(hubid_)) {
-    if (port != port_id_) others.push_back(port);
-  }
-  return {Detail{"hub-ports", std::move(others)}, Detail{"frames-in", static_cast<int64_t>(frames_in_)},
+  return {Detail{"frames-in", static_cast<int64_t>(frames_in_)},
           Detail{"frames-out", static_cast<int64_t>(frames_out_)}, Detail{"drops", static_cast<int64_t>(drops_)},
           Detail{"loop-drops", static_cast<int64_t>(loop_drops_)}};
 }
@@ -67,6 +65,14 @@ void HubSet::remove_port(int32_t hubid, const HubPort* port) {
   auto& ports = it->second;
   ports.erase(std::remove(ports.begin(), ports.end(), port), ports.end());
   if (ports.empty()) hubs_.erase(it);
+}
+
+std::vector<int32_t> HubSet::hub_ids() const {
+  std::vector<int32_t> out;
+  for (const auto& [hubid, ports] : hubs_) {
+    if (!ports.empty()) out.push_back(hubid);
+  }
+  return out;
 }
 
 }  // namespace vnet

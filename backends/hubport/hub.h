@@ -53,6 +53,8 @@ class HubSet {
   std::unique_ptr<HubPort> add_port(int32_t hubid, const std::string& port_id);
   // The ids of the hub's ports, in the order they joined.
   std::vector<std::string> ports(int32_t hubid) const;
+  // Every hub that has ports, by id.
+  std::vector<int32_t> hub_ids() const;
 
  private:
   friend class HubPort;

@@ -59,11 +59,6 @@ Result<std::unique_ptr<TapBackend>> TapBackend::create(const TapPlan& plan, TapE
   if (!link) return link.take_error();
   tap->ifindex_ = link->ifindex;
   tap->planned_queues_ = static_cast<uint32_t>(tap->queues_.size());
-  // Persistent, so that it outlives a daemon that crashes or restarts (the
-  // VMM's fds keep working); vnetd deletes it itself when the netdev goes.
-  if (tap->created_) {
-    if (auto persist = tun::set_persist(tap->queues_.front().get(), true); !persist) return persist.take_error();
-  }
   // tun never stops its queues (a full ring drops), so a root qdisc in front
   // of a tap never holds a frame; the default one costs a pfifo_fast per tx
   // queue (256 for a multiqueue tap, ~5 MiB and most of the link-up time).
@@ -94,8 +89,24 @@ Result<std::unique_ptr<TapBackend>> TapBackend::create(const TapPlan& plan, TapE
   return tap;
 }
 
+// Persistent, so that it outlives a daemon that crashes or restarts (the
+// VMM's fds keep working); vnetd deletes it itself when the netdev goes. Only
+// once the netdev's record is durable: until then, the daemon's death closes
+// its fds and so removes the tap, and no crash leaves a device behind that no
+// state knows of.
+void TapBackend::record_committed() {
+  if (!created_ || persistent_ || queues_.empty()) return;
+  if (auto persist = tun::set_persist(queues_.front().get(), true); !persist) {
+    std::fprintf(stderr, "vnetd: tap %s: %s: a crash would remove it\n", ifname_.c_str(),
+                 persist.error().message.c_str());
+    return;
+  }
+  persistent_ = true;
+}
+
 Result<std::unique_ptr<TapBackend>> TapBackend::restore(const TapPlan& plan, const Record& record, TapEnv& env) {
   std::unique_ptr<TapBackend> tap(new TapBackend(env.teardown, env.rtnl, env.frames));
+  tap->persistent_ = true;  // it outlived a daemon
   tap->poll_us_ = plan.poll_us;
   tap->downscript_ = plan.downscript;
   tap->ifname_ = record.ifname;

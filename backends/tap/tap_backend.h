@@ -55,6 +55,7 @@ class TapBackend : public Backend {
     return queues_.empty() ? std::nullopt : std::optional<int>(queues_.front().get());
   }
   void keep_on_exit() override { keep_ = true; }
+  void record_committed() override;
   // TUNSETOFFLOAD (TUN_F_*) on every queue vnetd holds; needs vnet headers.
   Result<void> set_offloads(unsigned flags);
   int guest_tx_ifindex() const override { return ifindex_; }
@@ -89,6 +90,7 @@ class TapBackend : public Backend {
   bool created_ = false;  // we made the device, so removing it is ours to do
   bool complete_ = false; // a half-made tap is removed at once, not later
   bool keep_ = false;     // leave the device for a restarted daemon
+  bool persistent_ = false;  // TUNSETPERSIST done (once its record was durable)
   uint32_t planned_queues_ = 0;
   bool multi_queue_ = false;
   bool vnet_hdr_ = false;

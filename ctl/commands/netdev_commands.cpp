@@ -74,7 +74,7 @@ QmpResult<Empty> VnetdCommands::qmp_netdev_add(CommandContext& ctx, const qapi::
   }
   auto added = add_netdev(args, request);
   if (!added) return added.error();
-  state_changed();
+  state_changed(args.id);
   return Empty{};
 }
 
@@ -109,15 +109,26 @@ QmpResult<NetdevEntry*> VnetdCommands::add_netdev(const qapi::Netdev& args, cons
     }
   }
   qmp::emit_event(events_, "VNET_NETDEV_ADDED", qapi::VnetNetdevAddedData{added.id, added.type});
+  // What the backend made outlives the daemon only once its record is durable:
+  // a crash before that leaves no device that no state knows of.
+  if (state_) {
+    state_->after_commit([this, id = added.id] {
+      if (NetdevEntry* entry = registry_.find(id)) entry->backend->record_committed();
+    });
+  } else {
+    added.backend->record_committed();
+  }
   return &added;
 }
 
 QmpResult<Empty> VnetdCommands::qmp_netdev_del(CommandContext&, const qapi::NetdevDelArgs& args) {
   if (!registry_.find(args.id)) return device_not_found(args.id);
   if (auto attached = vmm_attachment_of(args.id)) return generic_error(*attached);
+  std::string peer = registry_.find(args.id)->peer;
   registry_.remove(args.id);
   qmp::emit_event(events_, "VNET_NETDEV_DELETED", qapi::VnetNetdevDeletedData{args.id});
-  state_changed();
+  state_changed(args.id);
+  if (!peer.empty()) state_changed(peer);
   return Empty{};
 }
 
@@ -133,7 +144,7 @@ QmpResult<Empty> VnetdCommands::qmp_set_link(CommandContext&, const qapi::SetLin
     peer->link_up = args.up;
   }
   if (was_up != args.up) qmp::emit_event(events_, "VNET_LINK_CHANGED", qapi::VnetLinkChangedData{args.name, args.up});
-  state_changed();
+  state_changed(args.name);
   return Empty{};
 }
 
@@ -149,6 +160,12 @@ QmpResult<std::vector<qapi::NetdevInfo>> VnetdCommands::qmp_query_netdevs(Comman
     if (auto details = details_json(*entry->backend); !details.empty()) info.details = std::move(details);
     out.push_back(std::move(info));
   }
+  return out;
+}
+
+QmpResult<std::vector<qapi::HubInfo>> VnetdCommands::qmp_query_hubs(CommandContext&) {
+  std::vector<qapi::HubInfo> out;
+  for (int32_t hubid : resources_.hubs.hub_ids()) out.push_back({hubid, resources_.hubs.ports(hubid)});
   return out;
 }
 

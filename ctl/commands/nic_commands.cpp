@@ -155,7 +155,7 @@ QmpResult<Empty> VnetdCommands::qmp_set_nic_features(CommandContext&, const qapi
     // As virtio_net_set_features(): on every negotiation that acks STANDBY.
     if (*args.standby) qmp::emit_event(events_, "FAILOVER_NEGOTIATED", qapi::FailoverNegotiatedData{args.name});
   }
-  state_changed();
+  state_changed(args.name);
   return Empty{};
 }
 
@@ -172,7 +172,7 @@ QmpResult<Empty> VnetdCommands::qmp_set_announce_addresses(CommandContext&,
     addresses.push_back(*address);
   }
   nic->set_announce_addresses(std::move(addresses), args.addresses);
-  state_changed();
+  state_changed(args.name);
   return Empty{};
 }
 

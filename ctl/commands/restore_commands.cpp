@@ -86,7 +86,7 @@ Result<void> VnetdCommands::adopt_netdev(const json& arguments, const std::optio
   }
   auto added = add_netdev(*netdev, request);
   if (!added) return Error{EINVAL, added.error().desc};
-  state_changed();
+  state_changed(netdev->id);
   return {};
 }
 
@@ -98,9 +98,12 @@ Result<void> VnetdCommands::set_tap_offloads(const std::string& id, unsigned fla
 }
 
 void VnetdCommands::remove_netdev(const std::string& id) {
+  NetdevEntry* entry = registry_.find(id);
+  std::string peer = entry ? entry->peer : "";
   registry_.remove(id);
   qmp::emit_event(events_, "VNET_NETDEV_DELETED", qapi::VnetNetdevDeletedData{id});
-  state_changed();
+  state_changed(id);
+  if (!peer.empty()) state_changed(peer);
 }
 
 QmpResult<Empty> VnetdCommands::qmp_udev_event(qapi::CommandContext&, const qapi::UdevEventArgs& args) {

@@ -57,6 +57,7 @@ class VnetdCommands : public qapi::CommandHandlers {
                                                                  const qapi::QueryRxFilterArgs& args) override;
   QmpResult<Empty> qmp_announce_self(qapi::CommandContext& ctx, const qapi::AnnounceParameters& args) override;
   QmpResult<std::vector<qapi::NetdevInfo>> qmp_query_netdevs(qapi::CommandContext& ctx) override;
+  QmpResult<std::vector<qapi::HubInfo>> qmp_query_hubs(qapi::CommandContext& ctx) override;
   QmpResult<qapi::NetdevFds> qmp_netdev_get_fds(qapi::CommandContext& ctx,
                                                 const qapi::NetdevGetFdsArgs& args) override;
   QmpResult<Empty> qmp_set_rx_filter(qapi::CommandContext& ctx, const qapi::RxFilterInfo& args) override;
@@ -82,8 +83,9 @@ class VnetdCommands : public qapi::CommandHandlers {
   // Why netdev id may not be deleted now (a NIC attached to a VMM, or its tap).
   std::optional<std::string> vmm_attachment_of(const std::string& id);
   QmpResult<NetdevEntry*> add_netdev(const qapi::Netdev& args, const BackendRequest& request);
-  void state_changed() {
-    if (state_) state_->changed();
+  // Netdev id (and its peer) changed: journaled at the end of this turn.
+  void state_changed(const std::string& id) {
+    if (state_) state_->changed(id);
   }
 };
 

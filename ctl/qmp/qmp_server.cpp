@@ -153,6 +153,20 @@ void QmpServer::queue(Client& client, std::string bytes, std::vector<UniqueFd> f
 
 // Writes what the socket takes; returns false when the client is gone.
 bool QmpServer::flush(Client& client) {
+  if (gate_ && gate_->uncommitted() && !client.output.empty()) {
+    // Nothing leaves before what it may confirm is durable: every client
+    // is flushed once the state is committed (this turn of the loop).
+    if (!flush_after_commit_) {
+      flush_after_commit_ = true;
+      gate_->after_commit([this] {
+        flush_after_commit_ = false;
+        for (auto it = clients_.begin(); it != clients_.end(); ++it) {
+          if (!it->closing && !it->output.empty() && !flush(*it)) drop(it);
+        }
+      });
+    }
+    return true;
+  }
   while (!client.output.empty()) {
     Outgoing& out = client.output.front();
     std::vector<int> fds;

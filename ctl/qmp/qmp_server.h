@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "ctl/qmp/commit_gate.h"
 #include "ctl/qmp/event_loop.h"
 #include "ctl/qmp/event_sink.h"
 #include "ctl/qmp/json_framer.h"
@@ -35,6 +36,8 @@ class QmpServer : public EventSink {
   void emit(std::string_view name, nlohmann::ordered_json data) override;
 
   size_t client_count() const { return clients_.size(); }
+  // Replies (and events) wait while the gate has uncommitted changes.
+  void set_commit_gate(CommitGate* gate) { gate_ = gate; }
 
  private:
   struct Outgoing {
@@ -72,6 +75,8 @@ class QmpServer : public EventSink {
   qapi::CommandHandlers& handlers_;
   UniqueFd listener_;
   std::list<Client> clients_;
+  CommitGate* gate_ = nullptr;
+  bool flush_after_commit_ = false;  // a flush of every client is waiting on the gate
 };
 
 // Creates a listening UNIX socket at path (mode 0660), replacing a stale one.

@@ -1,0 +1,298 @@
+#include "ctl/state/state_journal.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace vnet::state {
+
+using json = nlohmann::ordered_json;
+
+namespace {
+
+constexpr char kJournalPrefix[] = "journal-";
+
+Result<void> write_all(int fd, std::string_view text, const std::string& path) {
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error("writing " + path);
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+void sync_dir(const std::string& dir) {
+  if (UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)); fd) fsync(fd.get());
+}
+
+Result<std::string> read_file(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return errno_error("opening " + path);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+StateJournal::StateJournal(std::string dir) : dir_(std::move(dir)), snapshot_path_(dir_ + "/netdevs.json") {}
+
+std::string StateJournal::journal_path(uint64_t generation) const {
+  return dir_ + "/" + kJournalPrefix + std::to_string(generation);
+}
+
+std::vector<uint64_t> StateJournal::journal_generations() const {
+  std::vector<uint64_t> out;
+  DIR* dir = opendir(dir_.c_str());
+  if (!dir) return out;
+  while (dirent* entry = readdir(dir)) {
+    std::string name = entry->d_name;
+    if (name.rfind(kJournalPrefix, 0) != 0) continue;
+    std::string digits = name.substr(sizeof(kJournalPrefix) - 1);
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    out.push_back(std::strtoull(digits.c_str(), nullptr, 10));
+  }
+  closedir(dir);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Result<void> StateJournal::apply_line(const json& line, Contents& out, std::unordered_map<std::string, size_t>& index) {
+  if (!line.is_object()) return Error{EINVAL, "not an object"};
+  if (line.contains("put")) {
+    const json& record = line["put"];
+    if (!record.is_object() || !record.contains("id") || !record["id"].is_string()) {
+      return Error{EINVAL, "a put without a record id"};
+    }
+    std::string key = record["id"].get<std::string>();
+    if (auto it = index.find(key); it != index.end()) {
+      out.records[it->second] = record;
+    } else {
+      index[key] = out.records.size();
+      out.records.push_back(record);
+    }
+  } else if (line.contains("del")) {
+    if (!line["del"].is_string()) return Error{EINVAL, "a del without an id"};
+    if (auto it = index.find(line["del"].get<std::string>()); it != index.end()) {
+      out.records[it->second] = nullptr;  // compacted out below
+      index.erase(it);
+    }
+    if (line.contains("teardown")) {
+      const json& t = line["teardown"];
+      if (!t.is_object() || !t.value("ifname", json()).is_string() || !t.value("ifindex", json()).is_number_integer()) {
+        return Error{EINVAL, "a teardown without ifname and ifindex"};
+      }
+      out.teardowns.push_back({t["ifname"].get<std::string>(), t["ifindex"].get<int>()});
+    }
+  } else if (line.contains("section")) {
+    if (!line["section"].is_string() || !line.contains("value")) return Error{EINVAL, "a section without a value"};
+    out.sections[line["section"].get<std::string>()] = line["value"];
+  } else if (line.contains("torn-down")) {
+    if (!line["torn-down"].is_number_integer()) return Error{EINVAL, "torn-down without an ifindex"};
+    int ifindex = line["torn-down"].get<int>();
+    std::erase_if(out.teardowns, [&](const Teardown& t) { return t.ifindex == ifindex; });
+  } else {
+    return Error{EINVAL, "an unknown kind of line"};
+  }
+  return {};
+}
+
+Result<std::optional<Contents>> StateJournal::load() {
+  Contents out;
+  std::unordered_map<std::string, size_t> index;
+  bool found = false;
+  uint64_t generation = 0;
+  if (access(snapshot_path_.c_str(), F_OK) == 0) {
+    auto text = read_file(snapshot_path_);
+    if (!text) return text.take_error();
+    json snapshot = json::parse(*text, nullptr, false);
+    if (snapshot.is_discarded() || !snapshot.is_object() || !snapshot.contains("netdevs") ||
+        !snapshot["netdevs"].is_array()) {
+      return Error{EINVAL, snapshot_path_ + ": not a vnetd state file (move it away to start afresh)"};
+    }
+    json version = snapshot.value("version", json());
+    // Version 1 (a whole file per change, no journal) reads as generation 0.
+    if (version != json(1) && version != json(kVersion)) {
+      return Error{EINVAL, snapshot_path_ + ": state version " + version.dump() + ", this vnetd reads versions 1 and " +
+                               std::to_string(kVersion)};
+    }
+    json gen = snapshot.value("generation", json(0));
+    if (!gen.is_number_unsigned() && !gen.is_number_integer()) {
+      return Error{EINVAL, snapshot_path_ + ": generation is not a number"};
+    }
+    generation = gen.get<uint64_t>();
+    for (const auto& record : snapshot["netdevs"]) {
+      if (auto applied = apply_line(json{{"put", record}}, out, index); !applied) {
+        return Error{EINVAL, snapshot_path_ + ": a netdev record: " + applied.error().message};
+      }
+    }
+    for (const auto& [name, value] : snapshot.items()) {
+      if (name != "version" && name != "generation" && name != "netdevs" && name != "teardowns") {
+        out.sections[name] = value;
+      }
+    }
+    if (snapshot.contains("teardowns")) {
+      for (const auto& t : snapshot["teardowns"]) {
+        if (auto applied = apply_line(json{{"del", ""}, {"teardown", t}}, out, index); !applied) {
+          return Error{EINVAL, snapshot_path_ + ": teardowns: " + applied.error().message};
+        }
+      }
+    }
+    found = true;
+  }
+  std::vector<uint64_t> journals = journal_generations();
+  std::erase_if(journals, [generation](uint64_t g) { return g < generation; });
+  for (size_t j = 0; j < journals.size(); j++) {
+    std::string path = journal_path(journals[j]);
+    auto text = read_file(path);
+    if (!text) return text.take_error();
+    found = true;
+    std::istringstream lines(*text);
+    std::string line;
+    size_t number = 0;
+    while (std::getline(lines, line)) {
+      number++;
+      json parsed = json::parse(line, nullptr, false);
+      // A crash mid-append tears the last line of the last journal: that
+      // change was never confirmed to anyone.
+      bool last = j + 1 == journals.size() && lines.peek() == std::char_traits<char>::eof();
+      if (parsed.is_discarded()) {
+        if (last) break;
+        return Error{EINVAL, path + ":" + std::to_string(number) + ": not JSON (move the state dir away to start afresh)"};
+      }
+      if (auto applied = apply_line(parsed, out, index); !applied) {
+        return Error{EINVAL, path + ":" + std::to_string(number) + ": " + applied.error().message};
+      }
+    }
+  }
+  if (!found) return std::optional<Contents>();
+  std::erase_if(out.records, [](const json& r) { return r.is_null(); });
+  generation_ = generation;
+  return std::optional<Contents>(std::move(out));
+}
+
+void StateJournal::put(const std::string& key, std::string record_text) {
+  stage("{\"put\":" + record_text + "}");
+  if (auto it = by_key_.find(key); it != by_key_.end()) {
+    it->second->text = std::move(record_text);
+  } else {
+    records_.push_back({key, std::move(record_text)});
+    by_key_[key] = std::prev(records_.end());
+  }
+}
+
+void StateJournal::remove(const std::string& key, std::optional<Teardown> teardown) {
+  json line = {{"del", key}};
+  if (teardown) {
+    line["teardown"] = {{"ifname", teardown->ifname}, {"ifindex", teardown->ifindex}};
+    teardowns_[teardown->ifindex] = teardown->ifname;
+  }
+  stage(line.dump());
+  if (auto it = by_key_.find(key); it != by_key_.end()) {
+    records_.erase(it->second);
+    by_key_.erase(it);
+  }
+}
+
+void StateJournal::set_section(const std::string& name, std::string value_text) {
+  auto it = sections_.find(name);
+  if (it != sections_.end() && it->second == value_text) return;
+  stage("{\"section\":" + json(name).dump() + ",\"value\":" + value_text + "}");
+  sections_[name] = std::move(value_text);
+}
+
+void StateJournal::teardown_done(int ifindex) {
+  if (teardowns_.erase(ifindex) == 0) return;
+  stage("{\"torn-down\":" + std::to_string(ifindex) + "}");
+}
+
+Result<void> StateJournal::open_journal() {
+  std::string path = journal_path(generation_);
+  journal_ = UniqueFd(open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  if (!journal_) return errno_error("opening " + path);
+  struct stat st {};
+  journal_bytes_ = fstat(journal_.get(), &st) == 0 ? static_cast<size_t>(st.st_size) : 0;
+  return {};
+}
+
+Result<void> StateJournal::commit() {
+  if (staged_.empty()) return {};
+  if (!journal_) {
+    if (auto opened = open_journal(); !opened) return opened;
+  }
+  std::string path = journal_path(generation_);
+  std::string lines = std::move(staged_);
+  staged_.clear();
+  auto written = write_all(journal_.get(), lines, path);
+  if (written && fdatasync(journal_.get()) < 0) written = errno_error("fdatasync " + path);
+  if (!written) {
+    // Cut back to the last whole commit: nothing may follow a torn line.
+    if (ftruncate(journal_.get(), static_cast<off_t>(journal_bytes_)) < 0) journal_.reset();
+    return written;
+  }
+  journal_bytes_ += lines.size();
+  bytes_written_ += lines.size();
+  if (journal_bytes_ > kMinCompactBytes && journal_bytes_ > snapshot_bytes_) return compact();
+  return {};
+}
+
+Result<void> StateJournal::compact() {
+  // Whatever is staged is in the in-memory state already: the snapshot has it.
+  staged_.clear();
+  uint64_t next = generation_ + 1;
+  std::string text = "{\"version\":" + std::to_string(kVersion) + ",\"generation\":" + std::to_string(next) +
+                     ",\"netdevs\":[";
+  bool first = true;
+  for (const auto& record : records_) {
+    text += first ? "\n" : ",\n";
+    text += record.text;
+    first = false;
+  }
+  text += "\n]";
+  for (const auto& [name, value] : sections_) text += ",\n" + json(name).dump() + ":" + value;
+  json teardowns = json::array();
+  for (const auto& [ifindex, ifname] : teardowns_) teardowns.push_back({{"ifname", ifname}, {"ifindex", ifindex}});
+  text += ",\n\"teardowns\":" + teardowns.dump() + "\n}\n";
+
+  std::string temporary = snapshot_path_ + ".new";
+  UniqueFd fd(open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd) return errno_error("creating " + temporary);
+  auto written = write_all(fd.get(), text, temporary);
+  if (written && fsync(fd.get()) < 0) written = errno_error("fsync " + temporary);
+  if (!written) {
+    unlink(temporary.c_str());
+    return written;
+  }
+  fd.reset();
+  if (rename(temporary.c_str(), snapshot_path_.c_str()) < 0) {
+    unlink(temporary.c_str());
+    return errno_error("renaming " + temporary + " to " + snapshot_path_);
+  }
+  sync_dir(dir_);
+  bytes_written_ += text.size();
+  snapshot_bytes_ = text.size();
+  uint64_t old = generation_;
+  generation_ = next;
+  journal_.reset();
+  for (uint64_t g : journal_generations()) {
+    if (g <= old) unlink(journal_path(g).c_str());
+  }
+  return open_journal();
+}
+
+void StateJournal::discard() {
+  journal_.reset();
+  for (uint64_t g : journal_generations()) unlink(journal_path(g).c_str());
+  unlink(snapshot_path_.c_str());
+  unlink((snapshot_path_ + ".new").c_str());
+}
+
+}  // namespace vnet::state
