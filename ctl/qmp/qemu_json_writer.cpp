@@ -1,6 +1,8 @@
 #include "ctl/qmp/qemu_json_writer.h"
 
+#include <charconv>
 #include <cstdio>
+#include <unordered_map>
 
 #include "ctl/qapi/qemu_dict_order.h"
 
@@ -58,18 +60,47 @@ void write_string(const std::string& s, std::string& out) {
   out += '"';
 }
 
+// The members' positions in QDict order. Replies repeat a few shapes (one
+// per struct) thousands of times, so orders are remembered by key list.
+const std::vector<size_t>& member_order(const std::vector<const std::string*>& keys) {
+  static thread_local std::unordered_map<std::string, std::vector<size_t>> cache;
+  std::string signature;
+  for (const auto* key : keys) {
+    signature += *key;
+    signature += '\0';
+  }
+  if (auto it = cache.find(signature); it != cache.end()) return it->second;
+  // Objects with arbitrary keys (a client's own) must not grow it for ever.
+  if (cache.size() > 4096) cache.clear();
+  std::vector<std::string> names;
+  std::unordered_map<std::string, size_t> position;
+  for (size_t i = 0; i < keys.size(); i++) {
+    names.push_back(*keys[i]);
+    position[*keys[i]] = i;
+  }
+  std::vector<size_t> order;
+  for (const auto& key : qapi::qdict_order(names)) order.push_back(position[key]);
+  return cache.emplace(std::move(signature), std::move(order)).first->second;
+}
+
 void write(const nlohmann::ordered_json& value, std::string& out) {
   if (value.is_object()) {
-    std::vector<std::string> keys;
-    for (const auto& item : value.items()) keys.push_back(item.key());
+    std::vector<const std::string*> keys;
+    std::vector<const nlohmann::ordered_json*> members;
+    keys.reserve(value.size());
+    members.reserve(value.size());
+    for (const auto& [key, member] : value.items()) {
+      keys.push_back(&key);
+      members.push_back(&member);
+    }
     out += '{';
     bool first = true;
-    for (const auto& key : qapi::qdict_order(keys)) {
+    for (size_t index : member_order(keys)) {
       if (!first) out += ", ";
       first = false;
-      write_string(key, out);
+      write_string(*keys[index], out);
       out += ": ";
-      write(value.at(key), out);
+      write(*members[index], out);
     }
     out += '}';
   } else if (value.is_array()) {
@@ -82,7 +113,14 @@ void write(const nlohmann::ordered_json& value, std::string& out) {
     }
     out += ']';
   } else if (value.is_string()) {
-    write_string(value.get<std::string>(), out);
+    write_string(value.get_ref<const std::string&>(), out);
+  } else if (value.is_number_integer() || value.is_number_unsigned()) {
+    char buf[24];
+    auto [end, ec] = value.is_number_unsigned() ? std::to_chars(buf, buf + sizeof buf, value.get<uint64_t>())
+                                                 : std::to_chars(buf, buf + sizeof buf, value.get<int64_t>());
+    out.append(buf, end);
+  } else if (value.is_boolean()) {
+    out += value.get<bool>() ? "true" : "false";
   } else if (value.is_number_float()) {
     char buf[32];
     std::snprintf(buf, sizeof(buf), "%.17g", value.get<double>());  // qnum_to_string()

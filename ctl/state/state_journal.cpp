@@ -18,10 +18,12 @@ namespace {
 
 constexpr char kJournalPrefix[] = "journal-";
 
-Result<void> write_all(int fd, std::string_view text, const std::string& path) {
+// At offset, or appended when offset is negative.
+Result<void> write_all(int fd, std::string_view text, const std::string& path, off_t offset = -1) {
   size_t done = 0;
   while (done < text.size()) {
-    ssize_t n = write(fd, text.data() + done, text.size() - done);
+    ssize_t n = offset < 0 ? write(fd, text.data() + done, text.size() - done)
+                           : pwrite(fd, text.data() + done, text.size() - done, offset + static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return errno_error("writing " + path);
     done += static_cast<size_t>(n);
@@ -155,6 +157,8 @@ Result<std::optional<Contents>> StateJournal::load() {
     auto text = read_file(path);
     if (!text) return text.take_error();
     found = true;
+    // The zeros laid down ahead of the appends are not part of it.
+    if (size_t end = text->find('\0'); end != std::string::npos) text->resize(end);
     std::istringstream lines(*text);
     std::string line;
     size_t number = 0;
@@ -214,28 +218,46 @@ void StateJournal::teardown_done(int ifindex) {
   stage("{\"torn-down\":" + std::to_string(ifindex) + "}");
 }
 
+// A new, empty journal for the current generation.
 Result<void> StateJournal::open_journal() {
   std::string path = journal_path(generation_);
-  journal_ = UniqueFd(open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-  if (!journal_) return errno_error("opening " + path);
-  struct stat st {};
-  journal_bytes_ = fstat(journal_.get(), &st) == 0 ? static_cast<size_t>(st.st_size) : 0;
+  journal_ = UniqueFd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!journal_) return errno_error("creating " + path);
+  journal_bytes_ = 0;
+  journal_allocated_ = 0;
+  return preallocate(kPreallocBytes);
+}
+
+Result<void> StateJournal::preallocate(size_t upto) {
+  std::string path = journal_path(generation_);
+  static const std::string zeros(64 << 10, '\0');
+  while (journal_allocated_ < upto) {
+    size_t n = std::min(zeros.size(), upto - journal_allocated_);
+    auto written = write_all(journal_.get(), std::string_view(zeros).substr(0, n), path,
+                             static_cast<off_t>(journal_allocated_));
+    if (!written) return written;
+    journal_allocated_ += n;
+  }
+  if (fdatasync(journal_.get()) < 0) return errno_error("fdatasync " + path);
   return {};
 }
 
 Result<void> StateJournal::commit() {
   if (staged_.empty()) return {};
-  if (!journal_) {
-    if (auto opened = open_journal(); !opened) return opened;
-  }
+  // Journals are begun by compact(), which writes the snapshot they follow.
+  if (!journal_) return compact();
   std::string path = journal_path(generation_);
   std::string lines = std::move(staged_);
   staged_.clear();
-  auto written = write_all(journal_.get(), lines, path);
+  if (journal_bytes_ + lines.size() > journal_allocated_) {
+    if (auto grown = preallocate(journal_bytes_ + lines.size() + kPreallocBytes); !grown) return grown;
+  }
+  auto written = write_all(journal_.get(), lines, path, static_cast<off_t>(journal_bytes_));
   if (written && fdatasync(journal_.get()) < 0) written = errno_error("fdatasync " + path);
   if (!written) {
-    // Cut back to the last whole commit: nothing may follow a torn line.
-    if (ftruncate(journal_.get(), static_cast<off_t>(journal_bytes_)) < 0) journal_.reset();
+    // Zero what may have been written: nothing may follow a torn line.
+    std::string zeros(lines.size(), '\0');
+    if (!write_all(journal_.get(), zeros, path, static_cast<off_t>(journal_bytes_))) journal_.reset();
     return written;
   }
   journal_bytes_ += lines.size();

@@ -7,6 +7,11 @@
 // A crash at any point leaves a snapshot and the journals after it; a line
 // torn by the crash can only end the last journal, and is ignored.
 //
+// A journal is written over zeros laid down ahead of it (in steps of
+// kPreallocBytes): an append then changes no file size or block map, so its
+// fdatasync writes the data alone (on ext4, half the time of an append that
+// grows the file). The journal ends at its first NUL byte.
+//
 // It knows records by key and sections by name, not what is in them.
 #pragma once
 
@@ -45,6 +50,7 @@ class StateJournal {
   // A new snapshot is written when the journal is larger than this and than
   // the snapshot: appends stay O(change), snapshots amortize to O(1) each.
   static constexpr size_t kMinCompactBytes = 1 << 20;
+  static constexpr size_t kPreallocBytes = 1 << 20;
 
   explicit StateJournal(std::string dir);
 
@@ -87,13 +93,15 @@ class StateJournal {
   Result<void> apply_line(const nlohmann::ordered_json& line, Contents& out,
                           std::unordered_map<std::string, size_t>& index);
   Result<void> open_journal();
+  Result<void> preallocate(size_t upto);
   void stage(std::string line) { staged_ += line + "\n"; }
 
   std::string dir_;
   std::string snapshot_path_;
   uint64_t generation_ = 0;
   UniqueFd journal_;
-  size_t journal_bytes_ = 0;
+  size_t journal_bytes_ = 0;      // where the next append goes
+  size_t journal_allocated_ = 0;  // zeros laid down up to here
   size_t snapshot_bytes_ = 0;
   uint64_t bytes_written_ = 0;
   std::string staged_;

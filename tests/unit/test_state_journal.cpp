@@ -78,15 +78,16 @@ TEST_F(StateJournalTest, ATornLastLineIsIgnoredAndATornMiddleIsNot) {
   journal.put("a", record("a", 1));
   ASSERT_TRUE(journal.commit());
   std::string path = dir_ + "/journal-1";
-  {
-    std::ofstream torn(path, std::ios::app);
-    torn << "{\"put\":{\"id\":\"b\",\"v";  // a crash in the middle of an append
-  }
+  // Appends go where the journal's zeros begin.
+  auto write_at_end = [&](const std::string& text) {
+    std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+    std::string content((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    file.seekp(static_cast<std::streamoff>(content.find('\0')));
+    file << text;
+  };
+  write_at_end("{\"put\":{\"id\":\"b\",\"v");  // a crash in the middle of an append
   EXPECT_EQ(ids(load()), std::vector<std::string>{"a=1"});
-  {
-    std::ofstream more(path, std::ios::app);
-    more << "\n{\"put\":{\"id\":\"c\",\"v\":1}}\n";
-  }
+  write_at_end("\n{\"put\":{\"id\":\"c\",\"v\":1}}\n");
   StateJournal reader(dir_);
   auto loaded = reader.load();
   ASSERT_FALSE(loaded);
