@@ -69,6 +69,21 @@ void DaemonState::after_commit(std::function<void()> fn) {
   schedule_commit();
 }
 
+void DaemonState::when_committed(std::function<void()> fn) {
+  when_committed_.push_back(std::move(fn));
+  schedule_commit();
+}
+
+// Work first (a tap made persistent), then the replies that confirm it.
+void DaemonState::run_after_commit() {
+  auto work = std::move(after_commit_);
+  after_commit_.clear();
+  for (auto& fn : work) fn();
+  auto releases = std::move(when_committed_);
+  when_committed_.clear();
+  for (auto& fn : releases) fn();
+}
+
 void DaemonState::schedule_commit() {
   if (commit_scheduled_) return;
   commit_scheduled_ = true;
@@ -115,10 +130,8 @@ Result<void> DaemonState::commit_now() {
   }
   Result<void> committed = journal_.commit();
   // What waits for durability runs even when the commit failed (it is
-  // logged): replies must not hang. Callbacks may add more.
-  auto waiting = std::move(after_commit_);
-  after_commit_.clear();
-  for (auto& fn : waiting) fn();
+  // logged): replies must not hang.
+  run_after_commit();
   return committed;
 }
 
@@ -133,9 +146,7 @@ Result<void> DaemonState::save_now() {
     for (int ifindex : teardown_->take_finished()) journal_.teardown_done(ifindex);
   }
   Result<void> compacted = journal_.compact();
-  auto waiting = std::move(after_commit_);
-  after_commit_.clear();
-  for (auto& fn : waiting) fn();
+  run_after_commit();
   return compacted;
 }
 

@@ -48,8 +48,13 @@ class DaemonState : public qmp::CommitGate {
   // Announce timers or VMM attachments changed.
   void sections_changed();
 
-  bool uncommitted() const override { return !dirty_.empty() || sections_dirty_ || !after_commit_.empty(); }
-  void after_commit(std::function<void()> fn) override;
+  bool uncommitted() const override {
+    return !dirty_.empty() || sections_dirty_ || !after_commit_.empty() || !when_committed_.empty();
+  }
+  // Work that must follow durability (and precede every reply).
+  void after_commit(std::function<void()> fn);
+  // Replies, released after that work.
+  void when_committed(std::function<void()> fn) override;
   // The pending commit, now.
   Result<void> commit_now();
   // Everything rewritten as a new snapshot (at start, after re-adoption, and
@@ -76,6 +81,8 @@ class DaemonState : public qmp::CommitGate {
   bool sections_dirty_ = false;
   bool commit_scheduled_ = false;
   std::vector<std::function<void()>> after_commit_;
+  std::vector<std::function<void()>> when_committed_;
+  void run_after_commit();
   std::vector<state::Teardown> teardowns_;
   const Announcer* announcer_ = nullptr;
   const vmm::VmmAttachments* vmm_ = nullptr;

@@ -51,6 +51,13 @@ Result<void> VnetdCommands::restore_netdev(const json& record) {
   auto netdev = decode_netdev(record["netdev"]);
   if (!netdev) return netdev.take_error();
   const json& details = record["details"];
+  // A NIC or hubport whose peer was deleted after it is restored unbound, as
+  // it was (its options still name the peer it was added with).
+  std::string peer = record.value("peer", std::string());
+  if (peer.empty() || !registry_.find(peer)) {
+    if (auto* hub = std::get_if<qapi::NetdevHubPortOptions>(&netdev->u)) hub->netdev.reset();
+    if (auto* nic = std::get_if<qapi::NetLegacyNicOptions>(&netdev->u)) nic->netdev.reset();
+  }
 
   BackendRequest request{[](const std::string&) { return std::optional<UniqueFd>(); }, {}, {}};
   if (details.contains("macaddr")) {

@@ -12,8 +12,9 @@ class CommitGate {
   virtual ~CommitGate() = default;
   // Changes made by requests already answered are not yet durable.
   virtual bool uncommitted() const = 0;
-  // Runs fn once they are (at the latest at the end of this turn of the loop).
-  virtual void after_commit(std::function<void()> fn) = 0;
+  // Runs fn once they are, and once the work that waits for durability is
+  // done too (at the latest at the end of this turn of the loop).
+  virtual void when_committed(std::function<void()> fn) = 0;
 };
 
 }  // namespace vnet::qmp

@@ -158,7 +158,7 @@ bool QmpServer::flush(Client& client) {
     // is flushed once the state is committed (this turn of the loop).
     if (!flush_after_commit_) {
       flush_after_commit_ = true;
-      gate_->after_commit([this] {
+      gate_->when_committed([this] {
         flush_after_commit_ = false;
         for (auto it = clients_.begin(); it != clients_.end(); ++it) {
           if (!it->closing && !it->output.empty() && !flush(*it)) drop(it);
