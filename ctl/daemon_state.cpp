@@ -54,9 +54,15 @@ Result<std::optional<json>> DaemonState::load() {
 }
 
 void DaemonState::changed(const std::string& id) {
-  dirty_.insert(id);
-  if (NetdevEntry* entry = registry_.find(id); entry && !entry->peer.empty()) dirty_.insert(entry->peer);
+  mark(id);
+  if (NetdevEntry* entry = registry_.find(id); entry && !entry->peer.empty()) mark(entry->peer);
   schedule_commit();
+}
+
+void DaemonState::stage_dirty() {
+  for (const auto& id : dirty_) stage_netdev(id);
+  dirty_.clear();
+  dirty_set_.clear();
 }
 
 void DaemonState::sections_changed() {
@@ -120,8 +126,7 @@ void DaemonState::stage_sections() {
 }
 
 Result<void> DaemonState::commit_now() {
-  for (const auto& id : dirty_) stage_netdev(id);
-  dirty_.clear();
+  stage_dirty();
   if (sections_dirty_) stage_sections();
   sections_dirty_ = false;
   // Links torn down since the last commit leave the state with it.
@@ -136,10 +141,10 @@ Result<void> DaemonState::commit_now() {
 }
 
 Result<void> DaemonState::save_now() {
-  for (const auto& entry : registry_.all()) dirty_.insert(entry->id);
-  sections_dirty_ = true;
-  for (const auto& id : dirty_) stage_netdev(id);
-  dirty_.clear();
+  // Changes made since the last commit first (deletions among them), then
+  // every netdev in registry order, which new records take.
+  stage_dirty();
+  for (const auto& entry : registry_.all()) stage_netdev(entry->id);
   stage_sections();
   sections_dirty_ = false;
   if (teardown_) {

@@ -15,8 +15,8 @@
 
 #include <functional>
 #include <optional>
-#include <set>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "backends/teardown_queue.h"
@@ -77,7 +77,14 @@ class DaemonState : public qmp::CommitGate {
   state::StateJournal journal_;
   NetdevRegistry& registry_;
   qmp::EventLoop& loop_;
-  std::set<std::string> dirty_;
+  // Changed ids in the order they changed: a new record goes after those
+  // before it (a NIC after its tap), as restore needs them.
+  std::vector<std::string> dirty_;
+  std::unordered_set<std::string> dirty_set_;
+  void mark(const std::string& id) {
+    if (dirty_set_.insert(id).second) dirty_.push_back(id);
+  }
+  void stage_dirty();
   bool sections_dirty_ = false;
   bool commit_scheduled_ = false;
   std::vector<std::function<void()>> after_commit_;

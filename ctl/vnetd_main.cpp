@@ -193,6 +193,16 @@ int run(const Options& options) {
   (void)(*loop)->add((*frames)->event_fd(), EPOLLIN, [&frames](uint32_t) { (*frames)->process(); });
   vnet::DaemonResources resources{hubs, teardown, *rtnl, *acl, pin_root, frames->get()};
   vnet::NetdevRegistry registry;
+  // Until the daemon serves, a failure to start leaves every device it
+  // re-adopted where it was (VMs use them), as --keep-devices does.
+  struct KeepDevicesUnlessServing {
+    vnet::NetdevRegistry& registry;
+    bool armed = true;
+    ~KeepDevicesUnlessServing() {
+      if (!armed) return;
+      for (const auto& entry : registry.all()) entry->backend->keep_on_exit();
+    }
+  } keep_until_serving{registry};
   // The server is the event sink the commands emit into; it is built first
   // with a forwarding sink so that each can refer to the other.
   struct ForwardingSink : vnet::qmp::EventSink {
@@ -227,22 +237,31 @@ int run(const Options& options) {
     }
   }
   if (*previous) {
-    size_t restored = 0;
-    for (const auto& record : (**previous)["netdevs"]) {
-      if (auto done = commands.restore_netdev(record); done) {
-        restored++;
-      } else {
-        log_error("restore: netdev '" + record.value("id", std::string("?")) + "' not re-adopted: " +
-                  done.error().message);
+    // A member of the wrong type (a hand-edited or foreign file) stops vnetd
+    // naming the file, as one that does not parse does: starting without
+    // the record could leave its device behind.
+    try {
+      size_t restored = 0;
+      for (const auto& record : (**previous)["netdevs"]) {
+        if (auto done = commands.restore_netdev(record); done) {
+          restored++;
+        } else {
+          log_error("restore: netdev '" + record.value("id", std::string("?")) + "' not re-adopted: " +
+                    done.error().message);
+        }
       }
+      size_t timers = 0;
+      for (const auto& timer : vnet::announce_timers(**previous)) {
+        if (auto resumed = announcer.resume(timer); resumed) timers++;
+        else log_error("restore: announce timer: " + resumed.error().message);
+      }
+      std::fprintf(stderr, "vnetd: re-adopted %zu of %zu netdevs and %zu announce timers from %s\n", restored,
+                   (**previous)["netdevs"].size(), timers, state.path().c_str());
+    } catch (const nlohmann::json::exception& e) {
+      log_error(state.path() + ": a record has a member of the wrong type (" + e.what() +
+                "): move the state dir away to start afresh");
+      return 1;
     }
-    size_t timers = 0;
-    for (const auto& timer : vnet::announce_timers(**previous)) {
-      if (auto resumed = announcer.resume(timer); resumed) timers++;
-      else log_error("restore: announce timer: " + resumed.error().message);
-    }
-    std::fprintf(stderr, "vnetd: re-adopted %zu of %zu netdevs and %zu announce timers from %s\n", restored,
-                 (**previous)["netdevs"].size(), timers, state.path().c_str());
   }
   if (!pin_root.empty()) remove_unclaimed_pins(pin_root, registry);
   state.set_announcer(&announcer);
@@ -312,6 +331,7 @@ int run(const Options& options) {
   if (!watchdog) log_error(watchdog.error().message);
   sd_notifyf(0, "READY=1\nSTATUS=serving QMP, %zu netdevs", registry.all().size());
 
+  keep_until_serving.armed = false;
   int err = (*loop)->run();
   sd_notify(0, "STOPPING=1");
   std::fprintf(stderr, "vnetd: stopping\n");

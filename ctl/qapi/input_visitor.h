@@ -86,7 +86,9 @@ template <typename T, typename VisitMembers>
 QmpResult<T> decode_struct(const nlohmann::ordered_json& value, VisitMembers visit_members) {
   InputVisitor v(value);
   T out{};
-  bool ok = v.start_struct(nullptr) && visit_members(v, out) && v.check_struct();
+  // A value that is not an object starts no struct: there is none to end.
+  if (!v.start_struct(nullptr)) return v.take_error();
+  bool ok = visit_members(v, out) && v.check_struct();
   v.end_struct();
   if (!ok) return v.take_error();
   return out;

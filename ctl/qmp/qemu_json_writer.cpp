@@ -119,6 +119,11 @@ void write(const nlohmann::ordered_json& value, std::string& out) {
     auto [end, ec] = value.is_number_unsigned() ? std::to_chars(buf, buf + sizeof buf, value.get<uint64_t>())
                                                  : std::to_chars(buf, buf + sizeof buf, value.get<int64_t>());
     out.append(buf, end);
+  } else if (value.is_binary()) {
+    // JSON text already written by to_qemu_json() (a large reply's parts,
+    // rendered one at a time): spliced in as it is.
+    const auto& text = value.get_binary();
+    out.append(reinterpret_cast<const char*>(text.data()), text.size());
   } else if (value.is_boolean()) {
     out += value.get<bool>() ? "true" : "false";
   } else if (value.is_number_float()) {
@@ -136,6 +141,10 @@ std::string to_qemu_json(const nlohmann::ordered_json& value) {
   std::string out;
   write(value, out);
   return out;
+}
+
+nlohmann::ordered_json prerendered_json(const std::string& text) {
+  return nlohmann::ordered_json::binary(std::vector<uint8_t>(text.begin(), text.end()));
 }
 
 }  // namespace vnet::qmp

@@ -11,4 +11,8 @@ namespace vnet::qmp {
 
 std::string to_qemu_json(const nlohmann::ordered_json& value);
 
+// A value that to_qemu_json() writes as the given JSON text (for replies
+// rendered in parts, so that no tree of the whole reply is built).
+nlohmann::ordered_json prerendered_json(const std::string& text);
+
 }  // namespace vnet::qmp

@@ -101,7 +101,8 @@ Reply Session::handle(const FramedText& framed) {
       if (id) answer["id"] = *id;
     }
   }
-  reply.text = to_qemu_json(answer) + "\n";
+  reply.text = to_qemu_json(answer);
+  reply.text += '\n';
   return reply;
 }
 
