@@ -239,6 +239,11 @@ class KillAnywhere(NamespaceTestCase):
             print(f"round {round_number}: kill at {delay * 1000:.0f} ms; {len(answered)} of {len(plan)} answered, "
                   f"{len(unanswered)} sent unanswered, {len(plan) - sent} not sent; model {len(present)} netdevs",
                   flush=True)
+            print("  answered: " + " ".join(("+" if r["execute"] == "netdev_add" else "-") + r["arguments"]["id"]
+                                            for r in answered), flush=True)
+            if unanswered:
+                print("  unanswered: " + " ".join(("+" if r["execute"] == "netdev_add" else "-") +
+                                                  r["arguments"]["id"] for r in unanswered), flush=True)
 
         self.launch()
         self.check(ROUNDS + 1, present, deleted, self._unanswered, failures)
