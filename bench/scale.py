@@ -367,6 +367,15 @@ def ms(seconds):
     return seconds * 1000.0
 
 
+def within(a, b, factor):
+    return max(a, b) <= factor * min(a, b)
+
+
+def cell(seconds, width):
+    """A latency in ms, or '-' for a bucket with no samples (a run stopped by its budget)."""
+    return f"{'-':>{width}}" if seconds != seconds else f"{ms(seconds):>{width}.3f}"
+
+
 def report(results, args):
     for res in results:
         sides = res["sides"]
@@ -386,9 +395,10 @@ def report(results, args):
                    pct(v["add"].get(("tap", b), []), 50)]
             rows.append(row)
             label = f"{b * args.bucket}-{(b + 1) * args.bucket - 1}"
-            print(f"{label:>13} | {ms(row[0]):>13.3f} {ms(row[1]):>7.3f} | {ms(row[2]):>12.3f} {ms(row[3]):>7.3f} | "
-                  f"{ms(row[4]):>13.3f} {ms(row[5]):>7.3f} | {ms(row[6]):>12.3f} {ms(row[7]):>7.3f} | "
-                  f"{ms(row[8]):>17.3f}")
+            widths = (13, 7, 12, 7, 13, 7, 12, 7, 17)
+            cells = [cell(x, w) for x, w in zip(row, widths)]
+            print(f"{label:>13} | {cells[0]} {cells[1]} | {cells[2]} {cells[3]} | {cells[4]} {cells[5]} | "
+                  f"{cells[6]} {cells[7]} | {cells[8]}")
         taps_add = [x for (k, _), xs in v["add"].items() if k == "tap" for x in xs]
         taps_del = [x for (k, _), xs in v["del"].items() if k == "tap" for x in xs]
         print(f"vnetd taps: add p50 {ms(pct(taps_add, 50)):.3f} ms p99 {ms(pct(taps_add, 99)):.3f} ms; "
@@ -418,12 +428,15 @@ def report(results, args):
         if args.quick:
             continue
         complete = v["added"] == res["ops"]["vnetd"]
+        rows = [r for r in rows if r[0] == r[0]]  # the buckets vnetd reached
         first, last = rows[0], rows[-1]
+        # Either way: deletes run in add order, so their first bucket is the
+        # one at full size and a cost that grows with N shows as first > last.
         targets = [
-            ("vnetd hubport add p99, last bucket within 1.5x of the first",
-             complete and last[1] <= 1.5 * first[1], f"{ms(first[1]):.3f} -> {ms(last[1]):.3f} ms"),
-            ("vnetd hubport del p99, last bucket within 1.5x of the first",
-             complete and last[5] <= 1.5 * first[5], f"{ms(first[5]):.3f} -> {ms(last[5]):.3f} ms"),
+            ("vnetd hubport add p99, last bucket within 1.5x of the first (either way)",
+             complete and within(first[1], last[1], 1.5), f"{ms(first[1]):.3f} -> {ms(last[1]):.3f} ms"),
+            ("vnetd hubport del p99, last bucket within 1.5x of the first (either way; the first is at full size)",
+             complete and within(first[5], last[5], 1.5), f"{ms(first[5]):.3f} -> {ms(last[5]):.3f} ms"),
             ("vnetd hubport add p50 < 0.5 ms at every bucket",
              complete and max(r[0] for r in rows) < 0.0005, f"worst {ms(max(r[0] for r in rows)):.3f} ms"),
             ("vnetd faster than QEMU at every bucket (p50, adds and deletes)",

@@ -26,9 +26,11 @@ test_restart.py, so pinned maps survive the daemon). Each round:
 At the end SIGTERM must stop the last vnetd with status 0 and remove every
 tap it made. The seed is printed (set KILL_ANYWHERE_SEED to replay a run);
 each failure names the seed, the round, the request and what was found.
+The binary: --vnetd PATH, else $VNETD, else build/bin/vnetd.
 
 Root, iproute2, /dev/net/tun and a kernel with bpffs are needed; without them
 the test fails saying what is missing."""
+import argparse
 import json
 import os
 import random
@@ -37,10 +39,12 @@ import signal
 import socket
 import subprocess
 import threading
+import sys
 import time
 import unittest
 
 from netns_harness import NamespaceTestCase, run, vnetd_binary  # noqa: E402
+import vnetd_harness  # noqa: E402  (on the path netns_harness set)
 
 ROUNDS = 50
 PREFIX = "ka"            # the test's tap names: ka0, ka1, ...
@@ -411,4 +415,8 @@ class KillAnywhere(NamespaceTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--vnetd", help="the vnetd binary (default: $VNETD, else build/bin/vnetd)")
+    known, rest = parser.parse_known_args()
+    vnetd_harness._options.vnetd = known.vnetd
+    unittest.main(argv=[sys.argv[0]] + rest)
