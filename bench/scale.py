@@ -316,10 +316,16 @@ def run_fs(args, fs_kind, qemu_binary):
             print(f"{side.name}: one at a time: {r['added']} added in {r['add_s']:.1f}s, deleted in "
                   f"{r['del_s']:.1f}s", flush=True)
             # Pipelined: the same work.
+            before = (proc_io(daemon.pid), vnetd.client.bytes_read, os.path.getsize(daemon.log_path))
             r["padd"], r["padd_s"] = side.pipelined(ops, "netdev_add", args.phase_budget)
+            if side.name == "vnetd":
+                r["padd_bytes"] = state_bytes(daemon, vnetd, before, r["padd"], socket_share)
             listed_count(side, *hub_tap_counts(ops[:r["padd"]]))
+            before = (proc_io(daemon.pid), vnetd.client.bytes_read, os.path.getsize(daemon.log_path))
             r["pdel"], r["pdel_s"] = side.pipelined(ops[:r["padd"]], "netdev_del", max(args.phase_budget,
                                                                                          4 * r["padd_s"]))
+            if side.name == "vnetd":
+                r["pdel_bytes"] = state_bytes(daemon, vnetd, before, r["pdel"], socket_share)
             if r["pdel"] != r["padd"]:
                 raise WrongWork(f"{side.name}: pipelined, deleted {r['pdel']} of {r['padd']} within the budget")
             check_empty(side)
@@ -419,9 +425,10 @@ def report(results, args):
         print(f"RSS at full size: vnetd {v['rss_full'] / 1024:.1f} MiB, {v['rss_per_hubport']:.0f} B per hubport "
               f"(RSS delta / hubports; the taps' share included); QEMU {q['rss_full'] / 1024:.1f} MiB, "
               f"{q['rss_per_hubport']:.0f} B per hubport")
-        for phase in ("add", "del"):
+        for phase, what in (("add", "add, one at a time"), ("del", "del, one at a time"),
+                            ("padd", "add, pipelined"), ("pdel", "del, pipelined")):
             b = v[f"{phase}_bytes"]
-            print(f"state-dir bytes written per {phase} (vnetd): {b['per_request']:.0f} "
+            print(f"state-dir bytes written per {what} (vnetd): {b['per_request']:.0f} "
                   f"(wchar {b['wchar']} - {res['socket_share']:.2f} x {b['replies']} reply bytes - {b['log']} log "
                   f"bytes; block-layer write_bytes {b['disk_write_bytes']})")
 
