@@ -48,7 +48,7 @@ import vnetd_harness  # noqa: E402  (on the path netns_harness set)
 
 ROUNDS = 50
 PREFIX = "ka"            # the test's tap names: ka0, ka1, ...
-BURST = 70               # requests planned per round (the kill may cut it short)
+BURST = 120              # requests planned per round (the kill may cut it short)
 MAX_TAPS = 24            # bounds on the population, so a round stays short
 MAX_HUBPORTS = 60
 HUBS = 8
@@ -219,13 +219,14 @@ class KillAnywhere(NamespaceTestCase):
         deleted = {}         # id -> arguments, for deletes answered (taps: their ifname must go)
         failures = []
         late = 0
+        answered_adds = set()
         for round_number in range(1, ROUNDS + 1):
             if time.monotonic() - started > TEST_BUDGET:
                 self.fail(f"ran out of the {TEST_BUDGET}s budget after round {round_number - 1} "
                           f"(seed {self.seed}); failures so far: {failures[:MAX_REPORTED]}")
             self.launch()
             unanswered = getattr(self, "_unanswered", [])
-            found = self.check(round_number, present, deleted, unanswered, failures)
+            found = self.check(round_number, present, deleted, unanswered, failures, answered_adds)
             # Those checked: the model now follows what vnetd lists.
             present = {i: found[i]["args"] for i in found}
             deleted = {}
@@ -233,6 +234,7 @@ class KillAnywhere(NamespaceTestCase):
             delay = self.kill_delay()
             answered, sent, unanswered = self.burst(round_number, plan, delay)
             late += len(answered) == len(plan)
+            answered_adds = {r["arguments"]["id"] for r in answered if r["execute"] == "netdev_add"}
             for request in answered:
                 args = request["arguments"]
                 if request["execute"] == "netdev_add":
@@ -250,7 +252,7 @@ class KillAnywhere(NamespaceTestCase):
                                                   r["arguments"]["id"] for r in unanswered), flush=True)
 
         self.launch()
-        self.check(ROUNDS + 1, present, deleted, self._unanswered, failures)
+        self.check(ROUNDS + 1, present, deleted, self._unanswered, failures, answered_adds)
         self.vnetd.terminate()
         try:
             status = self.vnetd.wait(20)
@@ -355,15 +357,19 @@ class KillAnywhere(NamespaceTestCase):
                 answered.append(request)
         return answered, sent, unanswered
 
-    def check(self, round_number, present, deleted, unanswered, failures):
+    def check(self, round_number, present, deleted, unanswered, failures, answered_adds=frozenset()):
         """Compares vnetd's listing and the namespace with the model after a
         restart; returns {id: {"args":..., "listed":...}} of what is listed."""
         listed = self.query()
         where = f"seed {self.seed}, after the kill of round {round_number - 1} (restart {round_number})"
         errors = []
+        # A delete sent but not answered may have taken effect.
+        maybe_deleted = {r["arguments"]["id"] for r in unanswered if r["execute"] == "netdev_del"}
         for netdev_id, args in present.items():
-            if netdev_id not in listed:
-                errors.append(f"{where}: answered netdev_add {json.dumps(args)} is not listed by query-netdevs")
+            if netdev_id not in listed and netdev_id not in maybe_deleted:
+                how = ("answered" if netdev_id in answered_adds else "listed at the previous start")
+                errors.append(f"{where}: netdev_add {json.dumps(args)} ({how}; no delete of it sent) is not "
+                              f"listed by query-netdevs")
         for netdev_id, args in deleted.items():
             if netdev_id in listed:
                 errors.append(f"{where}: answered netdev_del {{\"id\": \"{netdev_id}\"}} but vnetd still lists it: "
@@ -409,6 +415,9 @@ class KillAnywhere(NamespaceTestCase):
               f"{len(errors)} problems", flush=True)
         for error in errors:
             print("  FAIL " + error, flush=True)
+        if errors:
+            print("  vnetd's log since this start:\n    " +
+                  "\n    ".join(self.log_tail(200000).rsplit("--- start\n", 1)[-1][-3000:].splitlines()), flush=True)
         failures.extend(errors)
         return {i: {"args": known.get(i, {"type": listed[i].get("type"), "id": i}), "listed": listed[i]}
                 for i in listed}
