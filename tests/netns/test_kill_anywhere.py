@@ -406,8 +406,15 @@ class KillAnywhere(NamespaceTestCase):
             run("ip", "-n", self.ns, "link", "del", name, check=False)
         for netdev_id, entry in listed.items():
             peer = entry.get("peer")
-            if entry.get("type") == "nic" and peer and peer not in listed:
+            if entry.get("type") != "nic":
+                continue
+            if peer and peer not in listed:
                 errors.append(f"{where}: nic {netdev_id} lists peer {peer}, which is not listed")
+            # Bound to the tap it was added with, as long as that tap is listed.
+            wanted = known.get(netdev_id, {}).get("netdev")
+            if wanted in listed and peer != wanted:
+                errors.append(f"{where}: nic {netdev_id} was added with netdev={wanted}, which is listed, but its "
+                              f"peer is now {peer!r}: {json.dumps(entry)}")
         unanswered_ids = [r["arguments"]["id"] for r in unanswered]
         took = [i for i in unanswered_ids if (i in listed) == (i in sent_adds)]
         print(f"restart {round_number}: {len(listed)} listed, {len(devices)} {PREFIX}* devices; "
