@@ -97,6 +97,27 @@ class Qmp:
     def send(self, requests):
         self.sock.sendall(b"".join(json.dumps(r).encode() + b"\n" for r in requests))
 
+    def timed_call(self, command, arguments=None):
+        """(seconds from the send to the reply's last byte, the reply): the
+        time to decode the reply here is left out."""
+        request = {"execute": command}
+        if arguments is not None:
+            request["arguments"] = arguments
+        t0 = time.perf_counter()
+        self.send([request])
+        while True:
+            try:
+                line = self.file.readline()
+            except socket.timeout:
+                raise WrongWork(f"no reply within {REPLY_TIMEOUT}s") from None
+            elapsed = time.perf_counter() - t0
+            if not line:
+                raise WrongWork("the connection closed")
+            self.bytes_read += len(line)
+            message = json.loads(line)
+            if "return" in message or "error" in message:
+                return elapsed, message
+
     def call(self, command, arguments=None):
         request = {"execute": command}
         if arguments is not None:
@@ -194,32 +215,29 @@ class Side:
 
 def listed_count(side, expected_hubports, expected_taps):
     """Times the full-size query and checks its counts."""
-    t0 = time.perf_counter()
+    read_before = side.client.bytes_read
     if side.name == "vnetd":
-        reply = side.client.call("query-netdevs")
-        elapsed = time.perf_counter() - t0
+        elapsed, reply = side.client.timed_call("query-netdevs")
         if "return" not in reply:
             raise WrongWork(f"vnetd: query-netdevs answered {reply}")
         kinds = [n["type"] for n in reply["return"]]
         got = (kinds.count("hubport"), kinds.count("tap"), len(kinds))
         want = (expected_hubports, expected_taps, expected_hubports + expected_taps)
     else:
-        reply = side.client.call("human-monitor-command", {"command-line": "info network"})
-        elapsed = time.perf_counter() - t0
+        elapsed, reply = side.client.timed_call("human-monitor-command", {"command-line": "info network"})
         if "return" not in reply:
             raise WrongWork(f"QEMU: info network answered {reply}")
         ports = sum(1 for line in reply["return"].splitlines() if line.startswith(" \\ "))
         got, want = (ports,), (expected_hubports,)
     if got != want:
         raise WrongWork(f"{side.name}: the query lists {got} (hubports, taps, all), expected {want}")
+    side.results["query_bytes"] = side.client.bytes_read - read_before
     return elapsed
 
 
 def query_hubs(side, hubports):
     """vnetd's query-hubs, when this build has it: (seconds, ok) or None."""
-    t0 = time.perf_counter()
-    reply = side.client.call("query-hubs")
-    elapsed = time.perf_counter() - t0
+    elapsed, reply = side.client.timed_call("query-hubs")
     if "error" in reply and reply["error"].get("class") == "CommandNotFound":
         return None
     if "return" not in reply:
@@ -416,8 +434,9 @@ def report(results, args):
             print(f"{name}: pipelined ({WINDOW} in flight), {r['padd']} adds in {r['padd_s']:.2f}s "
                   f"({r['padd'] / r['padd_s']:.0f}/s), deletes in {r['pdel_s']:.2f}s ({r['pdel'] / r['pdel_s']:.0f}/s)")
         print(f"query at full size ({v['hubports_full']} hubports + {v['taps_full']} taps): vnetd query-netdevs "
-              f"{ms(v['query_s']):.1f} ms; QEMU `info network` {ms(q['query_s']):.1f} ms (QEMU 7.2 has no "
-              f"query-netdevs; its human monitor's listing is the nearest)")
+              f"{ms(v['query_s']):.1f} ms ({v['query_bytes']} bytes, timed to the last byte); QEMU `info network` "
+              f"{ms(q['query_s']):.1f} ms ({q['query_bytes']} bytes; QEMU 7.2 has no "
+              f"query-netdevs: its human monitor's listing is the nearest)")
         if v.get("query_hubs_s") is not None:
             print(f"vnetd query-hubs at full size: {ms(v['query_hubs_s']):.1f} ms")
         else:

@@ -7,7 +7,8 @@ test_restart.py, so pinned maps survive the daemon). Each round:
 
 1. vnetd starts on the state dir and the test checks it against its model:
    - every netdev_add answered {"return": {}} before a kill is listed by
-     query-netdevs (a tap with its ifname present in the namespace);
+     query-netdevs (a tap with its ifname present in the namespace, a nic
+     still bound to its tap);
    - every netdev_del answered before a kill is gone (its id unlisted, its tap
      device gone from the namespace within DEVICE_SETTLE seconds: vnetd
      deletes taps in the background, in batches);
