@@ -277,6 +277,7 @@ def run_fs(args, fs_kind, qemu_binary):
     work = tempfile.mkdtemp(prefix="vnt-scale-", dir=base)
     fstype = fs_type(work)
     if (fs_kind == "tmpfs") != (fstype == "tmpfs"):
+        shutil.rmtree(work, ignore_errors=True)
         raise WrongWork(f"{work} is on {fstype}, not what --state-fs {fs_kind} asks for")
     os.environ["VNETD"] = args.vnetd
     daemon = Vnetd(os.path.join(work, "vnetd"))
