@@ -481,7 +481,7 @@ def report(results, args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--vnetd", default=os.environ.get("VNETD") or "/work/main/build/bin/vnetd")
+    parser.add_argument("--vnetd", default=os.environ.get("VNETD") or str(REPO / "build" / "bin" / "vnetd"))
     parser.add_argument("--qemu", default="qemu-system-x86_64")
     parser.add_argument("--state-fs", choices=("tmpfs", "disk", "both"), default="both")
     parser.add_argument("--hubports", type=int)
