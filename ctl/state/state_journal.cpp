@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -221,19 +222,50 @@ void StateJournal::teardown_done(int ifindex) {
 // A new, empty journal for the current generation.
 Result<void> StateJournal::open_journal() {
   std::string path = journal_path(generation_);
-  journal_ = UniqueFd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
+  journal_ = UniqueFd(open(path.c_str(), flags | O_DIRECT, 0600));
+  direct_ = bool(journal_);
+  if (!journal_ && errno == EINVAL) journal_ = UniqueFd(open(path.c_str(), flags, 0600));  // no O_DIRECT here
   if (!journal_) return errno_error("creating " + path);
   journal_bytes_ = 0;
   journal_allocated_ = 0;
+  tail_.clear();
   return preallocate(kPreallocBytes);
+}
+
+namespace {
+
+constexpr size_t kBlock = 4096;  // O_DIRECT's alignment (the page size covers every block size here)
+
+struct AlignedBuffer {
+  explicit AlignedBuffer(size_t size) : size(size), data(static_cast<char*>(std::aligned_alloc(kBlock, size))) {
+    std::memset(data, 0, size);
+  }
+  ~AlignedBuffer() { std::free(data); }
+  size_t size;
+  char* data;
+};
+
+}  // namespace
+
+Result<void> StateJournal::write_at(const std::string& text, size_t offset) {
+  std::string path = journal_path(generation_);
+  if (!direct_) return write_all(journal_.get(), text, path, static_cast<off_t>(offset));
+  size_t start = offset - offset % kBlock;
+  std::string block_bytes = offset == journal_bytes_ ? tail_ : std::string(offset - start, '\0');
+  block_bytes += text;
+  AlignedBuffer buffer((block_bytes.size() + kBlock - 1) / kBlock * kBlock);
+  std::memcpy(buffer.data, block_bytes.data(), block_bytes.size());
+  return write_all(journal_.get(), std::string_view(buffer.data, buffer.size), path, static_cast<off_t>(start));
 }
 
 Result<void> StateJournal::preallocate(size_t upto) {
   std::string path = journal_path(generation_);
-  static const std::string zeros(64 << 10, '\0');
+  static const AlignedBuffer zeros(64 << 10);
+  upto = (upto + kBlock - 1) / kBlock * kBlock;
   while (journal_allocated_ < upto) {
-    size_t n = std::min(zeros.size(), upto - journal_allocated_);
-    auto written = write_all(journal_.get(), std::string_view(zeros).substr(0, n), path,
+    size_t n = std::min(zeros.size, upto - journal_allocated_);
+    auto written = write_all(journal_.get(), std::string_view(zeros.data, n), path,
                              static_cast<off_t>(journal_allocated_));
     if (!written) return written;
     journal_allocated_ += n;
@@ -252,14 +284,15 @@ Result<void> StateJournal::commit() {
   if (journal_bytes_ + lines.size() > journal_allocated_) {
     if (auto grown = preallocate(journal_bytes_ + lines.size() + kPreallocBytes); !grown) return grown;
   }
-  auto written = write_all(journal_.get(), lines, path, static_cast<off_t>(journal_bytes_));
+  auto written = write_at(lines, journal_bytes_);
   if (written && fdatasync(journal_.get()) < 0) written = errno_error("fdatasync " + path);
   if (!written) {
     // Zero what may have been written: nothing may follow a torn line.
-    std::string zeros(lines.size(), '\0');
-    if (!write_all(journal_.get(), zeros, path, static_cast<off_t>(journal_bytes_))) journal_.reset();
+    if (!write_at(std::string(lines.size(), '\0'), journal_bytes_)) journal_.reset();
     return written;
   }
+  tail_ += lines;
+  tail_.erase(0, tail_.size() - (journal_bytes_ + lines.size()) % kBlock);
   journal_bytes_ += lines.size();
   bytes_written_ += lines.size();
   if (journal_bytes_ > kMinCompactBytes && journal_bytes_ > snapshot_bytes_) return compact();

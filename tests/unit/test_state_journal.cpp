@@ -19,7 +19,7 @@ using json = nlohmann::ordered_json;
 class StateJournalTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    // tmpfs: thousands of fdatasyncs in a unit test.
+    // tmpfs: thousands of fdatasyncs in a unit test (O_DIRECT works there too).
     char dir[] = "/dev/shm/vnet-journal-XXXXXX";
     dir_ = mkdtemp(dir);
   }
