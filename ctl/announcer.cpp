@@ -14,9 +14,10 @@
 namespace vnet {
 
 int64_t announce_delay_ms(const qapi::AnnounceParameters& params, int64_t rounds_left) {
-  // QEMU: initial + (rounds - round - 1) * step, with round = rounds left.
-  int64_t delay = params.initial + (params.rounds - rounds_left - 1) * params.step;
-  return std::min(delay, params.max);
+  // QEMU: initial + (rounds - round - 1) * step, with round = rounds left;
+  // in 128 bits, since a large step times a large round overflows 64.
+  __int128 delay = __int128{params.initial} + __int128{params.rounds - rounds_left - 1} * params.step;
+  return static_cast<int64_t>(std::min<__int128>(delay, params.max));
 }
 
 Announcer::~Announcer() {
@@ -106,12 +107,25 @@ void Announcer::fire(const std::string& id) {
   if (it == timers_.end()) return;
   Timer& timer = *it->second;
   send_round(timer.params);
-  if (--timer.rounds_left <= 0) {
+  bool finished = --timer.rounds_left <= 0;
+  if (finished) {
     cancel(id);
   } else {
-    arm(id, timer, std::max<int64_t>(announce_delay_ms(timer.params, timer.rounds_left), 0));
+    int64_t delay = std::max<int64_t>(announce_delay_ms(timer.params, timer.rounds_left), 0);
+    // QEMU sends rounds with no delay back to back, one per main-loop turn;
+    // a long run of them (rounds in the millions, all delays 0) would take a
+    // whole CPU for as long. After a few, at most one a millisecond.
+    timer.back_to_back = delay == 0 ? timer.back_to_back + 1 : 0;
+    if (timer.back_to_back > kMaxBackToBackRounds) delay = 1;
+    arm(id, timer, delay);
   }
-  if (on_change_) on_change_();
+  // A timer's progress is saved at most once a second: a restart may send a
+  // round or two again (announcements are idempotent), and a long run of
+  // rounds does not write the state once per round.
+  if (int64_t now = monotonic_ms(); finished || now - last_saved_ms_ >= 1000) {
+    last_saved_ms_ = now;
+    if (on_change_) on_change_();
+  }
 }
 
 // As qemu_announce_self_iter(): every NIC, or those named in interfaces

@@ -26,6 +26,8 @@ int64_t announce_delay_ms(const qapi::AnnounceParameters& params, int64_t rounds
 
 class Announcer {
  public:
+  // Rounds with no delay sent back to back before they are spaced 1 ms apart.
+  static constexpr int64_t kMaxBackToBackRounds = 8;
   // How frames get in; kAuto tries the XDP live-frame injection and falls
   // back to a write into the tap (VNETD_ANNOUNCE_PATH=tap-write forces it).
   enum class Path { kAuto, kTapWrite };
@@ -48,7 +50,8 @@ class Announcer {
   };
   std::vector<Snapshot> snapshot() const;
   Result<void> resume(const Snapshot& snapshot);
-  // Told after every round (the state file saves the rounds left).
+  // Told when a timer starts or ends, and of its rounds at most once a second
+  // (the state file saves the rounds left).
   void set_on_change(std::function<void()> on_change) { on_change_ = std::move(on_change); }
 
  private:
@@ -56,6 +59,7 @@ class Announcer {
     qapi::AnnounceParameters params;
     int64_t rounds_left = 0;
     int64_t due_ms = 0;
+    int64_t back_to_back = 0;  // rounds in a row armed with no delay
     UniqueFd fd;  // a timerfd in the event loop
   };
   Result<Timer*> make_timer(const qapi::AnnounceParameters& params, int64_t rounds_left);
@@ -74,6 +78,7 @@ class Announcer {
   std::unique_ptr<ebpf::FrameInjector> injector_;
   bool injector_tried_ = false;
   std::function<void()> on_change_;
+  int64_t last_saved_ms_ = 0;  // when on_change_ last told of a round
 };
 
 }  // namespace vnet

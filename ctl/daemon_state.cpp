@@ -101,7 +101,9 @@ void DaemonState::schedule_commit() {
 
 void DaemonState::stage_netdev(const std::string& id) {
   if (const NetdevEntry* entry = registry_.find(id)) {
-    std::string text = netdev_record(*entry).dump();
+    // Names that are not UTF-8 are refused where they come in; should one get
+    // through, it is written replaced rather than abort the daemon.
+    std::string text = netdev_record(*entry).dump(-1, ' ', false, json::error_handler_t::replace);
     if (const std::string* saved = journal_.record(id); !saved || *saved != text) journal_.put(id, std::move(text));
   } else if (const std::string* saved = journal_.record(id)) {
     journal_.remove(id, device_to_tear_down(*saved));
@@ -117,12 +119,12 @@ void DaemonState::stage_sections() {
       timers.push_back({{"params", params}, {"rounds-left", timer.rounds_left}, {"due-ms", timer.due_ms}});
     }
   }
-  journal_.set_section("announce-timers", timers.dump());
+  journal_.set_section("announce-timers", timers.dump(-1, ' ', false, json::error_handler_t::replace));
   json attachments = json::array();
   if (vmm_) {
     for (const auto& spec : vmm_->saved()) attachments.push_back(vmm::spec_json(spec));
   }
-  journal_.set_section("vmm-attachments", attachments.dump());
+  journal_.set_section("vmm-attachments", attachments.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 Result<void> DaemonState::commit_now() {

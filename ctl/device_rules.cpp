@@ -1,4 +1,5 @@
 #include "ctl/device_rules.h"
+#include "kernel_ifaces/utf8.h"
 
 #include <fnmatch.h>
 #include <linux/if_tun.h>
@@ -30,6 +31,7 @@ void DeviceRules::handle(const std::string& action, const std::string& subsystem
     return;
   }
   if (subsystem != "net" || ifname.empty()) return;
+  if (!valid_utf8(ifname)) return log("a net device whose name is not valid UTF-8 is left alone (QMP cannot name it)");
   if (action == "add" || action == "change" || action == "move") device_added(ifname);
   else if (action == "remove") device_removed(ifname);
 }
@@ -41,7 +43,9 @@ size_t DeviceRules::scan() {
     log("scanning links: " + links.error().message);
     return applied;
   }
-  for (const auto& link : *links) applied += device_added(link.name);
+  for (const auto& link : *links) {
+    if (valid_utf8(link.name)) applied += device_added(link.name);
+  }
   return applied;
 }
 

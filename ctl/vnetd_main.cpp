@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -125,8 +126,19 @@ void remove_unclaimed_pins(const std::string& pin_root, vnet::NetdevRegistry& re
   }
 }
 
+// The soft fd limit (often 1024) would stop vnetd at ~250 four-queue taps;
+// the hard one is what the administrator allows.
+void raise_fd_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) < 0) log_error(vnet::errno_error("raising RLIMIT_NOFILE").message);
+  }
+}
+
 int run(const Options& options) {
   signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
   std::optional<vnet::config::DaemonConfig> config;
   if (!options.config_file.empty()) {
     auto loaded = vnet::config::load(options.config_file);

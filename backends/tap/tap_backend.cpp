@@ -12,6 +12,7 @@
 
 #include "backends/bridge/bridge_attach.h"
 #include "backends/bridge/bridge_helper.h"
+#include "kernel_ifaces/utf8.h"
 #include "kernel_ifaces/process.h"
 #include "kernel_ifaces/tun.h"
 #include "kernel_ifaces/vhost.h"
@@ -226,6 +227,10 @@ Result<void> TapBackend::adopt_fd(UniqueFd fd) {
     // QEMU's tap_probe_vnet_hdr() text.
     return Error{iff.error().errnum, "Unable to query TUNGETIFF on FD " + std::to_string(fd.get()) + ": " +
                                          std::strerror(iff.error().errnum)};
+  }
+  if (!valid_utf8(iff->name)) {
+    return Error{EINVAL, "the tap behind FD " + std::to_string(fd.get()) +
+                             " has a name that is not valid UTF-8: QMP cannot name it (rename it first)"};
   }
   bool vnet_hdr = iff->flags & IFF_VNET_HDR;
   if (queues_.empty()) {

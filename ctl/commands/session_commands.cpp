@@ -48,6 +48,12 @@ QmpResult<Empty> VnetdCommands::qmp_getfd(CommandContext& ctx, const qapi::Getfd
   if (!args.fdname.empty() && std::isdigit(static_cast<unsigned char>(args.fdname[0]))) {
     return generic_error(texts::parameter_expects("fdname", "a name not starting with a digit"));
   }
+  // Replacing a name is always allowed; a new one only below the cap, so
+  // that one client cannot fill the daemon's fd table (QEMU has no cap).
+  if (!ctx.session.has_named_fd(args.fdname) && ctx.session.named_fd_count() >= qmp::Session::kMaxNamedFds) {
+    return generic_error("this client holds " + std::to_string(qmp::Session::kMaxNamedFds) +
+                         " named fds already, the most vnetd keeps for one client: closefd some first");
+  }
   ctx.session.set_named_fd(args.fdname, std::move(*fd));
   return Empty{};
 }

@@ -37,6 +37,7 @@ Result<UniqueFd> listen_unix(const std::string& path) {
 }
 
 QmpServer::~QmpServer() {
+  accept_retry_.reset();
   for (auto& client : clients_) loop_.remove(client.fd.get());
   if (listener_) loop_.remove(listener_.get());
 }
@@ -47,13 +48,40 @@ Result<void> QmpServer::serve(UniqueFd listener) {
     return errno_error("making the QMP listener non-blocking");
   }
   listener_ = std::move(listener);
+  // Made now: when accepting fails for want of fds, a timerfd could not be had.
+  auto timer = LoopTimer::create(loop_, [this] { resume_accepting(); });
+  if (!timer) return timer.take_error();
+  accept_retry_ = std::move(*timer);
   return loop_.add(listener_.get(), EPOLLIN, [this](uint32_t) { accept_clients(); });
+}
+
+void QmpServer::pause_accepting(const std::string& why) {
+  if (!accepting_ || !accept_retry_) return;
+  // Level-triggered: a listener left in epoll while nothing can be accepted
+  // would wake the loop at once, for ever.
+  if (!loop_.modify(listener_.get(), 0)) return;
+  accepting_ = false;
+  accept_retry_->arm_ms(kAcceptRetryMs);
+  std::fprintf(stderr, "vnetd: not accepting QMP clients for now: %s\n", why.c_str());
+}
+
+void QmpServer::resume_accepting() {
+  if (accepting_) return;
+  if (clients_.size() >= kMaxClients) return accept_retry_->arm_ms(kAcceptRetryMs);
+  if (loop_.modify(listener_.get(), EPOLLIN)) accepting_ = true;
+  accept_clients();
 }
 
 void QmpServer::accept_clients() {
   for (;;) {
+    if (clients_.size() >= kMaxClients) {
+      return pause_accepting(std::to_string(kMaxClients) + " clients are connected, the most vnetd serves");
+    }
     UniqueFd fd(accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!fd) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        return pause_accepting(errno_error("accept on the QMP socket").message);
+      }
       if (errno != EAGAIN && errno != EINTR) {
         std::fprintf(stderr, "vnetd: %s\n", errno_error("accept on the QMP socket").message.c_str());
       }
@@ -218,13 +246,23 @@ void QmpServer::emit(std::string_view name, nlohmann::ordered_json data) {
   event["event"] = std::string(name);
   if (!data.is_null() && !(data.is_object() && data.empty())) event["data"] = std::move(data);
   std::string text = to_qemu_json(event) + "\n";
+  size_t total = 0;
+  ClientIt largest = clients_.end();
   for (auto it = clients_.begin(); it != clients_.end(); ++it) {
     // QEMU sends events only to clients past capability negotiation.
     if (it->closing || !it->session->negotiated()) continue;
     queue(*it, text, {});
-    if (it->pending_bytes > kMaxPendingOutput) drop(it);
-    else schedule_flush(it);
+    if (it->pending_bytes > kMaxPendingOutput) {
+      drop(it);
+      continue;
+    }
+    schedule_flush(it);
+    total += it->pending_bytes;
+    if (largest == clients_.end() || it->pending_bytes > largest->pending_bytes) largest = it;
   }
+  // Many clients that do not read add up: past the daemon's budget, the one
+  // furthest behind goes.
+  if (total > kMaxTotalPendingOutput && largest != clients_.end()) drop(largest);
 }
 
 // Events raised while a request is being answered go out with its reply;

@@ -14,6 +14,7 @@
 #include "ctl/qmp/event_loop.h"
 #include "ctl/qmp/event_sink.h"
 #include "ctl/qmp/json_framer.h"
+#include "ctl/qmp/loop_timer.h"
 #include "ctl/qmp/session.h"
 
 namespace vnet::qmp {
@@ -23,9 +24,15 @@ class QmpServer : public EventSink {
   // Bytes a client may leave unread before it is dropped: a client that
   // stops reading must not make the daemon buffer events without bound.
   static constexpr size_t kMaxPendingOutput = 16 << 20;
+  // And all clients together.
+  static constexpr size_t kMaxTotalPendingOutput = 256 << 20;
   // A client's unread replies above which we stop answering (and reading)
   // it until it catches up: back-pressure for clients that pipeline.
   static constexpr size_t kAnswerPauseBytes = 1 << 20;
+  // Clients at once; past it (or when the fd table is full) accepting
+  // pauses, so a flood of connections cannot take the daemon's fds.
+  static constexpr size_t kMaxClients = 4096;
+  static constexpr unsigned kAcceptRetryMs = 100;
 
   QmpServer(EventLoop& loop, qapi::CommandHandlers& handlers) : loop_(loop), handlers_(handlers) {}
   ~QmpServer() override;
@@ -61,6 +68,9 @@ class QmpServer : public EventSink {
   using ClientIt = std::list<Client>::iterator;
 
   void accept_clients();
+  // Stops watching the listener for a while (fd table full, too many clients).
+  void pause_accepting(const std::string& why);
+  void resume_accepting();
   void on_client_event(ClientIt client, uint32_t events);
   bool read_from(Client& client);
   void answer_inbox(ClientIt client);
@@ -76,6 +86,8 @@ class QmpServer : public EventSink {
   UniqueFd listener_;
   std::list<Client> clients_;
   CommitGate* gate_ = nullptr;
+  std::unique_ptr<LoopTimer> accept_retry_;
+  bool accepting_ = true;
   bool flush_after_commit_ = false;  // a flush of every client is waiting on the gate
 };
 

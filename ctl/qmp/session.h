@@ -71,7 +71,11 @@ class Session {
 
   // getfd: the first fd of the latest batch (QEMU closes the rest).
   std::optional<UniqueFd> take_received_fd();
+  // getfd's fds one client may hold (a VMM needs a few per netdev it adds).
+  static constexpr size_t kMaxNamedFds = 1024;
   void set_named_fd(const std::string& name, UniqueFd fd) { named_fds_[name] = std::move(fd); }
+  bool has_named_fd(const std::string& name) const { return named_fds_.count(name) > 0; }
+  size_t named_fd_count() const { return named_fds_.size(); }
   bool close_named_fd(const std::string& name) { return named_fds_.erase(name) > 0; }
   // As QEMU's monitor_get_fd(): a named fd is consumed by the command that uses it.
   std::optional<UniqueFd> take_named_fd(const std::string& name);

@@ -200,7 +200,7 @@ void StateJournal::remove(const std::string& key, std::optional<Teardown> teardo
     line["teardown"] = {{"ifname", teardown->ifname}, {"ifindex", teardown->ifindex}};
     teardowns_[teardown->ifindex] = teardown->ifname;
   }
-  stage(line.dump());
+  stage(line.dump(-1, ' ', false, json::error_handler_t::replace));
   if (auto it = by_key_.find(key); it != by_key_.end()) {
     records_.erase(it->second);
     by_key_.erase(it);

@@ -163,6 +163,51 @@ class RobustnessTest(VnetdTestCase):
             # Whatever came last is whole lines (events, at most); then EOF.
             self.assertTrue(rest == b"" or rest.endswith(b"\n"), rest)
 
+    def test_a_full_fd_table_pauses_accepting_instead_of_spinning(self):
+        """With its fd table full, accept() fails with EMFILE and the listener
+        stays readable: vnetd must back off rather than spin, and serve again
+        once fds are free (issue 17, defect 5)."""
+        import resource
+        import time
+        client = self.connect()
+        count = self.daemon.fd_count()
+        soft, hard = resource.prlimit(self.daemon.pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(self.daemon.pid, resource.RLIMIT_NOFILE, (count + 4, hard))
+        extra = []
+        for _ in range(12):  # more than the limit leaves room for
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(self.daemon.socket_path)
+            extra.append(sock)
+        stat = f"/proc/{self.daemon.pid}/stat"
+        ticks = lambda: sum(int(x) for x in open(stat).read().rsplit(")", 1)[1].split()[11:13])
+        before, started = ticks(), time.monotonic()
+        time.sleep(1.0)
+        used = (ticks() - before) / os.sysconf("SC_CLK_TCK") / (time.monotonic() - started)
+        self.assertLess(used, 0.3, f"vnetd used {used:.0%} of a CPU with its fd table full (a busy loop)")
+        self.assertIn("return", client.execute("query-version"), "a connected client is still served")
+        for sock in extra:
+            sock.close()
+        resource.prlimit(self.daemon.pid, resource.RLIMIT_NOFILE, (soft, hard))
+        late = self.connect()  # accepted again once there is room
+        self.assertIn("return", late.execute("query-version"))
+
+    def test_getfd_is_capped_per_client(self):
+        client = self.connect()
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        self.addCleanup(os.close, w)
+        for n in range(1024):
+            client.send("getfd", {"fdname": f"f{n}"}, fds=[r])
+            if n % 64 == 63:
+                for _ in range(64):
+                    self.assertEqual(client.read_reply(), {"return": {}})
+        reply = client.execute("getfd", {"fdname": "one-more"}, fds=[r])
+        self.assertIn("1024 named fds", reply.get("error", {}).get("desc", ""), reply)
+        # Replacing a name already held is still fine, and closefd makes room.
+        self.assertEqual(client.execute("getfd", {"fdname": "f0"}, fds=[r]), {"return": {}})
+        self.assertEqual(client.execute("closefd", {"fdname": "f1"}), {"return": {}})
+        self.assertEqual(client.execute("getfd", {"fdname": "one-more"}, fds=[r]), {"return": {}})
+
     def test_sigterm_with_clients_netdevs_and_fds(self):
         self.stop_with_everything_in_use(signal.SIGTERM)
 

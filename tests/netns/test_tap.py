@@ -162,6 +162,37 @@ class TapInNamespace(NamespaceTestCase):
         time.sleep(0.3)
         self.assertIn("keep0", self.links(), "netdev_del removed a tap vnetd did not create")
 
+    def test_a_tap_whose_name_is_not_utf8_is_refused_not_fatal(self):
+        """Linux allows any bytes in a name; QMP is text. A tap named b"fz\\xff"
+        passed by fd= is refused with the reason, and vnetd lives on (it used
+        to answer {} and abort when saving its state; issue 17, defect 2)."""
+        ns_fd = os.open(f"/run/netns/{self.ns}", os.O_RDONLY)
+        self.addCleanup(os.close, ns_fd)
+        own = os.open("/proc/self/ns/net", os.O_RDONLY)
+        self.addCleanup(os.close, own)
+        setns(ns_fd)
+        try:
+            fd = os.open("/dev/net/tun", os.O_RDWR)
+            self.addCleanup(os.close, fd)
+            fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", b"fz\xff", IFF_TAP | IFF_NO_PI))
+        finally:
+            setns(own)
+        self.assertEqual(self.client.execute("getfd", {"fdname": "odd"}, fds=[fd]), {"return": {}})
+        reply = self.add(type="tap", id="odd", fd="odd")
+        self.assertIn("not valid UTF-8", reply.get("error", {}).get("desc", ""), reply)
+        time.sleep(0.2)  # a save would come at the end of the turn
+        self.assertIsNone(self.daemon.poll(), "vnetd died")
+        self.assertNotIn("odd", [n["id"] for n in self.client.cmd("query-netdevs")])
+        # udev handing such a name over: refused by the CLI, with a status, not an abort.
+        vnetctl = os.environ.get("VNETCTL") or os.path.join(os.path.dirname(os.environ.get("VNETD", "")), "vnetctl")
+        if os.access(vnetctl, os.X_OK):
+            env = {"PATH": os.environ.get("PATH", ""), "ACTION": "add", "SUBSYSTEM": "net",
+                   "INTERFACE": "fz\udcff", "IFINDEX": "99999999999999999999"}
+            done = subprocess.run([vnetctl, "-s", os.path.join(self.work, "qmp.sock"), "udev"],
+                                  env={k: os.fsencode(v) for k, v in env.items()}, capture_output=True, text=True)
+            self.assertEqual(done.returncode, 1, done.stderr)
+            self.assertIn("not valid UTF-8", done.stderr)
+
     def test_scripts_run_with_the_ifname(self):
         log = os.path.join(self.work, "script.log")
         for name in ("up", "down"):

@@ -36,6 +36,13 @@ TEST(Announce, ScheduleIsQemus) {
   EXPECT_EQ(delays(params(500, 20, 3, 0)), (std::vector<int64_t>{20, 20}));
 }
 
+TEST(Announce, HugeStepsSaturateAtMaxInsteadOfOverflowing) {
+  // (rounds - left - 1) * step overflows 64 bits here: the delay is max.
+  auto p = params(0, 550, 2147483647, INT64_MAX / 2);
+  EXPECT_EQ(announce_delay_ms(p, 3), 550);
+  EXPECT_EQ(announce_delay_ms(p, 2147483646), 0);
+}
+
 TEST(Announce, RarpIsQemusFrameByteForByte) {
   // shared/reference/qemu-7.2/announce-capture.txt, for 52:54:00:12:34:56.
   const std::vector<uint8_t> expected = {
