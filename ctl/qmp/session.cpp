@@ -138,7 +138,8 @@ json Session::dispatch(const json& request, std::vector<UniqueFd>& reply_fds,
   if (!command) return error_reply({ErrorClass::CommandNotFound, texts::command_not_found(name)});
   if (exec_key == "exec-oob") return error_reply(generic_error(texts::command_no_oob(name)));
 
-  json args = request.contains("arguments") ? request["arguments"] : json::object();
+  static const json no_arguments = json::object();
+  const json& args = request.contains("arguments") ? request["arguments"] : no_arguments;
   qapi::CommandContext ctx{*this, {}, nullptr};
   QmpResult<json> result = command->marshal(handlers_, ctx, args);
   if (!result) return error_reply(result.error());
