@@ -57,6 +57,10 @@ class DaemonState : public qmp::CommitGate {
   void when_committed(std::function<void()> fn) override;
   // The pending commit, now.
   Result<void> commit_now();
+  // Room in the journal for one more change (a record or two): checked before
+  // a change is made, so a full state dir refuses it instead of losing it.
+  Result<void> reserve_change() { return journal_.reserve(kChangeReserveBytes); }
+  static constexpr size_t kChangeReserveBytes = 16 << 10;
   // Everything rewritten as a new snapshot (at start, after re-adoption, and
   // when stopping with --keep-devices).
   Result<void> save_now();

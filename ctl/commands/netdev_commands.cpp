@@ -94,6 +94,7 @@ QmpResult<NetdevEntry*> VnetdCommands::add_netdev(const qapi::Netdev& args, cons
     }
   }
 
+  if (auto full = refuse_unrecordable()) return *full;
   auto backend = create_backend(args, resources_, request);
   if (!backend) return backend.error();
 
@@ -124,6 +125,7 @@ QmpResult<NetdevEntry*> VnetdCommands::add_netdev(const qapi::Netdev& args, cons
 
 QmpResult<Empty> VnetdCommands::qmp_netdev_del(CommandContext&, const qapi::NetdevDelArgs& args) {
   if (!registry_.find(args.id)) return device_not_found(args.id);
+  if (auto full = refuse_unrecordable()) return *full;
   if (auto attached = vmm_attachment_of(args.id)) return generic_error(*attached);
   std::string peer = registry_.find(args.id)->peer;
   registry_.remove(args.id);
@@ -136,6 +138,7 @@ QmpResult<Empty> VnetdCommands::qmp_netdev_del(CommandContext&, const qapi::Netd
 QmpResult<Empty> VnetdCommands::qmp_set_link(CommandContext&, const qapi::SetLinkArgs& args) {
   NetdevEntry* entry = registry_.find(args.name);
   if (!entry) return device_not_found(args.name);
+  if (auto full = refuse_unrecordable()) return *full;
   if (auto changed = entry->backend->set_link(args.up); !changed) return generic_error(changed.error().message);
   bool was_up = entry->link_up;
   entry->link_up = args.up;

@@ -149,6 +149,7 @@ QmpResult<Empty> VnetdCommands::qmp_set_nic_features(CommandContext&, const qapi
   if (args.standby.value_or(false) && args.failover_pair.value_or(nic->failover_pair()).empty()) {
     return generic_error("NIC '" + args.name + "' is not the standby of a failover pair: declare failover-pair first");
   }
+  if (auto full = refuse_unrecordable()) return *full;
   if (args.failover_pair) nic->set_failover_pair(*args.failover_pair);
   if (args.standby) {
     nic->set_standby(*args.standby);
@@ -171,6 +172,7 @@ QmpResult<Empty> VnetdCommands::qmp_set_announce_addresses(CommandContext&,
     if (!address) return generic_error("addresses: '" + text + "' is not an IPv4 or IPv6 address");
     addresses.push_back(*address);
   }
+  if (auto full = refuse_unrecordable()) return *full;
   nic->set_announce_addresses(std::move(addresses), args.addresses);
   state_changed(args.name);
   return Empty{};
@@ -185,6 +187,7 @@ QmpResult<Empty> VnetdCommands::qmp_announce_self(CommandContext&, const qapi::A
   if (args.rounds < 0 || args.rounds > INT32_MAX) {
     return generic_error(texts::parameter_expects("rounds", "a number from 0 to 2147483647"));
   }
+  if (auto full = refuse_unrecordable()) return *full;
   if (auto started = announcer_.start(args); !started) return generic_error(started.error().message);
   return Empty{};
 }

@@ -63,6 +63,7 @@ QmpResult<Empty> VnetdCommands::qmp_vmm_attach(CommandContext& ctx, const qapi::
   } else if (args.driver || args.bus) {
     return generic_error("driver and bus are for hotplug: with hotplug off the device already exists in the VMM");
   }
+  if (auto full = refuse_unrecordable()) return *full;
   auto reply = ctx.defer();
   if (auto started = vmm_->attach(std::move(spec), std::move(fds), reply); !started) {
     ctx.deferred.reset();

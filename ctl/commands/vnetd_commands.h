@@ -87,6 +87,15 @@ class VnetdCommands : public qapi::CommandHandlers {
   void state_changed(const std::string& id) {
     if (state_) state_->changed(id);
   }
+  // A change that could not be recorded is refused before it is made.
+  std::optional<QmpError> refuse_unrecordable() {
+    if (!state_) return std::nullopt;
+    if (auto room = state_->reserve_change(); !room) {
+      return generic_error("vnetd cannot record a change in its state dir (" + room.error().message +
+                           "): nothing was changed");
+    }
+    return std::nullopt;
+  }
 };
 
 // As qemu_macaddr_default_if_unset(): 52:54:00:12:34:56 plus the first

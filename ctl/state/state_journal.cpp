@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -279,11 +280,9 @@ Result<void> StateJournal::commit() {
   // Journals are begun by compact(), which writes the snapshot they follow.
   if (!journal_) return compact();
   std::string path = journal_path(generation_);
+  if (auto room = reserve(0); !room) return room;  // staged lines stay staged
   std::string lines = std::move(staged_);
   staged_.clear();
-  if (journal_bytes_ + lines.size() > journal_allocated_) {
-    if (auto grown = preallocate(journal_bytes_ + lines.size() + kPreallocBytes); !grown) return grown;
-  }
   auto written = write_at(lines, journal_bytes_);
   if (written && fdatasync(journal_.get()) < 0) written = errno_error("fdatasync " + path);
   if (!written) {
@@ -295,8 +294,25 @@ Result<void> StateJournal::commit() {
   tail_.erase(0, tail_.size() - (journal_bytes_ + lines.size()) % kBlock);
   journal_bytes_ += lines.size();
   bytes_written_ += lines.size();
-  if (journal_bytes_ > kMinCompactBytes && journal_bytes_ > snapshot_bytes_) return compact();
+  if (journal_bytes_ > kMinCompactBytes && journal_bytes_ > snapshot_bytes_) {
+    // The lines are durable; a snapshot that cannot be written now (a full
+    // disk) is tried again at the next commit, the journal going on meanwhile.
+    if (auto compacted = compact(); !compacted) {
+      std::fprintf(stderr, "vnetd: state: %s (the journal goes on)\n", compacted.error().message.c_str());
+    }
+  }
   return {};
+}
+
+Result<void> StateJournal::reserve(size_t bytes) {
+  if (!journal_) {
+    // No journal since a snapshot could not be written: try again.
+    if (auto compacted = compact(); !compacted) return compacted;
+  }
+  size_t needed = journal_bytes_ + staged_.size() + bytes;
+  if (needed <= journal_allocated_) return {};
+  if (preallocate(needed + kPreallocBytes)) return {};
+  return preallocate(needed);  // the room this needs, if not more
 }
 
 Result<void> StateJournal::compact() {

@@ -68,6 +68,10 @@ class StateJournal {
   void set_section(const std::string& name, std::string value_text);
   void teardown_done(int ifindex);
   bool staged() const { return !staged_.empty(); }
+  // Makes sure the journal has room for what is staged and bytes more (zeros
+  // laid down ahead), so that a change can be refused before it is made
+  // rather than made and not recorded (a full disk).
+  Result<void> reserve(size_t bytes);
 
   // Writes the staged lines and fdatasyncs them; compacts when due. On an
   // error the journal is cut back to what it held before.
