@@ -54,6 +54,23 @@ class TapInNamespace(NamespaceTestCase):
     def vnetd_fd_count(self):
         return len(os.listdir(f"/proc/{self.daemon_pid()}/fd"))
 
+    def tap_in_namespace(self, name):
+        """A tap named name (bytes) made in the test's namespace, and its fd.
+        tun makes the device in the namespace of whoever opens it: setns for
+        this thread is simpler than a helper process."""
+        ns_fd = os.open(f"/run/netns/{self.ns}", os.O_RDONLY)
+        self.addCleanup(os.close, ns_fd)
+        own = os.open("/proc/self/ns/net", os.O_RDONLY)
+        self.addCleanup(os.close, own)
+        setns(ns_fd)
+        try:
+            fd = os.open("/dev/net/tun", os.O_RDWR)
+            self.addCleanup(os.close, fd)
+            fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name, IFF_TAP | IFF_NO_PI))
+        finally:
+            setns(own)
+        return fd
+
     def daemon_pid(self):
         # ip netns exec execs vnetd in place: the Popen pid is vnetd's.
         return self.daemon.pid
@@ -132,20 +149,7 @@ class TapInNamespace(NamespaceTestCase):
 
     def test_fd_passed_with_getfd_and_an_existing_persistent_tap(self):
         pid = self.daemon_pid()
-        # Make the tap inside the namespace: open there through a helper is
-        # overkill; setns for this thread is simpler.
-        ns_fd = os.open(f"/run/netns/{self.ns}", os.O_RDONLY)
-        self.addCleanup(os.close, ns_fd)
-        own = os.open("/proc/self/ns/net", os.O_RDONLY)
-        self.addCleanup(os.close, own)
-        setns(ns_fd)
-        try:
-            # tun makes the device in the namespace of whoever opened it.
-            fd = os.open("/dev/net/tun", os.O_RDWR)
-            self.addCleanup(os.close, fd)
-            fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", b"mine0", IFF_TAP | IFF_NO_PI))
-        finally:
-            setns(own)
+        fd = self.tap_in_namespace(b"mine0")
         reply = self.client.execute("getfd", {"fdname": "tapfd"}, fds=[fd])
         self.assertEqual(reply, {"return": {}})
         self.assertEqual(self.add(type="tap", id="passed", fd="tapfd"), {"return": {}})
@@ -166,17 +170,7 @@ class TapInNamespace(NamespaceTestCase):
         """Linux allows any bytes in a name; QMP is text. A tap named b"fz\\xff"
         passed by fd= is refused with the reason, and vnetd lives on (it used
         to answer {} and abort when saving its state; issue 17, defect 2)."""
-        ns_fd = os.open(f"/run/netns/{self.ns}", os.O_RDONLY)
-        self.addCleanup(os.close, ns_fd)
-        own = os.open("/proc/self/ns/net", os.O_RDONLY)
-        self.addCleanup(os.close, own)
-        setns(ns_fd)
-        try:
-            fd = os.open("/dev/net/tun", os.O_RDWR)
-            self.addCleanup(os.close, fd)
-            fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", b"fz\xff", IFF_TAP | IFF_NO_PI))
-        finally:
-            setns(own)
+        fd = self.tap_in_namespace(b"fz\xff")
         self.assertEqual(self.client.execute("getfd", {"fdname": "odd"}, fds=[fd]), {"return": {}})
         reply = self.add(type="tap", id="odd", fd="odd")
         self.assertIn("not valid UTF-8", reply.get("error", {}).get("desc", ""), reply)

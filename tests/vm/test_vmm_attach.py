@@ -159,6 +159,16 @@ class VmTestCase(unittest.TestCase):
                  "net.ipv6.conf.default.disable_ipv6=1")
 
     @classmethod
+    def start_with_nic(cls, mac, queues=1):
+        """The common start of a class: QEMU there, vnetd up, the guest's
+        images built, a tap with a nic of this MAC."""
+        cls.started = time.monotonic()
+        find_qemu()
+        cls.start_class_vnetd()
+        cls.images = build_guest(os.path.join(cls.work, "images"))
+        cls.add_tap_and_nic(mac, queues=queues)
+
+    @classmethod
     def add_tap_and_nic(cls, mac, queues=1):
         cls.vnetd.cmd("netdev_add", type="tap", id="t0", ifname=TAP_IFNAME, queues=queues, vnet_hdr=True)
         cls.vnetd.cmd("netdev_add", type="nic", id=cls.nic, netdev="t0", macaddr=mac, model="virtio-net-pci")
@@ -315,11 +325,7 @@ class HotplugSequence(VmTestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.started = time.monotonic()
-        find_qemu()
-        cls.start_class_vnetd()
-        cls.images = build_guest(os.path.join(cls.work, "images"))
-        cls.add_tap_and_nic(MAC, queues=2)
+        cls.start_with_nic(MAC, queues=2)
         cls.guest = cls.boot("hotplug-guest", smp=2)
 
     @classmethod
@@ -373,25 +379,30 @@ class HotplugSequence(VmTestCase):
             self.assertGreaterEqual(self.attachments()[0]["filter-updates"], 1,
                                     "query-vmm-attachments counts no filter update after eth0 came up")
 
+    def assert_dropped_before_qemu(self, sock, destination, tag, what):
+        """FRAMES frames to destination are counted by vnetd's filter as
+        dropped, and the guest does not see them."""
+        _, dropped_before = self.filter_counters()
+        rx_before = self.rx_packets(self.guest)
+        send_frames(sock, destination, FRAMES, tag)
+        _, dropped = self.wait_dropped(dropped_before + FRAMES)
+        self.assertGreaterEqual(dropped - dropped_before, FRAMES,
+                                f"{FRAMES} frames to {destination} ({what}): vnetd's rx-filter-dropped grew by "
+                                f"{dropped - dropped_before} only")
+        self.assertLessEqual(dropped - dropped_before, FRAMES + NOISE, "more dropped than sent")
+        time.sleep(0.5)  # had any passed, QEMU would have delivered it by now
+        # QEMU's own receive_filter() would drop these too, so this only shows
+        # the guest is not bothered; rx-filter-dropped above is what shows vnetd
+        # dropped them before QEMU read them.
+        grown = self.rx_packets(self.guest) - rx_before
+        self.assertLessEqual(grown, NOISE, f"the guest received {grown} frames while only {FRAMES} frames to "
+                                           f"{destination} ({what}) were sent: the filter let them through")
+
     def test_03_foreign_unicast_dropped_before_qemu(self):
         with self.steps.step(self, "foreign", needs=["up"]):
             sock = packet_socket(self.daemon.pid, TAP_IFNAME)
             self.addCleanup(sock.close)
-            _, dropped_before = self.filter_counters()
-            rx_before = self.rx_packets(self.guest)
-            send_frames(sock, FOREIGN_MAC, FRAMES, "foreign")
-            _, dropped = self.wait_dropped(dropped_before + FRAMES)
-            self.assertGreaterEqual(dropped - dropped_before, FRAMES,
-                                    f"{FRAMES} frames to {FOREIGN_MAC} (in no table of the guest's): vnetd's "
-                                    f"rx-filter-dropped grew by {dropped - dropped_before} only")
-            self.assertLessEqual(dropped - dropped_before, FRAMES + NOISE, "more dropped than sent")
-            time.sleep(0.5)  # had any passed, QEMU would have delivered it by now
-            # QEMU's own receive_filter() would drop these too, so this only
-            # shows the guest is not bothered; rx-filter-dropped above is what
-            # shows vnetd dropped them before QEMU read them.
-            grown = self.rx_packets(self.guest) - rx_before
-            self.assertLessEqual(grown, NOISE, f"the guest received {grown} frames while only {FRAMES} frames to "
-                                               f"a foreign MAC were sent: the filter let them through")
+            self.assert_dropped_before_qemu(sock, FOREIGN_MAC, "foreign", "in no table of the guest's")
 
     def test_04_promiscuous_guest_gets_them(self):
         with self.steps.step(self, "promisc", needs=["up"]):
@@ -422,16 +433,7 @@ class HotplugSequence(VmTestCase):
             grown = self.wait_guest_rx(self.guest, rx_before + FRAMES, "joined") - rx_before
             self.assertGreaterEqual(grown, FRAMES, f"{FRAMES} frames to the joined group {JOINED_GROUP}: only "
                                                    f"{grown} arrived in the guest")
-            _, dropped_before = self.filter_counters()
-            rx_before = self.rx_packets(self.guest)
-            send_frames(sock, NEIGHBOUR_GROUP, FRAMES, "neighbour")
-            _, dropped = self.wait_dropped(dropped_before + FRAMES)
-            self.assertGreaterEqual(dropped - dropped_before, FRAMES,
-                                    f"{FRAMES} frames to {NEIGHBOUR_GROUP}, a group the guest did not join: "
-                                    f"rx-filter-dropped grew by {dropped - dropped_before}")
-            time.sleep(0.5)
-            grown = self.rx_packets(self.guest) - rx_before
-            self.assertLessEqual(grown, NOISE, f"{grown} frames to {NEIGHBOUR_GROUP} reached the guest")
+            self.assert_dropped_before_qemu(sock, NEIGHBOUR_GROUP, "neighbour", "a group the guest did not join")
 
     def test_06_detach_removes_the_device(self):
         with self.steps.step(self, "detach", needs=["attach"]):
@@ -456,11 +458,7 @@ class HotplugOff(VmTestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.started = time.monotonic()
-        find_qemu()
-        cls.start_class_vnetd()
-        cls.images = build_guest(os.path.join(cls.work, "images"))
-        cls.add_tap_and_nic(MAC_OFF)
+        cls.start_with_nic(MAC_OFF)
         reply = cls.vnetd.execute("netdev-get-fds", {"id": "t0"})
         fds = cls.vnetd.take_received_fds()
         if reply != {"return": {"fds": [{"role": "tap", "queue": 0}]}} or len(fds) != 1:
