@@ -68,6 +68,7 @@ class TapBackend : public Backend {
   void peer_disconnected(Backend& peer) override;
 
   const std::string& ifname() const { return ifname_; }
+  bool created() const { return created_; }  // vnetd made the device (and deletes it)
   int ifindex() const { return ifindex_; }
   int queue_fd(size_t queue) const { return queues_.at(queue).get(); }
 

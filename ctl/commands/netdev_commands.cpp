@@ -8,6 +8,7 @@
 
 #include "backends/netmap/netmap_support.h"
 #include "backends/nic/nic_backend.h"
+#include "backends/tap/tap_backend.h"
 #include "ctl/backend_factory.h"
 #include "ctl/commands/vnetd_commands.h"
 #include "ctl/qmp/qemu_json_writer.h"
@@ -94,6 +95,19 @@ QmpResult<NetdevEntry*> VnetdCommands::add_netdev(const qapi::Netdev& args, cons
     }
   }
 
+  // QEMU lets a second tap netdev open more queues of a multi-queue tap the
+  // first one made; here deleting the first would delete the tap under the
+  // second. One netdev per tap device vnetd made (a tap made by someone else
+  // outlives its netdevs, and QEMU's own checks apply to it).
+  if (const auto* tap = std::get_if<qapi::NetdevTapOptions>(&args.u); tap && tap->ifname) {
+    for (const auto& entry : registry_.all()) {
+      const auto* other = dynamic_cast<const tap::TapBackend*>(entry->backend.get());
+      if (other && other->created() && other->ifname() == *tap->ifname) {
+        return generic_error("tap '" + *tap->ifname + "' is already netdev '" + entry->id +
+                             "': one netdev per tap device (delete that one first)");
+      }
+    }
+  }
   if (auto full = refuse_unrecordable()) return *full;
   auto backend = create_backend(args, resources_, request);
   if (!backend) return backend.error();

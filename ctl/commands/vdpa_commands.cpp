@@ -6,8 +6,23 @@
 
 namespace vnet {
 
+namespace {
+constexpr int64_t kMaxSelftestTimeoutMs = 10000;
+}  // namespace
+
 QmpResult<qapi::VdpaSelftestResult> VnetdCommands::qmp_vdpa_selftest(qapi::CommandContext&,
                                                                      const qapi::VdpaSelftestArgs& args) {
+  // The name goes into sysfs paths: a vDPA device's name, nothing else.
+  if (args.dev.empty() || args.dev == "." || args.dev == ".." || args.dev.size() > 255 ||
+      args.dev.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-:") !=
+          std::string::npos) {
+    return generic_error("'" + args.dev + "' is not a vDPA device name");
+  }
+  // The self-test holds vnetd's loop while it waits for frames.
+  if (args.timeout_ms && *args.timeout_ms > kMaxSelftestTimeoutMs) {
+    return generic_error("timeout-ms: at most " + std::to_string(kMaxSelftestTimeoutMs) +
+                         " (vnetd serves no one else while the self-test waits)");
+  }
   auto driver = vdpa::bound_driver(args.dev);
   if (!driver) return generic_error("vdpa device '" + args.dev + "': " + driver.error().message);
   if (*driver != "vhost_vdpa") {

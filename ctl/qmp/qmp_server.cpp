@@ -27,11 +27,20 @@ Result<UniqueFd> listen_unix(const std::string& path) {
   if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
     return Error::plain("another daemon is already serving on \"" + path + "\"");
   }
-  unlink(path.c_str());
-  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
-    return errno_error("bind to \"" + path + "\"");
+  // Only a stale socket is replaced, never another kind of file.
+  struct stat existing {};
+  if (lstat(path.c_str(), &existing) == 0) {
+    if (!S_ISSOCK(existing.st_mode)) {
+      return Error::plain("\"" + path + "\" exists and is not a socket: not replacing it");
+    }
+    unlink(path.c_str());
   }
-  if (chmod(path.c_str(), 0660) < 0) return errno_error("chmod of \"" + path + "\"");
+  // Created with its mode (0660): no moment in which others may connect.
+  mode_t old_mask = umask(0117);
+  int bound = bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  int bind_errno = errno;
+  umask(old_mask);
+  if (bound < 0) return Error::from_errno(bind_errno, "bind to \"" + path + "\"");
   if (listen(fd.get(), 64) < 0) return errno_error("listen on \"" + path + "\"");
   return fd;
 }

@@ -253,6 +253,35 @@ class RobustnessTest(VnetdTestCase):
         self.assertEqual([f for f in os.listdir(state) if f.endswith(".new")], [], "a partial file was left")
         client.close()
 
+    def test_the_socket_path_replaces_only_a_stale_socket(self):
+        """--socket at a path holding another kind of file refuses to start
+        and leaves the file alone (it used to unlink whatever was there); the
+        socket is created 0660 (issue 17, defect 9)."""
+        import stat
+        import subprocess
+        import tempfile
+        from vnetd_harness import vnetd_binary
+        work = tempfile.mkdtemp(prefix="vnt-sock-")
+        path = os.path.join(work, "precious")
+        with open(path, "w") as f:
+            f.write("keep me\n")
+        done = subprocess.run(["unshare", "--net", "--", vnetd_binary(), "--socket", path, "--state-dir",
+                               os.path.join(work, "state"), "--bridge-acl", os.path.join(work, "acl")],
+                              capture_output=True, text=True, timeout=10)
+        self.assertNotEqual(done.returncode, 0)
+        self.assertIn("is not a socket", done.stderr)
+        with open(path) as f:
+            self.assertEqual(f.read(), "keep me\n")
+        self.assertEqual(stat.S_IMODE(os.stat(self.daemon.socket_path).st_mode), 0o660)
+
+    def test_vdpa_selftest_takes_device_names_only(self):
+        client = self.connect()
+        for dev in ("../../../etc", "a/b", "..", ""):
+            reply = client.execute("vdpa-selftest", {"dev": dev})
+            self.assertEqual(reply.get("error", {}).get("desc"), f"'{dev}' is not a vDPA device name", reply)
+        reply = client.execute("vdpa-selftest", {"dev": "vdpa0", "timeout-ms": 600000})
+        self.assertIn("timeout-ms: at most 10000", reply.get("error", {}).get("desc", ""), reply)
+
     def test_sigterm_with_clients_netdevs_and_fds(self):
         self.stop_with_everything_in_use(signal.SIGTERM)
 

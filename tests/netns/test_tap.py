@@ -187,6 +187,17 @@ class TapInNamespace(NamespaceTestCase):
             self.assertEqual(done.returncode, 1, done.stderr)
             self.assertIn("not valid UTF-8", done.stderr)
 
+    def test_one_netdev_per_tap_device(self):
+        """A second netdev on the tap another one made would be left on a dead
+        device when the first goes (QEMU allows it); refused (issue 17)."""
+        self.assertEqual(self.add(type="tap", id="first", ifname="mq0", queues=2), {"return": {}})
+        reply = self.add(type="tap", id="second", ifname="mq0", queues=2)
+        self.assertIn("already netdev 'first'", reply.get("error", {}).get("desc", ""), reply)
+        self.assertEqual([n["id"] for n in self.client.cmd("query-netdevs")], ["first"])
+        self.client.cmd("netdev_del", id="first")
+        self.wait_gone("mq0")
+        self.assertEqual(self.add(type="tap", id="second", ifname="mq0", queues=2), {"return": {}})
+
     def test_scripts_run_with_the_ifname(self):
         log = os.path.join(self.work, "script.log")
         for name in ("up", "down"):
