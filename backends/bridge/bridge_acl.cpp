@@ -1,12 +1,19 @@
 #include "backends/bridge/bridge_acl.h"
 
-#include <fstream>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <sstream>
+
+#include "kernel_ifaces/unique_fd.h"
 
 namespace vnet::bridge {
 
 namespace {
-constexpr int kMaxIncludeDepth = 8;  // an include loop is an error, not a hang
+constexpr int kMaxIncludeDepth = 8;    // an include loop is an error, not a hang
+constexpr int kMaxFiles = 64;          // and so is a fan-out of includes
+constexpr off_t kMaxFileBytes = 1 << 20;  // an ACL is a few lines
 }
 
 Result<BridgeAcl> BridgeAcl::load(const std::string& path) {
@@ -21,15 +28,34 @@ Result<BridgeAcl> BridgeAcl::parse(const std::string& text, const std::string& o
   return acl;
 }
 
+// Regular files only: a FIFO would hang the start, /dev/zero never end, and a
+// directory read as an empty file would silently deny everything.
 Result<void> BridgeAcl::load_into(const std::string& path, int depth, bool must_exist, BridgeAcl& acl) {
-  std::ifstream file(path);
-  if (!file) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) {
     if (!must_exist && errno == ENOENT) return {};
     return errno_error("opening bridge ACL file " + path);
   }
-  std::stringstream text;
-  text << file.rdbuf();
-  return parse_into(text.str(), path, depth, acl);
+  struct stat st {};
+  if (fstat(fd.get(), &st) < 0) return errno_error("fstat of bridge ACL file " + path);
+  if (!S_ISREG(st.st_mode)) return Error{EINVAL, "bridge ACL file " + path + " is not a regular file"};
+  if (st.st_size > kMaxFileBytes) {
+    return Error{EFBIG, "bridge ACL file " + path + " is larger than " + std::to_string(kMaxFileBytes) + " bytes"};
+  }
+  if (++acl.files_read_ > kMaxFiles) {
+    return Error{ELOOP, path + ": more than " + std::to_string(kMaxFiles) + " bridge ACL files included in all"};
+  }
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = read(fd.get(), text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error("reading bridge ACL file " + path);
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  text.resize(done);
+  return parse_into(text, path, depth, acl);
 }
 
 Result<void> BridgeAcl::parse_into(const std::string& text, const std::string& origin, int depth, BridgeAcl& acl) {

@@ -27,6 +27,7 @@ class BridgeAcl {
   static Result<void> load_into(const std::string& path, int depth, bool must_exist, BridgeAcl& acl);
 
   std::vector<Rule> rules_;
+  int files_read_ = 0;  // the file and its includes, for the fan-out bound
 };
 
 }  // namespace vnet::bridge

@@ -1,4 +1,9 @@
 // Tap option combinations refused as QEMU's net_init_tap() refuses them.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+
 #include <gtest/gtest.h>
 
 #include "backends/bridge/bridge_acl.h"
@@ -118,6 +123,43 @@ TEST(BridgeAcl, ErrorsNameFileAndLine) {
   auto no_file = bridge::BridgeAcl::load("/nonexistent/bridge.conf");
   ASSERT_TRUE(no_file);
   EXPECT_FALSE(no_file->allows("br0"));
+}
+
+// Includes of what is not a regular file, or too many of them, are errors
+// that name the file, not a hang (a FIFO), a bad_alloc (/dev/zero), an empty
+// ACL (a directory) or a start that takes seconds (issue 17, defect 9).
+TEST(BridgeAcl, IncludesOnlyRegularFilesAndBoundedFanOut) {
+  char dir[] = "/tmp/vnet-acl-XXXXXX";
+  ASSERT_TRUE(mkdtemp(dir));
+  std::string fifo = std::string(dir) + "/fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  for (const std::string& target : {fifo, std::string("/dev/zero"), std::string(dir)}) {
+    auto acl = bridge::BridgeAcl::parse("include " + target + "\n", "acl.conf");
+    ASSERT_FALSE(acl) << target;
+    EXPECT_NE(acl.error().message.find("not a regular file"), std::string::npos) << acl.error().message;
+  }
+  // One file including 70 others: a fan-out past the bound, at depth 1.
+  std::string wide = std::string(dir) + "/wide";
+  {
+    std::FILE* f = std::fopen(wide.c_str(), "w");
+    ASSERT_TRUE(f);
+    for (int i = 0; i < 70; i++) {
+      std::string part = std::string(dir) + "/part" + std::to_string(i);
+      std::FILE* p = std::fopen(part.c_str(), "w");
+      ASSERT_TRUE(p);
+      std::fputs("allow br0\n", p);
+      std::fclose(p);
+      std::fprintf(f, "include %s\n", part.c_str());
+    }
+    std::fclose(f);
+  }
+  auto fanned = bridge::BridgeAcl::load(wide);
+  ASSERT_FALSE(fanned);
+  EXPECT_NE(fanned.error().message.find("included in all"), std::string::npos) << fanned.error().message;
+  for (int i = 0; i < 70; i++) unlink((std::string(dir) + "/part" + std::to_string(i)).c_str());
+  unlink(wide.c_str());
+  unlink(fifo.c_str());
+  rmdir(dir);
 }
 
 }  // namespace
