@@ -99,7 +99,11 @@ class Guest:
             boot = ["-kernel", self.images[0], "-initrd", self.images[1], "-append", APPEND]
         else:
             boot = ["-S"]
-        return [find_qemu(), "-M", "pc", "-accel", "tcg", "-nodefaults", "-display", "none",
+        # Several vCPUs on one TCG thread: with a thread per vCPU (MTTCG) the
+        # guest kernel's code patching at boot raced another vCPU once in CI
+        # ("Oops: int3" in the guest).
+        accel = "tcg,thread=single" if self.smp > 1 else "tcg"
+        return [find_qemu(), "-M", "pc", "-accel", accel, "-nodefaults", "-display", "none",
                 "-m", str(self.memory), "-smp", str(self.smp), "-no-reboot"] + boot + [
                 "-chardev", f"socket,id=console,path={self.console_path},server=on,wait=on",
                 "-serial", "chardev:console",
