@@ -110,6 +110,11 @@ void DaemonState::stage_netdev(const std::string& id) {
   }
 }
 
+void DaemonState::stage_finished_teardowns() {
+  if (!teardown_) return;
+  for (int ifindex : teardown_->take_finished()) journal_.teardown_done(ifindex);
+}
+
 void DaemonState::stage_sections() {
   json timers = json::array();
   if (announcer_) {
@@ -132,9 +137,7 @@ Result<void> DaemonState::commit_now() {
   if (sections_dirty_) stage_sections();
   sections_dirty_ = false;
   // Links torn down since the last commit leave the state with it.
-  if (teardown_ && journal_.staged()) {
-    for (int ifindex : teardown_->take_finished()) journal_.teardown_done(ifindex);
-  }
+  if (journal_.staged()) stage_finished_teardowns();
   Result<void> committed = journal_.commit();
   // What waits for durability runs even when the commit failed (it is
   // logged): replies must not hang.
@@ -149,9 +152,7 @@ Result<void> DaemonState::save_now() {
   for (const auto& entry : registry_.all()) stage_netdev(entry->id);
   stage_sections();
   sections_dirty_ = false;
-  if (teardown_) {
-    for (int ifindex : teardown_->take_finished()) journal_.teardown_done(ifindex);
-  }
+  stage_finished_teardowns();
   Result<void> compacted = journal_.compact();
   run_after_commit();
   return compacted;

@@ -77,6 +77,7 @@ class DaemonState : public qmp::CommitGate {
   void schedule_commit();
   void stage_netdev(const std::string& id);
   void stage_sections();
+  void stage_finished_teardowns();
 
   state::StateJournal journal_;
   NetdevRegistry& registry_;

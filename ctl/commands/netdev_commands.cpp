@@ -95,17 +95,10 @@ QmpResult<NetdevEntry*> VnetdCommands::add_netdev(const qapi::Netdev& args, cons
     }
   }
 
-  // QEMU lets a second tap netdev open more queues of a multi-queue tap the
-  // first one made; here deleting the first would delete the tap under the
-  // second. One netdev per tap device vnetd made (a tap made by someone else
-  // outlives its netdevs, and QEMU's own checks apply to it).
   if (const auto* tap = std::get_if<qapi::NetdevTapOptions>(&args.u); tap && tap->ifname) {
-    for (const auto& entry : registry_.all()) {
-      const auto* other = dynamic_cast<const tap::TapBackend*>(entry->backend.get());
-      if (other && other->created() && other->ifname() == *tap->ifname) {
-        return generic_error("tap '" + *tap->ifname + "' is already netdev '" + entry->id +
-                             "': one netdev per tap device (delete that one first)");
-      }
+    if (auto owner = created_tap_owner(*tap->ifname)) {
+      return generic_error("tap '" + *tap->ifname + "' is already netdev '" + *owner +
+                           "': one netdev per tap device (delete that one first)");
     }
   }
   if (auto full = refuse_unrecordable()) return *full;
@@ -124,6 +117,9 @@ QmpResult<NetdevEntry*> VnetdCommands::add_netdev(const qapi::Netdev& args, cons
       return generic_error("connecting '" + args.id + "' to '" + peer->id + "': " + paired.error().message);
     }
   }
+  if (const auto* tap = dynamic_cast<const tap::TapBackend*>(added.backend.get()); tap && tap->created()) {
+    created_taps_[tap->ifname()] = added.id;
+  }
   qmp::emit_event(events_, "VNET_NETDEV_ADDED", qapi::VnetNetdevAddedData{added.id, added.type});
   // What the backend made outlives the daemon only once its record is durable:
   // a crash before that leaves no device that no state knows of.
@@ -135,6 +131,21 @@ QmpResult<NetdevEntry*> VnetdCommands::add_netdev(const qapi::Netdev& args, cons
     added.backend->record_committed();
   }
   return &added;
+}
+
+// QEMU lets a second tap netdev open more queues of a multi-queue tap the
+// first one made; here deleting the first would delete the tap under the
+// second. So one netdev per tap device vnetd made (a tap made by someone else
+// outlives its netdevs, and QEMU's own checks apply to it). The index is
+// checked against the registry when read, so a deleted netdev needs no hook.
+std::optional<std::string> VnetdCommands::created_tap_owner(const std::string& ifname) {
+  auto it = created_taps_.find(ifname);
+  if (it == created_taps_.end()) return std::nullopt;
+  NetdevEntry* entry = registry_.find(it->second);
+  const auto* tap = entry ? dynamic_cast<const tap::TapBackend*>(entry->backend.get()) : nullptr;
+  if (tap && tap->created() && tap->ifname() == ifname) return it->second;
+  created_taps_.erase(it);
+  return std::nullopt;
 }
 
 QmpResult<Empty> VnetdCommands::qmp_netdev_del(CommandContext&, const qapi::NetdevDelArgs& args) {

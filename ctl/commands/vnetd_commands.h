@@ -5,6 +5,7 @@
 
 #include <array>
 #include <functional>
+#include <unordered_map>
 
 #include "ctl/announcer.h"
 #include "ctl/backend_factory.h"
@@ -79,6 +80,9 @@ class VnetdCommands : public qapi::CommandHandlers {
   DaemonState* state_ = nullptr;
   vmm::VmmAttachments* vmm_ = nullptr;
   std::function<void(const qapi::UdevEventArgs&)> udev_handler_;
+  // ifname -> id of the netdev whose tap vnetd created (created_tap_owner).
+  std::unordered_map<std::string, std::string> created_taps_;
+  std::optional<std::string> created_tap_owner(const std::string& ifname);
 
   // Why netdev id may not be deleted now (a NIC attached to a VMM, or its tap).
   std::optional<std::string> vmm_attachment_of(const std::string& id);

@@ -124,7 +124,11 @@ void QmpServer::on_client_event(ClientIt client, uint32_t events) {
   answer_inbox(client);
   if (client->closing) return;
   if (!flush(*client)) return drop(client);
-  // A client that has said all it will say goes once it has its answers.
+  drop_if_done(client);
+}
+
+// A client that has said all it will say goes once it has its answers.
+void QmpServer::drop_if_done(ClientIt client) {
   if (client->read_closed && client->inbox.empty() && !client->waiting && client->output.empty()) drop(client);
 }
 
@@ -153,7 +157,7 @@ void QmpServer::deliver_deferred(ClientIt client, std::string text) {
   answer_inbox(client);
   if (client->closing) return;
   if (!flush(*client)) return drop(client);
-  if (client->read_closed && client->inbox.empty() && !client->waiting && client->output.empty()) drop(client);
+  drop_if_done(client);
 }
 
 // Reads what is there; returns false when the client is gone.

@@ -75,6 +75,7 @@ class QmpServer : public EventSink {
   bool read_from(Client& client);
   void answer_inbox(ClientIt client);
   void deliver_deferred(ClientIt client, std::string text);
+  void drop_if_done(ClientIt client);
   void queue(Client& client, std::string bytes, std::vector<UniqueFd> fds);
   bool flush(Client& client);
   void update_interest(Client& client);
