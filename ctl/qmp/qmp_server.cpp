@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -15,33 +16,67 @@
 
 namespace vnet::qmp {
 
-Result<UniqueFd> listen_unix(const std::string& path) {
+namespace {
+
+Result<sockaddr_un> unix_address(const std::string& path) {
   sockaddr_un addr{};
   if (path.size() >= sizeof(addr.sun_path)) return Error::plain("socket path \"" + path + "\" is too long");
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  return addr;
+}
+
+// Bound with its mode (0660): no moment in which others may connect.
+Result<void> bind_private(int fd, const sockaddr_un& addr) {
+  mode_t old_mask = umask(0117);
+  int bound = bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
+  int bind_errno = errno;
+  umask(old_mask);
+  if (bound < 0) return Error::from_errno(bind_errno, std::string("bind to \"") + addr.sun_path + "\"");
+  return {};
+}
+
+}  // namespace
+
+Result<UniqueFd> listen_unix(const std::string& path) {
+  auto addr = unix_address(path);
+  if (!addr) return addr.take_error();
 
   UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return errno_error("socket(AF_UNIX)");
   // A socket file left by a daemon that died is stale; one that answers is not.
-  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&*addr), sizeof(*addr)) == 0) {
     return Error::plain("another daemon is already serving on \"" + path + "\"");
   }
   // Only a stale socket is replaced, never another kind of file.
   struct stat existing {};
-  if (lstat(path.c_str(), &existing) == 0) {
-    if (!S_ISSOCK(existing.st_mode)) {
-      return Error::plain("\"" + path + "\" exists and is not a socket: not replacing it");
-    }
-    unlink(path.c_str());
+  if (lstat(path.c_str(), &existing) == 0 && !S_ISSOCK(existing.st_mode)) {
+    return Error::plain("\"" + path + "\" exists and is not a socket: not replacing it");
   }
-  // Created with its mode (0660): no moment in which others may connect.
-  mode_t old_mask = umask(0117);
-  int bound = bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  int bind_errno = errno;
-  umask(old_mask);
-  if (bound < 0) return Error::from_errno(bind_errno, "bind to \"" + path + "\"");
-  if (listen(fd.get(), 64) < 0) return errno_error("listen on \"" + path + "\"");
+  // Bound and listening under a private name, then renamed into place: whoever
+  // sees the path can connect (bind creates the file before listen would let a
+  // connect succeed), and a stale socket is replaced in the same step.
+  std::string staging = path + ".new" + std::to_string(getpid());
+  auto staged = unix_address(staging);
+  if (!staged) {
+    // No room in sun_path for the private name: bind in place.
+    unlink(path.c_str());
+    if (auto bound = bind_private(fd.get(), *addr); !bound) return bound.take_error();
+    if (listen(fd.get(), 64) < 0) return errno_error("listen on \"" + path + "\"");
+    return fd;
+  }
+  unlink(staging.c_str());
+  if (auto bound = bind_private(fd.get(), *staged); !bound) return bound.take_error();
+  if (listen(fd.get(), 64) < 0) {
+    int listen_errno = errno;
+    unlink(staging.c_str());
+    return Error::from_errno(listen_errno, "listen on \"" + staging + "\"");
+  }
+  if (rename(staging.c_str(), path.c_str()) < 0) {
+    int rename_errno = errno;
+    unlink(staging.c_str());
+    return Error::from_errno(rename_errno, "renaming \"" + staging + "\" to \"" + path + "\"");
+  }
   return fd;
 }
 
