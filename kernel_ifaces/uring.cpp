@@ -58,27 +58,36 @@ Result<void> Ring::register_eventfd(int fd) {
   return {};
 }
 
-void BufferRing::FreeDeleter::operator()(void* p) const { std::free(p); }
+void BufferRing::Unmapper::operator()(uint8_t* p) const { munmap(p, bytes); }
 
-Result<BufferRing> BufferRing::create(Ring& ring, uint16_t group, unsigned count, unsigned size) {
-  if (count == 0 || (count & (count - 1)) || count > 32768) {
-    return Error{EINVAL, "a buffer ring holds a power of two buffers, up to 32768 (not " + std::to_string(count) + ")"};
+namespace {
+
+bool is_power_of_two(unsigned n) { return n != 0 && (n & (n - 1)) == 0; }
+
+}  // namespace
+
+Result<BufferRing> BufferRing::create(Ring& ring, uint16_t group, unsigned capacity, unsigned size, unsigned initial) {
+  if (initial == 0) initial = capacity;
+  if (!is_power_of_two(capacity) || capacity > 32768) {
+    return Error{EINVAL, "a buffer ring holds a power of two buffers, up to 32768 (not " + std::to_string(capacity) + ")"};
+  }
+  if (!is_power_of_two(initial) || initial > capacity) {
+    return Error{EINVAL, "a buffer ring starts with a power of two buffers, up to its capacity (not " +
+                             std::to_string(initial) + ")"};
   }
   BufferRing buffers;
   buffers.ring_ = ring.get();
   buffers.group_ = group;
-  buffers.count_ = count;
+  buffers.capacity_ = capacity;
+  buffers.chunk_ = initial;
   buffers.size_ = size;
-  buffers.entries_bytes_ = sizeof(io_uring_buf) * count;
+  buffers.entries_bytes_ = sizeof(io_uring_buf) * capacity;
   void* entries = mmap(nullptr, buffers.entries_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
   if (entries == MAP_FAILED) return errno_error("mmap of a buffer ring");
   buffers.entries_ = static_cast<io_uring_buf_ring*>(entries);
-  void* memory = nullptr;
-  if (posix_memalign(&memory, 4096, size_t{count} * size) != 0) return Error{ENOMEM, "buffer ring memory"};
-  buffers.memory_.reset(static_cast<uint8_t*>(memory));
   io_uring_buf_reg registration{};
   registration.ring_addr = reinterpret_cast<uint64_t>(entries);
-  registration.ring_entries = count;
+  registration.ring_entries = capacity;
   registration.bgid = group;
   if (int err = io_uring_register_buf_ring(ring.get(), &registration, 0); err < 0) {
     munmap(entries, buffers.entries_bytes_);
@@ -86,21 +95,42 @@ Result<BufferRing> BufferRing::create(Ring& ring, uint16_t group, unsigned count
     return Error::from_errno(-err, "IORING_REGISTER_PBUF_RING for group " + std::to_string(group));
   }
   io_uring_buf_ring_init(buffers.entries_);
-  int mask = io_uring_buf_ring_mask(count);
-  for (unsigned id = 0; id < count; id++) {
-    io_uring_buf_ring_add(buffers.entries_, buffers.buffer(static_cast<uint16_t>(id)), size,
-                          static_cast<unsigned short>(id), mask, static_cast<int>(id));
-  }
-  io_uring_buf_ring_advance(buffers.entries_, static_cast<int>(count));
+  if (auto added = buffers.add_chunk(); !added) return added.take_error();
   return buffers;
+}
+
+Result<void> BufferRing::add_chunk() {
+  size_t bytes = size_t{chunk_} * size_;
+  // Reserved, not committed: pages count once a frame has been received into them.
+  void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE | MAP_NORESERVE, -1, 0);
+  if (memory == MAP_FAILED) return errno_error("mmap of " + std::to_string(bytes) + " bytes of receive buffers");
+  chunks_.emplace_back(static_cast<uint8_t*>(memory), Unmapper{bytes});
+  int mask = io_uring_buf_ring_mask(capacity_);
+  for (unsigned i = 0; i < chunk_; i++) {
+    auto id = static_cast<uint16_t>(count_ + i);
+    io_uring_buf_ring_add(entries_, buffer(id), size_, id, mask, static_cast<int>(i));
+  }
+  io_uring_buf_ring_advance(entries_, static_cast<int>(chunk_));
+  count_ += chunk_;
+  return {};
+}
+
+bool BufferRing::grow() {
+  if (count_ >= capacity_) return false;
+  for (unsigned target = count_ * 2; count_ < target;) {
+    if (!add_chunk()) return false;
+  }
+  return true;
 }
 
 BufferRing::BufferRing(BufferRing&& other) noexcept
     : ring_(std::exchange(other.ring_, nullptr)),
       entries_(std::exchange(other.entries_, nullptr)),
       entries_bytes_(other.entries_bytes_),
-      memory_(std::move(other.memory_)),
+      chunks_(std::move(other.chunks_)),
       group_(other.group_),
+      capacity_(other.capacity_),
+      chunk_(other.chunk_),
       count_(other.count_),
       size_(other.size_) {}
 
@@ -111,7 +141,7 @@ BufferRing::~BufferRing() {
 }
 
 void BufferRing::recycle(uint16_t id) {
-  io_uring_buf_ring_add(entries_, buffer(id), size_, id, io_uring_buf_ring_mask(count_), 0);
+  io_uring_buf_ring_add(entries_, buffer(id), size_, id, io_uring_buf_ring_mask(capacity_), 0);
   io_uring_buf_ring_advance(entries_, 1);
 }
 

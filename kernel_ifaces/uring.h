@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "kernel_ifaces/result.h"
 
@@ -55,35 +56,48 @@ class Ring {
   unsigned flags_ = 0;
 };
 
-// count buffers of size bytes in buffer group `group`. A receive with
+// Buffers of size bytes in buffer group `group`. A receive with
 // IOSQE_BUFFER_SELECT takes one; the completion says which (buffer_id());
-// recycle() hands it back once its frame has been used.
+// recycle() hands it back once its frame has been used. The ring has room
+// for `capacity` buffers but starts with `initial` (both powers of two):
+// grow() doubles them when the kernel ran out (ENOBUFS), so an idle receiver
+// holds little. Buffer memory is mmap'd, so freeing returns it to the system.
 class BufferRing {
  public:
-  static Result<BufferRing> create(Ring& ring, uint16_t group, unsigned count, unsigned size);
+  static Result<BufferRing> create(Ring& ring, uint16_t group, unsigned capacity, unsigned size, unsigned initial = 0);
   BufferRing(BufferRing&& other) noexcept;
   BufferRing& operator=(BufferRing&&) = delete;
   ~BufferRing();
 
   uint16_t group() const { return group_; }
   unsigned size() const { return size_; }
-  uint8_t* buffer(uint16_t id) { return memory_.get() + size_t{id} * size_; }
+  unsigned count() const { return count_; }
+  unsigned capacity() const { return capacity_; }
+  uint8_t* buffer(uint16_t id) { return chunks_[id / chunk_].get() + size_t{id % chunk_} * size_; }
   void recycle(uint16_t id);
+  // Doubles the buffers, up to capacity; false when already full or out of memory.
+  bool grow();
   // The buffer a completion used, if it used one.
   static bool has_buffer(const io_uring_cqe& cqe) { return cqe.flags & IORING_CQE_F_BUFFER; }
   static uint16_t buffer_id(const io_uring_cqe& cqe) { return static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT); }
 
  private:
-  struct FreeDeleter {
-    void operator()(void* p) const;
+  struct Unmapper {
+    size_t bytes = 0;
+    void operator()(uint8_t* p) const;
   };
+  using Chunk = std::unique_ptr<uint8_t[], Unmapper>;
   BufferRing() = default;
+  // Maps `chunk_` more buffers and gives them to the kernel.
+  Result<void> add_chunk();
 
   io_uring* ring_ = nullptr;
   io_uring_buf_ring* entries_ = nullptr;  // mmap'd, shared with the kernel
   size_t entries_bytes_ = 0;
-  std::unique_ptr<uint8_t[], FreeDeleter> memory_;
+  std::vector<Chunk> chunks_;
   uint16_t group_ = 0;
+  unsigned capacity_ = 0;
+  unsigned chunk_ = 0;  // buffers per chunk
   unsigned count_ = 0;
   unsigned size_ = 0;
 };

@@ -1,6 +1,7 @@
 #include "backends/datapath/datagram_sender.h"
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 namespace vnet::datapath {
@@ -15,22 +16,32 @@ void DatagramSender::send(std::span<const uint8_t> header, std::span<const uint8
                           socklen_t to_length) {
   if (queued_ == kBatch) flush_batch();
   size_t index = queued_++;
+  if (slots_.size() < queued_) slots_.resize(queued_);
   Slot& slot = slots_[index];
-  mmsghdr& message = messages_[index];
-  message = {};
-  size_t header_length = std::min(header.size(), kMaxHeader);
-  std::memcpy(slot.header.data(), header.data(), header_length);
-  slot.parts[0] = {slot.header.data(), header_length};
-  slot.parts[1] = {const_cast<uint8_t*>(frame.data()), frame.size()};
-  message.msg_hdr.msg_iov = header_length ? slot.parts : slot.parts + 1;
-  message.msg_hdr.msg_iovlen = header_length ? 2 : 1;
-  if (to) {
-    std::memcpy(&slot.to, to, std::min<size_t>(to_length, sizeof slot.to));
-    message.msg_hdr.msg_name = &slot.to;
-    message.msg_hdr.msg_namelen = to_length;
-  }
+  slot.header_length = std::min(header.size(), kMaxHeader);
+  std::memcpy(slot.header.data(), header.data(), slot.header_length);
+  slot.frame = frame;
+  slot.to_length = to ? std::min<socklen_t>(to_length, sizeof slot.to) : 0;
+  if (to) std::memcpy(&slot.to, to, slot.to_length);
   if (loop_.in_batch()) loop_.defer_flush(*this);
   else flush_batch();
+}
+
+void DatagramSender::prepare_messages() {
+  if (messages_.size() < queued_) messages_.resize(queued_);
+  for (size_t index = 0; index < queued_; index++) {
+    Slot& slot = slots_[index];
+    mmsghdr& message = messages_[index];
+    message = {};
+    slot.parts[0] = {slot.header.data(), slot.header_length};
+    slot.parts[1] = {const_cast<uint8_t*>(slot.frame.data()), slot.frame.size()};
+    message.msg_hdr.msg_iov = slot.header_length ? slot.parts : slot.parts + 1;
+    message.msg_hdr.msg_iovlen = slot.header_length ? 2 : 1;
+    if (slot.to_length) {
+      message.msg_hdr.msg_name = &slot.to;
+      message.msg_hdr.msg_namelen = slot.to_length;
+    }
+  }
 }
 
 void DatagramSender::account(size_t index, ssize_t result, int error) {
@@ -45,6 +56,7 @@ void DatagramSender::account(size_t index, ssize_t result, int error) {
 }
 
 void DatagramSender::flush_batch() {
+  prepare_messages();
   size_t done = 0;
   while (done < queued_) {
     int sent = sendmmsg(fd_, messages_.data() + done, static_cast<unsigned>(queued_ - done), MSG_DONTWAIT);

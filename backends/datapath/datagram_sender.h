@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "backends/backend.h"
 #include "backends/datapath/frame_loop.h"
@@ -49,17 +50,25 @@ class DatagramSender : public BatchFlush {
   std::vector<Detail> details(const std::string& prefix = "") const;
 
  private:
+  // A queued datagram. The pointers sendmmsg needs are made at the flush, so
+  // the queue may move as it grows.
   struct Slot {
     std::array<uint8_t, kMaxHeader> header;
+    size_t header_length = 0;
+    std::span<const uint8_t> frame;
     SocketAddress to;
+    socklen_t to_length = 0;  // 0: the connected peer
     iovec parts[2];
   };
   void account(size_t index, ssize_t result, int error);
+  void prepare_messages();
 
   FrameLoop& loop_;
   int fd_;
-  std::array<Slot, kBatch> slots_{};
-  std::array<mmsghdr, kBatch> messages_{};
+  // Grown to the largest batch seen (at most kBatch): an idle sender, of
+  // thousands, holds nothing.
+  std::vector<Slot> slots_;
+  std::vector<mmsghdr> messages_;
   size_t queued_ = 0;
   SendCounters counters_;
 };

@@ -11,7 +11,12 @@ namespace vnet::datapath {
 
 namespace {
 
-constexpr unsigned kBuffersPerReceiver = 64;
+// A receiver starts with a few buffers and doubles them each time the
+// kernel runs out within a batch, up to the most a busy port needs: idle
+// ports (thousands of them on a host) hold ~280 KiB of address space each,
+// not 4.5 MiB.
+constexpr unsigned kInitialBuffersPerReceiver = 4;
+constexpr unsigned kMaxBuffersPerReceiver = 64;
 // A datagram socket's receive buffer: room for bursts. The kernel's default
 // holds ~300 small frames, 1 ms at 300k frames/s.
 constexpr int kDatagramReceiveBuffer = 4 << 20;
@@ -122,13 +127,19 @@ Result<uint32_t> FrameLoop::add(int fd, Handler handler, Closed closed, Kind kin
   receiver->handler = std::move(handler);
   receiver->closed = std::move(closed);
   receiver->shape.msg_namelen = sizeof(sockaddr_storage);
-  auto buffers = uring::BufferRing::create(ring_, static_cast<uint16_t>(id), kBuffersPerReceiver, kBufferSize);
+  auto buffers = uring::BufferRing::create(ring_, static_cast<uint16_t>(id), kMaxBuffersPerReceiver,
+                                              kBufferSize, kInitialBuffersPerReceiver);
   if (!buffers) return buffers.take_error();
   receiver->buffers = std::make_unique<uring::BufferRing>(std::move(*buffers));
   receivers_[id] = std::move(receiver);
   arm(id);
   if (auto submitted = ring_.submit(); !submitted) return submitted.take_error();
   return id;
+}
+
+unsigned FrameLoop::receive_buffers(uint32_t id) const {
+  if (id >= receivers_.size() || !receivers_[id]) return 0;
+  return receivers_[id]->buffers->count();
 }
 
 Result<uint32_t> FrameLoop::watch(int fd, uint32_t poll_events, Watcher watcher) {
@@ -252,6 +263,7 @@ void FrameLoop::handle_receive(uint32_t id, const io_uring_cqe& cqe) {
   // A stream ends at its end (0) or on an error other than running out of
   // buffers, a device when its fd fails (a deleted tap: EBADFD); a datagram
   // receive is re-armed after a transient error.
+  if (cqe.res == -ENOBUFS) receiver.buffers->grow();
   bool transient = cqe.res == -ENOBUFS || cqe.res == -EAGAIN || cqe.res == -EINTR;
   bool ended = receiver.kind != Kind::datagrams && (cqe.res < 0 ? !transient : cqe.res == 0 && receiver.kind == Kind::stream);
   if (ended) {

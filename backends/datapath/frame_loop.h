@@ -68,6 +68,8 @@ class FrameLoop {
   // may be closed right after.
   void remove_receiver(uint32_t id);
   void unwatch(uint32_t id);
+  // How many receive buffers a receiver holds now (it grows them when busy).
+  unsigned receive_buffers(uint32_t id) const;
 
   // True while process() hands out frames: a sender may defer its sends to
   // the batch's end (defer_flush) rather than send at once.

@@ -126,5 +126,45 @@ TEST(FrameLoop, RelaysABurstByReferenceInOneBatch) {
   for (int fd : {in[0], in[1], out[0], out[1]}) close(fd);
 }
 
+// An idle receiver holds a few buffers; a burst larger than them makes the
+// kernel run out (ENOBUFS), and the receiver doubles its buffers, up to a
+// bound, losing nothing meanwhile.
+TEST(FrameLoop, ReceiveBuffersGrowWithABurstAndStayBounded) {
+  auto loop = datapath::FrameLoop::create();
+  ASSERT_TRUE(loop) << loop.error().message;
+  int in[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, in), 0);
+  std::vector<std::string> got;
+  auto receiver = (*loop)->add_receiver(in[1], [&](std::span<const uint8_t> frame) {
+    got.emplace_back(reinterpret_cast<const char*>(frame.data()), frame.size());
+  });
+  ASSERT_TRUE(receiver);
+  unsigned idle = (*loop)->receive_buffers(*receiver);
+  EXPECT_LE(idle, 4u) << "an idle receiver holds few buffers";
+  EXPECT_GT(idle, 0u);
+  // More than the most buffers a receiver may hold, queued before one batch
+  // runs (the sender's buffer enlarged to hold them all).
+  constexpr int kFrames = 300;
+  int send_buffer = 4 << 20;
+  ASSERT_EQ(setsockopt(in[0], SOL_SOCKET, SO_SNDBUFFORCE, &send_buffer, sizeof send_buffer), 0);
+  for (int i = 0; i < kFrames; i++) {
+    std::string frame = "frame " + std::to_string(i);
+    ASSERT_EQ(send(in[0], frame.data(), frame.size(), 0), ssize_t(frame.size()));
+  }
+  for (int rounds = 0; got.size() < size_t(kFrames) && rounds < 200; rounds++) {
+    pollfd ready{(*loop)->event_fd(), POLLIN, 0};
+    ASSERT_EQ(poll(&ready, 1, 2000), 1);
+    (*loop)->process();
+  }
+  ASSERT_EQ(got.size(), size_t(kFrames));
+  for (int i = 0; i < kFrames; i++) EXPECT_EQ(got[i], "frame " + std::to_string(i));
+  unsigned busy = (*loop)->receive_buffers(*receiver);
+  EXPECT_GT(busy, idle) << "the burst made the receiver grow its buffers";
+  EXPECT_LE(busy, 64u) << "and no further than its bound";
+  (*loop)->remove_receiver(*receiver);
+  EXPECT_EQ((*loop)->receive_buffers(*receiver), 0u);
+  for (int fd : in) close(fd);
+}
+
 }  // namespace
 }  // namespace vnet

@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <sys/socket.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -99,6 +100,30 @@ TEST(Uring, MultishotReceivesOnRecycledBuffersAndBatchedSends) {
   EXPECT_EQ(got, payloads);
   EXPECT_GT(rearmed, 0u) << "the bursts never exhausted the buffers: the test did not test recycling";
   std::printf("uring: %u frames through %u buffers, receive re-armed %u times\n", kFrames, kBuffers, rearmed);
+}
+
+TEST(Uring, BufferRingStartsSmallAndDoublesUpToItsCapacity) {
+  auto ring = uring::Ring::create(8);
+  ASSERT_TRUE(ring) << ring.error().message;
+  auto buffers = uring::BufferRing::create(*ring, 9, 16, 2048, 4);
+  ASSERT_TRUE(buffers) << buffers.error().message;
+  EXPECT_EQ(buffers->count(), 4u);
+  EXPECT_TRUE(buffers->grow());
+  EXPECT_EQ(buffers->count(), 8u);
+  EXPECT_TRUE(buffers->grow());
+  EXPECT_EQ(buffers->count(), 16u);
+  EXPECT_FALSE(buffers->grow()) << "full at its capacity";
+  EXPECT_EQ(buffers->count(), 16u);
+  // Every buffer is its own memory, writable end to end.
+  for (uint16_t id = 0; id < 16; id++) {
+    std::memset(buffers->buffer(id), id, 2048);
+    if (id > 0) {
+      EXPECT_GE(std::abs(buffers->buffer(id) - buffers->buffer(id - 1)), 2048);
+    }
+  }
+  for (uint16_t id = 0; id < 16; id++) EXPECT_EQ(buffers->buffer(id)[2047], id);
+  EXPECT_FALSE(uring::BufferRing::create(*ring, 10, 16, 2048, 32)) << "starts with more than its capacity";
+  EXPECT_FALSE(uring::BufferRing::create(*ring, 10, 16, 2048, 3)) << "3 is not a power of two";
 }
 
 }  // namespace
