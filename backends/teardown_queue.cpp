@@ -1,5 +1,6 @@
 #include "backends/teardown_queue.h"
 
+#include <net/if.h>
 #include <sys/random.h>
 
 #include <algorithm>
@@ -88,6 +89,33 @@ void TeardownQueue::wait_for(const std::string& key) {
     it = jobs_.begin();  // the list may have changed while unlocked
   }
   changed_.wait(lock, [&] { return pending_.find(key) == pending_.end(); });
+}
+
+void TeardownQueue::wait_for_name(const std::string& ifname) {
+  std::unique_lock lock(mutex_);
+  if (!pending_.contains(ifname)) return;
+  bool queued = false, all_batchable = true;
+  for (const auto& job : jobs_) {
+    if (job.key != ifname) continue;
+    queued = true;
+    all_batchable = all_batchable && batchable(job);
+  }
+  if (queued && (!all_batchable || running_ == kWorkers)) {
+    lock.unlock();
+    return wait_for(ifname);
+  }
+  if (queued) {
+    urgent_ = true;
+    changed_.notify_all();
+  }
+  // SIOCGIFINDEX is an RCU lookup: polling it takes no lock the worker needs.
+  constexpr auto kPoll = std::chrono::microseconds(200);
+  while (pending_.contains(ifname)) {
+    lock.unlock();
+    if (if_nametoindex(ifname.c_str()) == 0) return;
+    lock.lock();
+    changed_.wait_for(lock, kPoll, [&] { return !pending_.contains(ifname); });
+  }
 }
 
 void TeardownQueue::drain() {
@@ -183,12 +211,15 @@ void TeardownQueue::work(rtnl::Rtnl* rtnl) {
     collecting_ = true;
     if (batchable(jobs_.front())) wait_for_batch(lock);
     collecting_ = false;
+    urgent_ = false;
     changed_.notify_all();
     if (jobs_.empty()) continue;  // wait_for() ran them meanwhile
     auto batch = take_batch();
+    running_++;
     lock.unlock();
     run(batch, rtnl);
     lock.lock();
+    running_--;
     finished(batch);
   }
 }
@@ -200,10 +231,10 @@ void TeardownQueue::work(rtnl::Rtnl* rtnl) {
 // latency for QMP clients.
 void TeardownQueue::wait_for_batch(std::unique_lock<std::mutex>& lock) {
   auto give_up = std::chrono::steady_clock::now() + kBatchMaxWait;
-  while (!stopping_ && jobs_.size() < kMaxBatch) {
+  while (!stopping_ && !urgent_ && jobs_.size() < kMaxBatch) {
     size_t seen = jobs_.size();
     auto deadline = std::min(std::chrono::steady_clock::now() + kBatchQuiet, give_up);
-    if (!changed_.wait_until(lock, deadline, [&] { return stopping_ || jobs_.size() != seen; })) return;
+    if (!changed_.wait_until(lock, deadline, [&] { return stopping_ || urgent_ || jobs_.size() != seen; })) return;
   }
 }
 

@@ -48,6 +48,13 @@ class TeardownQueue {
   // Until no job with this key is pending; one not yet started runs here and
   // now rather than waiting behind every job queued before it.
   void wait_for(const std::string& key);
+  // Until no link is named ifname (the key of its teardown jobs), which the
+  // kernel frees when it unregisters the link, before that deletion's RCU
+  // waits (~20 ms, far more on a busy host) have ended: a re-add of the
+  // name waits for that much only. Queued jobs of the name start at once,
+  // with whatever batch they join; one with a `before` step runs here, as
+  // wait_for() runs it.
+  void wait_for_name(const std::string& ifname);
   void drain();                           // until every job queued so far has run
   // The ifindexes of links deleted since the last call (the state keeps a
   // deleted tap until its link is gone, for a restart after a crash).
@@ -73,6 +80,8 @@ class TeardownQueue {
   std::vector<int> finished_links_;      // for take_finished()
   bool stopping_ = false;
   bool collecting_ = false;             // a worker is gathering a batch
+  bool urgent_ = false;                 // wait_for_name() waits: no more gathering
+  int running_ = 0;                     // workers running a batch
   const uint32_t group_base_;           // random, so no one else's links share our ifgroups
   std::atomic<uint32_t> batches_{0};
   std::mutex caller_mutex_;               // guards caller_rtnl_

@@ -150,7 +150,7 @@ Result<std::unique_ptr<TapBackend>> TapBackend::restore(const TapPlan& plan, con
 
 // Opens one fd per queue on /dev/net/tun, as QEMU's tap_open().
 Result<void> TapBackend::open_queues(const TapPlan& plan, TapEnv& env) {
-  if (!plan.ifname.empty()) env.teardown.wait_for(plan.ifname);  // a del of this name may be finishing
+  if (!plan.ifname.empty()) env.teardown.wait_for_name(plan.ifname);  // a del of this name may be finishing
   multi_queue_ = plan.queues > 1;
   for (uint32_t i = 0; i < plan.queues; i++) {
     auto fd = tun::open_device();

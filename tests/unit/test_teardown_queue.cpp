@@ -2,12 +2,16 @@
 // wait_for() returns only once its key's jobs are done, and batching never
 // loses a job when wait_for() takes jobs from under a gathering worker.
 #include <gtest/gtest.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
 #include <sched.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "backends/teardown_queue.h"
+#include "kernel_ifaces/tun.h"
 
 namespace vnet {
 namespace {
@@ -42,6 +46,59 @@ TEST(TeardownQueue, EveryJobRunsOnceAndWaitForWaitsForItsKey) {
   }
   EXPECT_EQ(released, kJobs) << "a job ran twice";
   for (int i = 0; i < kJobs; i++) EXPECT_EQ(order[i], 2) << "job " << i << " ran release() before before()";
+}
+
+// A re-add of a deleted tap's name waits until the kernel has unregistered
+// the link, not until its teardown has wholly ended (the kernel's RCU waits,
+// and here a slow release): wait_for_name() returns with the name free while
+// the job is still running, and a new tap of that name can be made at once.
+TEST(TeardownQueue, WaitForNameReturnsOnceTheNameIsFree) {
+  ASSERT_EQ(unshare(CLONE_NEWNET), 0) << "needs root (CAP_SYS_ADMIN) for a private network namespace";
+  auto old_tap = tun::open_device();
+  ASSERT_TRUE(old_tap) << old_tap.error().message;
+  ASSERT_TRUE(tun::set_iff(old_tap->get(), "wn0", IFF_TAP | IFF_NO_PI));
+  ASSERT_TRUE(tun::set_persist(old_tap->get(), true));
+  unsigned ifindex = if_nametoindex("wn0");
+  ASSERT_NE(ifindex, 0u);
+  std::atomic<bool> released{false};
+  constexpr auto kSlowRelease = std::chrono::milliseconds(600);
+  TeardownQueue queue;
+  TeardownJob job;
+  job.key = "wn0";
+  job.ifindex = static_cast<int>(ifindex);
+  job.release = [&] {
+    std::this_thread::sleep_for(kSlowRelease);
+    released = true;
+  };
+  queue.submit(std::move(job));
+  auto started = std::chrono::steady_clock::now();
+  queue.wait_for_name("wn0");
+  auto waited = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(if_nametoindex("wn0"), 0u) << "the name is free";
+  EXPECT_FALSE(released) << "returned before the teardown had ended";
+  EXPECT_LT(waited, kSlowRelease / 2);
+  auto new_tap = tun::open_device();
+  ASSERT_TRUE(new_tap);
+  EXPECT_TRUE(tun::set_iff(new_tap->get(), "wn0", IFF_TAP | IFF_NO_PI)) << "a new tap of the name";
+  EXPECT_NE(if_nametoindex("wn0"), ifindex);
+  queue.drain();
+  EXPECT_TRUE(released);
+}
+
+// A job with a `before` step (a downscript, given the link by name) runs in
+// the caller, whole, as wait_for() runs it.
+TEST(TeardownQueue, WaitForNameRunsAJobWithABeforeStepWhole) {
+  ASSERT_EQ(unshare(CLONE_NEWNET), 0) << "needs root (CAP_SYS_ADMIN) for a private network namespace";
+  TeardownQueue queue;
+  std::atomic<int> steps{0};
+  TeardownJob job;
+  job.key = "wb0";
+  job.ifindex = 4242;  // no such link here: deleting it is ENODEV, taken as done
+  job.before = [&] { steps++; };
+  job.release = [&] { steps++; };
+  queue.submit(std::move(job));
+  queue.wait_for_name("wb0");
+  EXPECT_EQ(steps, 2);
 }
 
 }  // namespace
