@@ -92,29 +92,40 @@ void TeardownQueue::wait_for(const std::string& key) {
 }
 
 void TeardownQueue::wait_for_name(const std::string& ifname) {
-  std::unique_lock lock(mutex_);
-  if (!pending_.contains(ifname)) return;
-  bool queued = false, all_batchable = true;
-  for (const auto& job : jobs_) {
-    if (job.key != ifname) continue;
-    queued = true;
-    all_batchable = all_batchable && batchable(job);
+  bool run_here = false;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& job : jobs_) {
+      // A downscript is given the link by name: that job runs whole, here.
+      run_here = run_here || (job.key == ifname && (!batchable(job) || running_ == kWorkers));
+    }
   }
-  if (queued && (!all_batchable || running_ == kWorkers)) {
-    lock.unlock();
-    return wait_for(ifname);
-  }
-  if (queued) {
-    urgent_ = true;
-    changed_.notify_all();
-  }
-  // SIOCGIFINDEX is an RCU lookup: polling it takes no lock the worker needs.
+  if (run_here) return wait_for(ifname);
+  hurry(ifname);
   constexpr auto kPoll = std::chrono::microseconds(200);
-  while (pending_.contains(ifname)) {
-    lock.unlock();
-    if (if_nametoindex(ifname.c_str()) == 0) return;
-    lock.lock();
+  while (holds_name(ifname)) {
+    std::unique_lock lock(mutex_);
     changed_.wait_for(lock, kPoll, [&] { return !pending_.contains(ifname); });
+  }
+}
+
+bool TeardownQueue::holds_name(const std::string& ifname) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!pending_.contains(ifname)) return false;
+  }
+  // SIOCGIFINDEX is an RCU lookup: it takes no lock a worker holds.
+  return if_nametoindex(ifname.c_str()) != 0;
+}
+
+void TeardownQueue::hurry(const std::string& ifname) {
+  std::lock_guard lock(mutex_);
+  for (const auto& job : jobs_) {
+    if (job.key == ifname && batchable(job)) {
+      urgent_ = true;
+      changed_.notify_all();
+      return;
+    }
   }
 }
 

@@ -55,6 +55,11 @@ class TeardownQueue {
   // with whatever batch they join; one with a `before` step runs here, as
   // wait_for() runs it.
   void wait_for_name(const std::string& ifname);
+  // What wait_for_name() is made of, for callers that wait in their own way
+  // (the daemon's loop): whether a link of a pending teardown still has the
+  // name, and starting the name's queued batchable jobs now.
+  bool holds_name(const std::string& ifname);
+  void hurry(const std::string& ifname);
   void drain();                           // until every job queued so far has run
   // The ifindexes of links deleted since the last call (the state keeps a
   // deleted tap until its link is gone, for a restart after a crash).

@@ -236,6 +236,12 @@ int run(const Options& options) {
                             forced_path && std::string(forced_path) == "tap-write" ? vnet::Announcer::Path::kTapWrite
                                                                                    : vnet::Announcer::Path::kAuto);
   vnet::VnetdCommands commands(registry, resources, events, announcer);
+  auto name_waits = vnet::NameWaits::create(**loop, teardown);
+  if (!name_waits) {
+    log_error(name_waits.error().message);
+    return 1;
+  }
+  commands.set_name_waits(name_waits->get());
   vnet::qmp::QmpServer server(**loop, commands);
   events.target = &server;
 

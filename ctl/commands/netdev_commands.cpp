@@ -74,10 +74,32 @@ QmpResult<Empty> VnetdCommands::qmp_netdev_add(CommandContext& ctx, const qapi::
   if (const auto* nic = std::get_if<qapi::NetLegacyNicOptions>(&args.u); nic && !nic->macaddr) {
     request.default_mac = default_mac(registry_);
   }
+  if (auto held = name_still_held(args)) {
+    // Answered once the kernel has freed the name; other clients are served meanwhile.
+    name_waits_->when_free(*held, [this, args, request, reply = ctx.defer()] {
+      auto added = add_netdev(args, request);
+      if (!added) return reply->resolve(added.error());
+      state_changed(args.id);
+      reply->resolve(nlohmann::ordered_json::object());
+    });
+    return Empty{};
+  }
   auto added = add_netdev(args, request);
   if (!added) return added.error();
   state_changed(args.id);
   return Empty{};
+}
+
+// A tap add naming a device whose teardown (a netdev_del just before) has not
+// freed the name yet. Only one that takes no named fds waits: those belong to
+// the request's moment.
+std::optional<std::string> VnetdCommands::name_still_held(const qapi::Netdev& args) {
+  const auto* tap = std::get_if<qapi::NetdevTapOptions>(&args.u);
+  if (!name_waits_ || !tap || !tap->ifname || tap->fd || tap->fds || tap->vhostfd || tap->vhostfds) {
+    return std::nullopt;
+  }
+  if (!name_waits_->held(*tap->ifname)) return std::nullopt;
+  return *tap->ifname;
 }
 
 QmpResult<NetdevEntry*> VnetdCommands::add_netdev(const qapi::Netdev& args, const BackendRequest& request) {

@@ -10,6 +10,7 @@
 #include "ctl/announcer.h"
 #include "ctl/backend_factory.h"
 #include "ctl/daemon_state.h"
+#include "ctl/name_waits.h"
 #include "ctl/netdev_registry.h"
 #include "ctl/qmp/event_sink.h"
 #include "ctl/qmp/session.h"
@@ -27,6 +28,8 @@ class VnetdCommands : public qapi::CommandHandlers {
   void set_state(DaemonState* state) { state_ = state; }
   // Where vmm-attach keeps its attachments (none: the commands say so).
   void set_vmm_attachments(vmm::VmmAttachments* attachments) { vmm_ = attachments; }
+  // Without it, a tap add whose ifname a teardown still holds blocks the loop until it is free.
+  void set_name_waits(NameWaits* waits) { name_waits_ = waits; }
   // Programs a NIC's rx filter as set-rx-filter does (also from a VMM's).
   QmpResult<Empty> program_rx_filter(const qapi::RxFilterInfo& info);
   // A restarted daemon re-adopting one record of its state file.
@@ -79,6 +82,7 @@ class VnetdCommands : public qapi::CommandHandlers {
   Announcer& announcer_;
   DaemonState* state_ = nullptr;
   vmm::VmmAttachments* vmm_ = nullptr;
+  NameWaits* name_waits_ = nullptr;
   std::function<void(const qapi::UdevEventArgs&)> udev_handler_;
   // ifname -> id of the netdev whose tap vnetd created (created_tap_owner).
   std::unordered_map<std::string, std::string> created_taps_;
@@ -87,6 +91,7 @@ class VnetdCommands : public qapi::CommandHandlers {
   // Why netdev id may not be deleted now (a NIC attached to a VMM, or its tap).
   std::optional<std::string> vmm_attachment_of(const std::string& id);
   QmpResult<NetdevEntry*> add_netdev(const qapi::Netdev& args, const BackendRequest& request);
+  std::optional<std::string> name_still_held(const qapi::Netdev& args);
   // Netdev id (and its peer) changed: journaled at the end of this turn.
   void state_changed(const std::string& id) {
     if (state_) state_->changed(id);

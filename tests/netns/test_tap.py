@@ -14,7 +14,7 @@ import sys
 import time
 import unittest
 
-from netns_harness import NamespaceTestCase, run, setns  # noqa: E402
+from netns_harness import NamespaceTestCase, QmpClient, run, setns  # noqa: E402
 
 TUNSETIFF = 0x400454CA
 TUNGETIFF = 0x800454D2
@@ -197,6 +197,30 @@ class TapInNamespace(NamespaceTestCase):
         self.client.cmd("netdev_del", id="first")
         self.wait_gone("mq0")
         self.assertEqual(self.add(type="tap", id="second", ifname="mq0", queues=2), {"return": {}})
+
+    def test_a_readd_waiting_for_its_name_blocks_no_other_client(self):
+        """Re-adding a tap whose delete is still tearing down (here a slow
+        downscript) is answered once the old device is gone; meanwhile other
+        clients are served at once (issue 17: nothing one client does may
+        stall the daemon)."""
+        slow = os.path.join(self.work, "slowdown")
+        with open(slow, "w") as f:
+            f.write("#!/bin/sh\nsleep 1.5\n")
+        os.chmod(slow, 0o755)
+        self.assertEqual(self.add(type="tap", id="w0", ifname="rw0", downscript=slow), {"return": {}})
+        self.client.cmd("netdev_del", id="w0")
+        started = time.monotonic()
+        self.client.send("netdev_add", {"type": "tap", "id": "w1", "ifname": "rw0"})
+        other = QmpClient(os.path.join(self.work, "qmp.sock"))
+        self.addCleanup(other.close)
+        for _ in range(5):
+            asked = time.monotonic()
+            self.assertIn("return", other.execute("query-version"))
+            self.assertLess(time.monotonic() - asked, 0.5, "another client waited behind the re-add")
+        self.assertLess(time.monotonic() - started, 1.0, "the other client's answers came after the teardown")
+        self.assertEqual(self.client.read_reply(timeout=10), {"return": {}})
+        self.assertGreater(time.monotonic() - started, 1.0, "answered before the old tap's downscript ended")
+        self.assertEqual([n["id"] for n in self.client.cmd("query-netdevs")], ["w1"])
 
     def test_scripts_run_with_the_ifname(self):
         log = os.path.join(self.work, "script.log")

@@ -1,0 +1,424 @@
+#!/usr/bin/env python3
+"""soak - 10,000 netdev_add/netdev_del cycles of every netdev type that needs
+no VM, from 100 concurrent QMP clients while two CPU hogs run; does vnetd stay
+flat? QEMU 7.2 does the same cycles of the types it has in the same run, with
+one client (its monitor serves one request at a time), for the ratio (issue
+17, "Keep it fixed" 4; bench/README.md).
+
+Types, one after another per client (client k starts at type k mod 10):
+hubport, socket udp, socket listen (TCP), socket mcast, l2tpv3 over UDP,
+user (libslirp), vde (on a vde_switch of the run's own), tap, tap with 4
+queues, bridge (a tap on br0). Every client has its own ports and names.
+
+Phases, each cycle an add then a delete on one connection:
+  warm-up   the first 10% of the cycles;
+  "start"   all clients idle, teardowns finished: vnetd's fd count and VmRSS;
+  run       the other 90%; per-request latency (send to reply) of its first and
+            last 1,000 cycles;
+  "end"     idle again, teardowns finished: fds and VmRSS.
+Flat: fds and RSS at the end within 5% of the start. Targets (issue 17): flat,
+and max < 100 ms per request; reported MET/MISSED, never failed on. Wrong
+work fails the run (exit 1): an error reply, a device left behind, vnetd
+gone.
+
+Run as root:  soak.py [--vnetd PATH] [--cycles 10000] [--clients 100]
+                      [--hogs 2] [--state-fs disk|tmpfs] [--qemu-cycles 1000]
+                      [--quick]
+"""
+import argparse
+import json
+import os
+import selectors
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TYPES = ["hubport", "socket-udp", "socket-listen", "socket-mcast", "l2tpv3", "user", "vde", "tap", "tap-mq",
+         "bridge"]
+QEMU_TYPES = ["hubport", "socket-udp", "socket-listen", "socket-mcast", "l2tpv3", "user", "vde", "tap", "tap-mq"]
+TARGET_MAX = 0.100
+FLAT = 0.05
+REPLY_TIMEOUT = 60.0
+
+
+class WrongWork(Exception):
+    """The daemon did not do what it was asked: fails the run."""
+
+
+def netdev_arguments(kind, client, cycle, vde_dir):
+    """netdev_add's arguments for client `client`'s cycle of type `kind`."""
+    base = 20000 + client * 8
+    netdev_id = f"c{client}n{cycle}"
+    arguments = {
+        "hubport": {"type": "hubport", "hubid": client % 10},
+        "socket-udp": {"type": "socket", "udp": f"127.0.0.1:{base}", "localaddr": f"127.0.0.1:{base + 1}"},
+        "socket-listen": {"type": "socket", "listen": f"127.0.0.1:{base + 2}"},
+        "socket-mcast": {"type": "socket", "mcast": f"239.7.7.7:{base + 3}", "localaddr": "127.0.0.1"},
+        "l2tpv3": {"type": "l2tpv3", "src": "127.0.0.1", "dst": "127.0.0.1", "udp": True,
+                   "srcport": str(base + 4), "dstport": str(base + 5), "txsession": client + 1,
+                   "rxsession": client + 1},
+        "user": {"type": "user", "hostname": f"soak{client}"},
+        "vde": {"type": "vde", "sock": vde_dir},
+        "tap": {"type": "tap", "ifname": f"st{client}", "script": "no", "downscript": "no"},
+        "tap-mq": {"type": "tap", "ifname": f"sq{client}", "queues": 4, "script": "no", "downscript": "no"},
+        "bridge": {"type": "bridge", "br": "br0"},
+    }[kind]
+    return {"id": netdev_id, **arguments}
+
+
+class Connection:
+    """One QMP client with one request in flight, driven by the selector."""
+
+    def __init__(self, path, index):
+        self.index = index
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+        self.sock.settimeout(REPLY_TIMEOUT)
+        self.buffer = b""
+        self.read_message()  # the greeting
+        self.sock.sendall(b'{"execute":"qmp_capabilities"}\n')
+        if self.read_reply() != {"return": {}}:
+            raise WrongWork("qmp_capabilities refused")
+        self.sock.setblocking(False)
+        self.sent_at = 0.0
+        self.request = None
+
+    def read_message(self):
+        while b"\n" not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise WrongWork("the daemon closed a connection")
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def read_reply(self):
+        while True:
+            message = self.read_message()
+            if "return" in message or "error" in message:
+                return message
+
+    def send(self, command, arguments):
+        self.request = (command, arguments)
+        self.sent_at = time.perf_counter()
+        self.sock.sendall(json.dumps({"execute": command, "arguments": arguments}).encode() + b"\n")
+
+    def replies(self):
+        """Replies complete in what has arrived, with the time the last byte came."""
+        try:
+            chunk = self.sock.recv(65536)
+        except BlockingIOError:
+            return []
+        now = time.perf_counter()
+        if not chunk:
+            raise WrongWork("the daemon closed a connection")
+        self.buffer += chunk
+        out = []
+        while b"\n" in self.buffer:
+            line, self.buffer = self.buffer.split(b"\n", 1)
+            message = json.loads(line)
+            if "return" in message or "error" in message:
+                out.append((now, message))
+        return out
+
+
+class Soak:
+    """Clients cycling through the types; latencies kept per cycle number."""
+
+    def __init__(self, path, clients, types, vde_dir):
+        self.connections = [Connection(path, k) for k in range(clients)]
+        self.types = types
+        self.vde_dir = vde_dir
+        self.cycle_of = [0] * clients
+        self.started = 0
+        self.samples = []  # (global cycle index, kind, command, seconds)
+
+    def run(self, cycles):
+        """`cycles` more add/del cycles, spread over the clients; returns when all are idle."""
+        selector = selectors.DefaultSelector()
+        budget = cycles
+        active = 0
+        for connection in self.connections:
+            if budget == 0:
+                break
+            budget -= 1
+            self.start_cycle(connection)
+            selector.register(connection.sock, selectors.EVENT_READ, connection)
+            active += 1
+        while active:
+            ready = selector.select(timeout=REPLY_TIMEOUT)
+            if not ready:
+                raise WrongWork(f"no reply within {REPLY_TIMEOUT}s")
+            for key, _ in ready:
+                connection = key.data
+                for now, reply in connection.replies():
+                    command, arguments = connection.request
+                    elapsed = now - connection.sent_at
+                    if reply != {"return": {}}:
+                        raise WrongWork(f"{command} {json.dumps(arguments)} answered {json.dumps(reply)}")
+                    cycle, kind = connection.cycle
+                    self.samples.append((cycle, kind, command, elapsed))
+                    if command == "netdev_add":
+                        connection.send("netdev_del", {"id": arguments["id"]})
+                    elif budget > 0:
+                        budget -= 1
+                        self.start_cycle(connection)
+                    else:
+                        selector.unregister(connection.sock)
+                        active -= 1
+        selector.close()
+
+    def start_cycle(self, connection):
+        k = connection.index
+        kind = self.types[(k + self.cycle_of[k]) % len(self.types)]
+        connection.cycle = (self.started, kind)
+        connection.send("netdev_add", netdev_arguments(kind, k, self.cycle_of[k], self.vde_dir))
+        self.cycle_of[k] += 1
+        self.started += 1
+
+    def close(self):
+        for connection in self.connections:
+            connection.sock.close()
+
+
+def percentile(samples, fraction):
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+def latency_row(label, seconds):
+    if not seconds:
+        return f"  {label:<34} (none)"
+    return (f"  {label:<34} p50 {statistics.median(seconds) * 1e3:8.2f} ms  p99 {percentile(seconds, 0.99) * 1e3:8.2f} ms"
+            f"  max {max(seconds) * 1e3:8.2f} ms  ({len(seconds)} requests)")
+
+
+def process_figures(pid):
+    """(open fds, VmRSS KiB) once the fd count has held still for 0.5 s: a
+    deleted tap's fds close just after its link is gone."""
+    def fds():
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    count, steady_since, deadline = fds(), time.monotonic(), time.monotonic() + 10
+    while time.monotonic() - steady_since < 0.5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        if (now := fds()) != count:
+            count, steady_since = now, time.monotonic()
+    if os.environ.get("SOAK_DEBUG_FDS"):
+        print(sorted(os.readlink(f"/proc/{pid}/fd/{n}") for n in os.listdir(f"/proc/{pid}/fd")))
+    with open(f"/proc/{pid}/status") as f:
+        rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    return count, rss
+
+
+def links(netns, prefixes):
+    out = subprocess.run(["ip", "-n", netns, "-o", "link", "show"], capture_output=True, text=True).stdout
+    names = [line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if ":" in line]
+    return [name for name in names if name.startswith(prefixes)]
+
+
+def wait_no_links(netns, prefixes, what):
+    """Teardowns run in the background: wait for the devices to go (30 s)."""
+    deadline = time.monotonic() + 30
+    while (left := links(netns, prefixes)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if left:
+        raise WrongWork(f"{what}: devices left behind: {left[:10]}")
+
+
+def start_hogs(count):
+    code = "import time\nend = time.monotonic() + 3600\nwhile time.monotonic() < end: pass\n"
+    return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(count)]
+
+
+def flat(start, end):
+    return abs(end - start) <= FLAT * start
+
+
+class Namespace:
+    """A network namespace with lo up, a multicast route and bridge br0."""
+
+    def __init__(self, name):
+        self.name = name
+        subprocess.run(["ip", "netns", "add", name], check=True)
+        for command in (["ip", "link", "set", "lo", "up"],
+                        ["ip", "route", "add", "224.0.0.0/4", "dev", "lo"],
+                        ["ip", "link", "add", "br0", "type", "bridge"],
+                        ["ip", "link", "set", "br0", "up"]):
+            subprocess.run(["ip", "-n", name] + command[1:], check=True)
+
+    def exec_prefix(self):
+        return ["ip", "netns", "exec", self.name]
+
+    def delete(self):
+        subprocess.run(["ip", "netns", "del", self.name], check=False)
+
+
+def wait_for_socket(path, proc, what):
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise WrongWork(f"{what} exited with status {proc.returncode} while starting")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(path)
+            return
+        except OSError:
+            time.sleep(0.02)
+        finally:
+            probe.close()
+    raise WrongWork(f"{what} did not start serving on {path}")
+
+
+def soak_side(name, namespace, server_command, socket_path, pid_of, types, clients, cycles, vde_dir, prefixes):
+    """Runs one side; returns its figures."""
+    proc = subprocess.Popen(namespace.exec_prefix() + server_command, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_socket(socket_path, proc, name)
+        pid = pid_of(proc)
+        soak = Soak(socket_path, clients, types, vde_dir)
+        baseline = process_figures(pid)
+        warmup = max(clients, cycles // 10)
+        soak.run(warmup)
+        wait_no_links(namespace.name, prefixes, name)
+        start = process_figures(pid)
+        begun = time.monotonic()
+        soak.run(cycles - warmup)
+        seconds = time.monotonic() - begun
+        wait_no_links(namespace.name, prefixes, name)
+        end = process_figures(pid)
+        soak.close()
+        if proc.poll() is not None:
+            raise WrongWork(f"{name} died: {proc.stderr.read().decode(errors='replace')[-2000:]}")
+        window = min(1000, (cycles - warmup) // 2)
+        measured = [s for s in soak.samples if s[0] >= warmup]
+        first = [s for s in measured if s[0] < warmup + window]
+        last = [s for s in measured if s[0] >= cycles - window]
+        return {"baseline": baseline, "start": start, "end": end, "seconds": seconds,
+                "requests": 2 * (cycles - warmup), "first": first, "last": last, "all": measured}
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def report(name, figures, types):
+    print(f"{name}: {figures['requests']} requests in {figures['seconds']:.1f} s "
+          f"({figures['requests'] / figures['seconds']:.0f}/s)")
+    for label, key in (("idle at its start", "baseline"), ("start (after warm-up)", "start"), ("end", "end")):
+        fds, rss = figures[key]
+        print(f"  {label:<24} fds {fds:6d}   VmRSS {rss / 1024:8.1f} MiB")
+    for window in ("first", "last"):
+        samples = figures[window]
+        print(latency_row(f"{window} 1,000 cycles, all requests", [s[3] for s in samples]))
+    for kind in types:
+        for command in ("netdev_add", "netdev_del"):
+            print(latency_row(f"{kind} {command[7:]} (whole run)",
+                              [s[3] for s in figures["all"] if s[1] == kind and s[2] == command]))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--vnetd", default=os.environ.get("VNETD") or str(REPO / "build" / "bin" / "vnetd"))
+    parser.add_argument("--qemu", default="qemu-system-x86_64")
+    parser.add_argument("--cycles", type=int, default=10000)
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--hogs", type=int, default=2)
+    parser.add_argument("--qemu-cycles", type=int, default=1000)
+    parser.add_argument("--state-fs", choices=("disk", "tmpfs"), default="disk")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 600 cycles, 20 clients, 100 for QEMU")
+    args = parser.parse_args()
+    if args.quick:
+        args.cycles, args.clients, args.qemu_cycles = 600, 20, 100
+    if os.geteuid() != 0:
+        raise SystemExit("soak: must run as root (taps, bridges, network namespaces)")
+    for tool in ("ip", "vde_switch", args.qemu):
+        if not shutil.which(tool):
+            raise SystemExit(f"soak: {tool} not found (scripts/install-deps installs it)")
+    if not Path(args.vnetd).exists():
+        raise SystemExit(f"soak: no vnetd at {args.vnetd} (build it, or pass --vnetd)")
+
+    work = Path(tempfile.mkdtemp(prefix="vnt-soak-"))
+    namespace = Namespace(f"vnt-soak-{os.getpid()}")
+    vde = hogs = None
+    mounted = False
+    try:
+        state_dir = work / "state"
+        state_dir.mkdir()
+        if args.state_fs == "tmpfs":
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256m", "soak", str(state_dir)], check=True)
+            mounted = True
+        vde_dir = str(work / "vde")
+        vde = subprocess.Popen(["vde_switch", "-s", vde_dir, "-n", "1024"], stdin=subprocess.PIPE,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not os.path.exists(os.path.join(vde_dir, "ctl")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        (work / "bridge.conf").write_text("allow br0\n")
+        hogs = start_hogs(args.hogs)
+        print(f"soak: {args.cycles} cycles from {args.clients} clients, {args.hogs} CPU hogs, "
+              f"state dir on {args.state_fs}; QEMU: {args.qemu_cycles} cycles, 1 client")
+        prefixes = tuple(f"s{c}" for c in "tqb") + ("tap",)
+        vnetd_socket = str(work / "vnetd.sock")
+        vnetd = soak_side("vnetd", namespace,
+                          [args.vnetd, "--socket", vnetd_socket, "--state-dir", str(state_dir),
+                           "--bridge-acl", str(work / "bridge.conf")],
+                          vnetd_socket, lambda proc: proc.pid, TYPES, args.clients, args.cycles, vde_dir, prefixes)
+        qemu_socket = str(work / "qemu.sock")
+        qemu = soak_side("QEMU", namespace,
+                         [args.qemu, "-M", "none", "-nodefaults", "-display", "none",
+                          "-qmp", f"unix:{qemu_socket},server=on,wait=off"],
+                         qemu_socket, lambda proc: proc.pid, QEMU_TYPES, 1, args.qemu_cycles, vde_dir, prefixes)
+        print()
+        report("vnetd", vnetd, TYPES)
+        print()
+        report("QEMU 7.2 (one client)", qemu, QEMU_TYPES)
+        print()
+        (fds0, rss0), (fds1, rss1) = vnetd["start"], vnetd["end"]
+        worst = max(s[3] for s in vnetd["all"])
+        first_p99 = percentile([s[3] for s in vnetd["first"]], 0.99)
+        last_p99 = percentile([s[3] for s in vnetd["last"]], 0.99)
+        (qfds0, qrss0), (qfds1, qrss1) = qemu["start"], qemu["end"]
+        print(f"vnetd: fds {fds0} -> {fds1}, VmRSS {rss0 / 1024:.1f} -> {rss1 / 1024:.1f} MiB "
+              f"({(rss1 - rss0) / rss0 * 100:+.1f}%); QEMU: fds {qfds0} -> {qfds1}, VmRSS {qrss0 / 1024:.1f} -> "
+              f"{qrss1 / 1024:.1f} MiB ({(qrss1 - qrss0) / qrss0 * 100:+.1f}%) over {args.qemu_cycles} cycles")
+        print(f"vnetd p99 first/last 1,000 cycles: {first_p99 * 1e3:.2f} / {last_p99 * 1e3:.2f} ms "
+              f"({last_p99 / first_p99:.2f}x)")
+        vnetd_p50 = statistics.median(s[3] for s in vnetd["all"] if s[1] in QEMU_TYPES)
+        qemu_p50 = statistics.median(s[3] for s in qemu["all"])
+        print(f"p50 per request, the types both have: vnetd ({args.clients} clients) {vnetd_p50 * 1e3:.2f} ms, "
+              f"QEMU (1 client) {qemu_p50 * 1e3:.2f} ms: {vnetd_p50 / qemu_p50:.2f}x")
+        for met, text in ((flat(fds0, fds1), f"fds flat within {FLAT:.0%}"),
+                          (flat(rss0, rss1), f"VmRSS flat within {FLAT:.0%}"),
+                          (worst < TARGET_MAX, f"max per request < {TARGET_MAX * 1e3:.0f} ms: "
+                                               f"{worst * 1e3:.2f} ms")):
+            print(f"  {'MET   ' if met else 'MISSED'} {text}")
+        return 0
+    except WrongWork as wrong:
+        print(f"soak: FAILED: {wrong}")
+        return 1
+    finally:
+        for hog in hogs or []:
+            hog.kill()
+            hog.wait()
+        if vde:
+            vde.kill()
+            vde.wait()
+        if mounted:
+            subprocess.run(["umount", str(state_dir)], check=False)
+        namespace.delete()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
