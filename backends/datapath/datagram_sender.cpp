@@ -19,7 +19,9 @@ void DatagramSender::send(std::span<const uint8_t> header, std::span<const uint8
   if (slots_.size() < queued_) slots_.resize(queued_);
   Slot& slot = slots_[index];
   slot.header_length = std::min(header.size(), kMaxHeader);
-  std::memcpy(slot.header.data(), header.data(), slot.header_length);
+  // An empty header may have no storage at all: memcpy's source must never be
+  // null, even for 0 bytes (UBSan's nonnull-attribute check).
+  if (slot.header_length) std::memcpy(slot.header.data(), header.data(), slot.header_length);
   slot.frame = frame;
   slot.to_length = to ? std::min<socklen_t>(to_length, sizeof slot.to) : 0;
   if (to) std::memcpy(&slot.to, to, slot.to_length);

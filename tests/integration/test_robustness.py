@@ -191,6 +191,29 @@ class RobustnessTest(VnetdTestCase):
         late = self.connect()  # accepted again once there is room
         self.assertIn("return", late.execute("query-version"))
 
+    def test_the_soft_fd_limit_is_raised_to_the_hard_one(self):
+        """A soft RLIMIT_NOFILE of 1024 stopped vnetd at the 253rd four-queue
+        tap: it raises its soft limit to the hard one (issue 17, defect 6)."""
+        import resource
+        import shutil
+        import tempfile
+        from vnetd_harness import Vnetd
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        low = min(1024, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
+        try:
+            work = tempfile.mkdtemp(prefix="vnt-rlimit-")
+            self.addCleanup(shutil.rmtree, work, True)
+            daemon = Vnetd(work)
+            daemon.start()
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        try:
+            self.assertEqual(resource.prlimit(daemon.pid, resource.RLIMIT_NOFILE), (hard, hard),
+                             f"started with a soft limit of {low}")
+        finally:
+            daemon.stop(signal.SIGTERM)
+
     def test_getfd_is_capped_per_client(self):
         client = self.connect()
         r, w = os.pipe()
