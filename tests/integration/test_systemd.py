@@ -17,7 +17,7 @@ import time
 import unittest
 from pathlib import Path
 
-from vnetd_harness import REPO, QmpClient, main, vnetd_binary
+from vnetd_harness import REPO, QmpClient, main, vnetd_binary, watch_sanitizer_reports
 
 
 def need(tool, package):
@@ -29,6 +29,7 @@ def need(tool, package):
 
 class SystemdTest(unittest.TestCase):
     def setUp(self):
+        watch_sanitizer_reports(self)
         self.work = Path(tempfile.mkdtemp(prefix="vnt-sd-"))
         self.addCleanup(shutil.rmtree, self.work, True)
         self.state = self.work / "state"

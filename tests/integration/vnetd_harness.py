@@ -54,6 +54,60 @@ class NoReply(AssertionError):
     """The daemon did not answer in time, or closed the connection."""
 
 
+# -- sanitizer reports (docs/testing.md, "Sanitizers")
+# What ASan, UBSan and LeakSanitizer read their options from. Only our own
+# binaries (vnetd, vnetctl) are instrumented; everything else ignores them.
+SANITIZER_OPTION_VARIABLES = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
+# The most of one report a failure message shows (an LSan report of many
+# leaks can be long; the first stacks are the useful ones).
+SANITIZER_REPORT_LIMIT = 20000
+
+
+def watch_sanitizer_reports(test):
+    """watch_sanitizer_reports() - fail @test with every sanitizer report of a
+    process it starts.
+
+    Points log_path of the sanitizers' options (kept as the environment had
+    them, e.g. from ctest for build-asan) into a directory of this test's own,
+    so a report reaches a file whatever the process's stderr was (DEVNULL,
+    a pipe, a log). Every process started while the test runs inherits it.
+    Call it first in setUp: its check is then the last cleanup, run after the
+    test's daemons were stopped (an LSan report comes at exit). A report of
+    any kind fails the test with its text; a file there can only come from
+    an instrumented binary, and only ours are. In a build without sanitizers
+    nothing ever writes there.
+    """
+    logdir = tempfile.mkdtemp(prefix="vnet-sanitizer-")
+    saved = {name: os.environ.get(name) for name in SANITIZER_OPTION_VARIABLES}
+    for name in SANITIZER_OPTION_VARIABLES:
+        # A later option wins over an earlier one of the same name.
+        os.environ[name] = ":".join(filter(None, [saved[name], f"log_path={logdir}/report"]))
+
+    def check():
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        reports = []
+        for path in sorted(Path(logdir).iterdir()):
+            text = path.read_text(errors="replace")
+            if len(text) > SANITIZER_REPORT_LIMIT:
+                text = text[:SANITIZER_REPORT_LIMIT] + f"\n... ({len(text)} characters in all)"
+            # report.PID: the pid is the one of the process that wrote it.
+            reports.append(f"--- {path.name} ---\n{text}")
+        shutil.rmtree(logdir, True)
+        if reports:
+            test.fail(f"{len(reports)} sanitizer report(s) from processes this test started:\n" + "\n".join(reports))
+    test.addCleanup(check)
+
+
+def sanitizer_environment():
+    """The sanitizer options of this moment, for a process started with an
+    environment of its own (udev's, systemd's): merge them into it."""
+    return {name: os.environ[name] for name in SANITIZER_OPTION_VARIABLES if name in os.environ}
+
+
 def vnetd_binary():
     path = _options.vnetd or os.environ.get("VNETD") or str(REPO / "build" / "bin" / "vnetd")
     if not os.access(path, os.X_OK):
@@ -323,6 +377,7 @@ class VnetdTestCase(unittest.TestCase):
     """Starts a vnetd per test; tearDown checks it survived and stops cleanly."""
 
     def setUp(self):
+        watch_sanitizer_reports(self)
         self.workdir = tempfile.mkdtemp(prefix="vnetd-it-")
         self.addCleanup(shutil.rmtree, self.workdir, True)
         self.daemon = Vnetd(self.workdir)

@@ -11,7 +11,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from vnetd_harness import QmpClient, vnetd_binary  # noqa: E402,F401
+from vnetd_harness import QmpClient, sanitizer_environment, vnetd_binary, watch_sanitizer_reports  # noqa: E402,F401
 
 
 def run(*args, check=True):
@@ -43,6 +43,7 @@ class NamespaceTestCase(unittest.TestCase):
         remove_stale_namespaces()
 
     def setUp(self):
+        watch_sanitizer_reports(self)
         self.ns = f"vnt-{os.getpid()}-{self._testMethodName[-20:]}"
         run("ip", "netns", "add", self.ns)
         self.addCleanup(run, "ip", "netns", "del", self.ns, check=False)

@@ -14,7 +14,7 @@ import sys
 import time
 import unittest
 
-from netns_harness import NamespaceTestCase, QmpClient, run, setns  # noqa: E402
+from netns_harness import NamespaceTestCase, QmpClient, run, sanitizer_environment, setns  # noqa: E402
 
 TUNSETIFF = 0x400454CA
 TUNGETIFF = 0x800454D2
@@ -181,7 +181,7 @@ class TapInNamespace(NamespaceTestCase):
         vnetctl = os.environ.get("VNETCTL") or os.path.join(os.path.dirname(os.environ.get("VNETD", "")), "vnetctl")
         if os.access(vnetctl, os.X_OK):
             env = {"PATH": os.environ.get("PATH", ""), "ACTION": "add", "SUBSYSTEM": "net",
-                   "INTERFACE": "fz\udcff", "IFINDEX": "99999999999999999999"}
+                   "INTERFACE": "fz\udcff", "IFINDEX": "99999999999999999999", **sanitizer_environment()}
             done = subprocess.run([vnetctl, "-s", os.path.join(self.work, "qmp.sock"), "udev"],
                                   env={k: os.fsencode(v) for k, v in env.items()}, capture_output=True, text=True)
             self.assertEqual(done.returncode, 1, done.stderr)

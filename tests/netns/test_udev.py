@@ -12,7 +12,7 @@ import sys
 import time
 import unittest
 
-from netns_harness import NamespaceTestCase, vnetd_binary  # noqa: E402
+from netns_harness import NamespaceTestCase, sanitizer_environment, vnetd_binary  # noqa: E402
 
 CONFIG = """
 # created at start, as netdev_add
@@ -48,7 +48,7 @@ class UdevInNamespace(NamespaceTestCase):
     def udev(self, action, ifname):
         """vnetctl udev as udev runs it: in the namespace, udev's environment."""
         env = {"PATH": os.environ["PATH"], "ACTION": action, "SUBSYSTEM": "net", "INTERFACE": ifname,
-               "DEVPATH": f"/devices/virtual/net/{ifname}", "SEQNUM": "1"}
+               "DEVPATH": f"/devices/virtual/net/{ifname}", "SEQNUM": "1", **sanitizer_environment()}
         index = self.sh(f"cat /sys/class/net/{ifname}/ifindex 2>/dev/null || true").strip()
         if index:
             env["IFINDEX"] = index
@@ -125,7 +125,11 @@ class UdevInNamespace(NamespaceTestCase):
         with open(os.path.join(os.path.dirname(__file__), "..", "..", "udev", "90-vnetctl.rules")) as f:
             template = f.read()
         with open(os.path.join(rules, "90-vnetctl.rules"), "w") as f:
-            f.write(template.replace("@VNETCTL_BINDIR@/vnetctl udev", f"{vnetctl_binary()} -s {self.sock} udev"))
+            # udevd runs RUN+= programs in udev's environment only: the
+            # sanitizer options go in by env(1).
+            options = " ".join(f"{k}={v}" for k, v in sanitizer_environment().items())
+            f.write(template.replace("@VNETCTL_BINDIR@/vnetctl udev",
+                                     f"/usr/bin/env {options} {vnetctl_binary()} -s {self.sock} udev"))
         # Its own /run/udev and rules, in a mount namespace of its own: the
         # host's udevd (if any) and rules are not touched. Uevents of this
         # namespace's net devices go to this namespace's listeners only.
