@@ -33,7 +33,17 @@ TEST(VdeOpenArgs, GivenMembersPassThrough) {
   EXPECT_EQ(args.mode, 0660u);
 }
 
+// libvdeplug dlopen()s its plugins with RTLD_DEEPBIND, which ASan's runtime
+// refuses by ending the process (google/sanitizers#611): a VNET_SANITIZE
+// build cannot call vde_open(). These run in the plain build only.
+#if defined(__SANITIZE_ADDRESS__)
+#define SKIP_WHERE_VDE_OPEN_CANNOT_RUN() GTEST_SKIP() << "vde_open() under ASan: libvdeplug uses RTLD_DEEPBIND"
+#else
+#define SKIP_WHERE_VDE_OPEN_CANNOT_RUN() static_cast<void>(0)
+#endif
+
 TEST(VdeConnection, MissingSwitchGivesVdeOpensErrno) {
+  SKIP_WHERE_VDE_OPEN_CANNOT_RUN();
   vde::OpenArgs args;
   args.url = "/nonexistent/vnet-unit-switch";
   args.description = "unit";
@@ -44,6 +54,7 @@ TEST(VdeConnection, MissingSwitchGivesVdeOpensErrno) {
 }
 
 TEST(VdeConnection, DirectoryWithoutASwitchIsRefused) {
+  SKIP_WHERE_VDE_OPEN_CANNOT_RUN();
   // A directory that exists but holds no ctl socket: connect() fails.
   auto dir = std::filesystem::temp_directory_path() / ("vnet-unit-vde-" + std::to_string(getpid()));
   std::filesystem::create_directory(dir);
