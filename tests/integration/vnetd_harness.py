@@ -13,6 +13,7 @@ import argparse
 import ctypes
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -63,25 +64,38 @@ SANITIZER_OPTION_VARIABLES = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
 SANITIZER_REPORT_LIMIT = 20000
 
 
+# A UBSan report: "FILE:LINE:COL: runtime error: WHAT" and its stack.
+UBSAN_REPORT = re.compile(r"[^\n]*runtime error: [^\n]*(?:\n[ \t]+#\d+[^\n]*)*")
+
+
 def watch_sanitizer_reports(test):
     """watch_sanitizer_reports() - fail @test with every sanitizer report of a
     process it starts.
 
     Points log_path of the sanitizers' options (kept as the environment had
-    them, e.g. from ctest for build-asan) into a directory of this test's own,
-    so a report reaches a file whatever the process's stderr was (DEVNULL,
-    a pipe, a log). Every process started while the test runs inherits it.
-    Call it first in setUp: its check is then the last cleanup, run after the
-    test's daemons were stopped (an LSan report comes at exit). A report of
-    any kind fails the test with its text; a file there can only come from
-    an instrumented binary, and only ours are. In a build without sanitizers
-    nothing ever writes there.
+    them, e.g. from ctest) into a directory of this test's own, so an ASan or
+    LSan report reaches a file whatever the process's stderr was (DEVNULL, a
+    pipe, a log). Every process started while the test runs inherits it.
+    GCC's UBSan is a runtime of its own beside ASan's and writes to stderr
+    whatever log_path says: its reports are looked for in the stderr logs
+    named by watch_stderr_log(). Call it in setUp after the cleanup that
+    removes the test's files and before any process starts: its check then
+    runs after the test's daemons were stopped (an LSan report comes at exit).
+    A report of any kind fails the test with its text; a file in that
+    directory can only come from an instrumented binary, and only ours are.
+    In a build without sanitizers nothing ever writes there.
     """
     logdir = tempfile.mkdtemp(prefix="vnet-sanitizer-")
+    test.sanitizer_stderr_logs = []
     saved = {name: os.environ.get(name) for name in SANITIZER_OPTION_VARIABLES}
     for name in SANITIZER_OPTION_VARIABLES:
         # A later option wins over an earlier one of the same name.
         os.environ[name] = ":".join(filter(None, [saved[name], f"log_path={logdir}/report"]))
+
+    def shorten(text):
+        if len(text) <= SANITIZER_REPORT_LIMIT:
+            return text
+        return text[:SANITIZER_REPORT_LIMIT] + f"\n... ({len(text)} characters in all)"
 
     def check():
         for name, value in saved.items():
@@ -91,15 +105,26 @@ def watch_sanitizer_reports(test):
                 os.environ[name] = value
         reports = []
         for path in sorted(Path(logdir).iterdir()):
-            text = path.read_text(errors="replace")
-            if len(text) > SANITIZER_REPORT_LIMIT:
-                text = text[:SANITIZER_REPORT_LIMIT] + f"\n... ({len(text)} characters in all)"
             # report.PID: the pid is the one of the process that wrote it.
-            reports.append(f"--- {path.name} ---\n{text}")
+            reports.append(f"--- {path.name} ---\n{shorten(path.read_text(errors='replace'))}")
         shutil.rmtree(logdir, True)
+        for path in test.sanitizer_stderr_logs:
+            try:
+                text = Path(path).read_text(errors="replace")
+            except OSError:
+                continue
+            for found in UBSAN_REPORT.finditer(text):
+                reports.append(f"--- UBSan, in {path} ---\n{shorten(found.group(0))}")
         if reports:
             test.fail(f"{len(reports)} sanitizer report(s) from processes this test started:\n" + "\n".join(reports))
     test.addCleanup(check)
+
+
+def watch_stderr_log(test, path):
+    """Has the check of watch_sanitizer_reports() look for UBSan's reports
+    in path, the stderr of a process of @test's (read when the test ends,
+    so the file must still be there then)."""
+    test.sanitizer_stderr_logs.append(path)
 
 
 def sanitizer_environment():
@@ -377,10 +402,11 @@ class VnetdTestCase(unittest.TestCase):
     """Starts a vnetd per test; tearDown checks it survived and stops cleanly."""
 
     def setUp(self):
-        watch_sanitizer_reports(self)
         self.workdir = tempfile.mkdtemp(prefix="vnetd-it-")
         self.addCleanup(shutil.rmtree, self.workdir, True)
+        watch_sanitizer_reports(self)
         self.daemon = Vnetd(self.workdir)
+        watch_stderr_log(self, self.daemon.log_path)
         self.addCleanup(self.daemon.kill)
         self.daemon.start()
         self.clients = []

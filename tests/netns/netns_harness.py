@@ -11,7 +11,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from vnetd_harness import QmpClient, sanitizer_environment, vnetd_binary, watch_sanitizer_reports  # noqa: E402,F401
+from vnetd_harness import (QmpClient, sanitizer_environment, vnetd_binary, watch_sanitizer_reports,  # noqa: E402,F401
+                           watch_stderr_log)
 
 
 def run(*args, check=True):
@@ -43,7 +44,6 @@ class NamespaceTestCase(unittest.TestCase):
         remove_stale_namespaces()
 
     def setUp(self):
-        watch_sanitizer_reports(self)
         self.ns = f"vnt-{os.getpid()}-{self._testMethodName[-20:]}"
         run("ip", "netns", "add", self.ns)
         self.addCleanup(run, "ip", "netns", "del", self.ns, check=False)
@@ -51,17 +51,21 @@ class NamespaceTestCase(unittest.TestCase):
                 " ip link set lo up")
         self.work = tempfile.mkdtemp(prefix="vnt-")
         self.addCleanup(shutil.rmtree, self.work, True)
+        watch_sanitizer_reports(self)
         self.acl = os.path.join(self.work, "bridge.conf")
         with open(self.acl, "w") as f:
             f.write(self.bridge_acl)
 
     def start_daemon(self, env=None, extra_args=()):
         sock = os.path.join(self.work, "qmp.sock")
+        stderr_path = os.path.join(self.work, "vnetd.stderr")
+        watch_stderr_log(self, stderr_path)
         # ip netns exec execs vnetd in place: the Popen pid is vnetd's.
-        self.daemon = subprocess.Popen(["ip", "netns", "exec", self.ns, vnetd_binary(), "--socket", sock,
-                                        "--state-dir", os.path.join(self.work, "state"), "--bridge-acl", self.acl,
-                                        *extra_args],
-                                       stderr=subprocess.DEVNULL, env=dict(os.environ, **(env or {})))
+        with open(stderr_path, "ab") as stderr_log:
+            self.daemon = subprocess.Popen(["ip", "netns", "exec", self.ns, vnetd_binary(), "--socket", sock,
+                                            "--state-dir", os.path.join(self.work, "state"), "--bridge-acl",
+                                            self.acl, *extra_args],
+                                           stderr=stderr_log, env=dict(os.environ, **(env or {})))
         self.addCleanup(self.stop_daemon)
         for _ in range(250):
             if os.path.exists(sock):

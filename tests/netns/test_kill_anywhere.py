@@ -44,7 +44,7 @@ import sys
 import time
 import unittest
 
-from netns_harness import NamespaceTestCase, run, vnetd_binary  # noqa: E402
+from netns_harness import NamespaceTestCase, run, vnetd_binary, watch_stderr_log  # noqa: E402
 import vnetd_harness  # noqa: E402  (on the path netns_harness set)
 
 ROUNDS = 50
@@ -145,6 +145,7 @@ class KillAnywhere(NamespaceTestCase):
         self.addCleanup(run, "umount", "-l", bpf, check=False)
         self.sock = os.path.join(self.work, "qmp.sock")
         self.log_path = os.path.join(self.work, "vnetd.log")
+        watch_stderr_log(self, self.log_path)
         self.vnetd = None
         self.addCleanup(self.kill_vnetd)
         seed = os.environ.get("KILL_ANYWHERE_SEED")

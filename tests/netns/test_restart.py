@@ -24,7 +24,7 @@ import sys
 import time
 import unittest
 
-from netns_harness import NamespaceTestCase, QmpClient, run, vnetd_binary  # noqa: E402
+from netns_harness import NamespaceTestCase, QmpClient, run, vnetd_binary, watch_stderr_log  # noqa: E402
 
 OWN = "52:54:00:12:34:56"
 OTHER = "52:54:00:00:00:ff"
@@ -58,6 +58,7 @@ class RestartInNamespace(NamespaceTestCase):
         if os.path.exists(self.sock):
             os.unlink(self.sock)
         self.log = open(os.path.join(self.work, "vnetd.log"), "a")
+        watch_stderr_log(self, self.log.name)
         self.addCleanup(self.log.close)
         self.vnetd = subprocess.Popen(["ip", "netns", "exec", self.ns, vnetd_binary(), "--socket", self.sock,
                                        "--state-dir", self.state, "--bridge-acl", self.acl, *extra],
