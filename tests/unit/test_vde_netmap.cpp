@@ -63,7 +63,9 @@ TEST(VdeConnection, DirectoryWithoutASwitchIsRefused) {
   args.description = "unit";
   auto opened = vde::VdeConnection::open(args);
   EXPECT_FALSE(opened);
-  if (!opened) EXPECT_EQ(opened.error().errnum, ENOENT);
+  if (!opened) {
+    EXPECT_EQ(opened.error().errnum, ENOENT);
+  }
   // Nothing left behind in the directory (libvdeplug binds its data socket there).
   EXPECT_TRUE(std::filesystem::is_empty(dir));
   std::filesystem::remove_all(dir);
