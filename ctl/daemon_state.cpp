@@ -45,12 +45,16 @@ Result<std::optional<json>> DaemonState::load() {
   auto contents = journal_.load();
   if (!contents) return contents.take_error();
   if (!*contents) return std::optional<json>();
+  teardowns_ = std::move((*contents)->teardowns);
+  return std::optional<json>(loaded_state(**contents));
+}
+
+json loaded_state(state::Contents& contents) {
   json out = json::object();
   out["netdevs"] = json::array();
-  for (auto& record : (*contents)->records) out["netdevs"].push_back(std::move(record));
-  for (auto& [name, value] : (*contents)->sections) out[name] = std::move(value);
-  teardowns_ = std::move((*contents)->teardowns);
-  return std::optional<json>(std::move(out));
+  for (auto& record : contents.records) out["netdevs"].push_back(std::move(record));
+  for (auto& [name, value] : contents.sections) out[name] = std::move(value);
+  return out;
 }
 
 void DaemonState::changed(const std::string& id) {

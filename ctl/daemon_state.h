@@ -101,6 +101,10 @@ class DaemonState : public qmp::CommitGate {
   TeardownQueue* teardown_ = nullptr;
 };
 
+// What load() returns for the files' contents (records and sections are
+// moved out of contents).
+nlohmann::ordered_json loaded_state(state::Contents& contents);
+
 // The announce timers of a loaded state, for Announcer::resume.
 std::vector<Announcer::Snapshot> announce_timers(const nlohmann::ordered_json& state);
 

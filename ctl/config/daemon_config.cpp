@@ -222,13 +222,10 @@ json fill_template(const json& value, const std::string& ifname) {
   return value;
 }
 
-Result<DaemonConfig> load(const std::string& path) {
-  toml::table root;
-  try {
-    root = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    return Error{EINVAL, where(path, e.source()) + ": " + std::string(e.description())};
-  }
+namespace {
+
+// The checks after the TOML syntax: known keys, netdevs and rules.
+Result<DaemonConfig> from_table(const toml::table& root, const std::string& path) {
   DaemonConfig config;
   try {
     for (const auto& [name, value] : root) {
@@ -252,6 +249,24 @@ Result<DaemonConfig> load(const std::string& path) {
     return Error{EINVAL, e.text};
   }
   return config;
+}
+
+}  // namespace
+
+Result<DaemonConfig> load(const std::string& path) {
+  try {
+    return from_table(toml::parse_file(path), path);
+  } catch (const toml::parse_error& e) {
+    return Error{EINVAL, where(path, e.source()) + ": " + std::string(e.description())};
+  }
+}
+
+Result<DaemonConfig> parse(std::string_view text, const std::string& path) {
+  try {
+    return from_table(toml::parse(text, path), path);
+  } catch (const toml::parse_error& e) {
+    return Error{EINVAL, where(path, e.source()) + ": " + std::string(e.description())};
+  }
 }
 
 }  // namespace vnet::config
