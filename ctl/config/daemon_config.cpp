@@ -137,7 +137,9 @@ DeviceRule parse_rule(const std::string& path, const toml::table& table) {
     } else if (name == "netdev") {
       json arguments = to_json(path, key, table_of(path, value, key));
       if (arguments.contains("ifname")) fail(path, value, key + ".ifname", "is the matching device's own");
-      std::string type = arguments.value("type", "");
+      // A type that is no string is no tap either (value() would throw on it).
+      const json& given = arguments.contains("type") ? arguments["type"] : json();
+      std::string type = given.is_string() ? given.get<std::string>() : "";
       if (type != "tap" && type != "bridge") {
         fail(path, value, key + ".type", "a rule adopts a device as a \"tap\" or \"bridge\" netdev");
       }
