@@ -3,6 +3,7 @@
 
 #include "backends/nic/announce_frames.h"
 #include "ctl/announcer.h"
+#include "ctl/daemon_state.h"
 
 namespace vnet {
 namespace {
@@ -51,6 +52,22 @@ TEST(Announce, RarpIsQemusFrameByteForByte) {
       0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
       0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
   EXPECT_EQ(nic::rarp_announce({0x52, 0x54, 0x00, 0x12, 0x34, 0x56}), expected);
+}
+
+// A saved timer's rounds-left or due-ms with a fraction or exponent is a
+// member of the wrong type, as a string is (vnetd stops naming the file),
+// not converted with undefined behaviour (found by tests/fuzz/fuzz_state).
+TEST(AnnounceTimers, ASavedTimersNumbersMustBeIntegers) {
+  auto state = nlohmann::ordered_json::parse(
+      R"({"announce-timers":[{"params":{"initial":50,"max":550,"rounds":5,"step":100},"rounds-left":3,"due-ms":2}]})");
+  ASSERT_EQ(announce_timers(state).size(), 1u);
+  for (const char* key : {"rounds-left", "due-ms"}) {
+    for (double bad : {2.2e37, 1.5}) {
+      auto broken = state;
+      broken["announce-timers"][0][key] = bad;
+      EXPECT_THROW((void)announce_timers(broken), nlohmann::json::type_error) << key << " " << bad;
+    }
+  }
 }
 
 }  // namespace
