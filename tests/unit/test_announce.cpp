@@ -44,6 +44,23 @@ TEST(Announce, HugeStepsSaturateAtMaxInsteadOfOverflowing) {
   EXPECT_EQ(announce_delay_ms(p, 2147483646), 0);
 }
 
+// A timer due in INT64_MAX ms (max and step that large) is due at the end of
+// time, not at a negative time from a signed overflow; nor does a saved due
+// time far in the past overflow when it is resumed (found by
+// tests/fuzz/fuzz_qmp and fuzz_state under UBSan).
+TEST(Announce, DueTimesSaturateInsteadOfOverflowing) {
+  auto loop = qmp::EventLoop::create();
+  ASSERT_TRUE(loop);
+  NetdevRegistry registry;
+  Announcer announcer(**loop, registry);
+  ASSERT_TRUE(announcer.start(params(INT64_MAX, INT64_MAX, 5, INT64_MAX)));
+  ASSERT_EQ(announcer.snapshot().size(), 1u);
+  EXPECT_EQ(announcer.snapshot()[0].due_ms, INT64_MAX);
+  Announcer::Snapshot saved{params(0, 0, 5, 0), 3, INT64_MIN};
+  ASSERT_TRUE(announcer.resume(saved));
+  EXPECT_GE(announcer.snapshot()[0].due_ms, 0);  // due at once
+}
+
 TEST(Announce, RarpIsQemusFrameByteForByte) {
   // shared/reference/qemu-7.2/announce-capture.txt, for 52:54:00:12:34:56.
   const std::vector<uint8_t> expected = {
