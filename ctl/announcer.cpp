@@ -144,12 +144,15 @@ void Announcer::send_round(const qapi::AnnounceParameters& params) {
     // peer sends.
     NetdevEntry* peer = registry_.find(entry->peer);
     if (!entry->link_up || !peer) continue;
-    announce_nic(*entry, *peer);
+    // Found as the commands find NICs (a nic netdev's backend is always a
+    // NicBackend in vnetd; the fuzz targets' fake backends are not).
+    auto* nic = dynamic_cast<nic::NicBackend*>(entry->backend.get());
+    if (!nic) continue;
+    announce_nic(*entry, *nic, *peer);
   }
 }
 
-void Announcer::announce_nic(NetdevEntry& nic_entry, NetdevEntry& peer) {
-  auto& nic = static_cast<nic::NicBackend&>(*nic_entry.backend);
+void Announcer::announce_nic(const NetdevEntry& nic_entry, nic::NicBackend& nic, NetdevEntry& peer) {
   for (const auto& frame : nic::announce_frames(nic.identity().mac, nic.announce_addresses())) {
     std::string path;
     std::string failure;
