@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -24,6 +25,9 @@ std::string make_include_dir() {
   char pattern[] = "/tmp/vnet-fuzz-acl-XXXXXX";
   if (!mkdtemp(pattern)) vnet::fuzz::contract_broken("mkdtemp");
   std::string dir = pattern;
+  // Gone when the fuzzer exits (a crash leaves it beside its artifact).
+  static std::string to_remove = dir;
+  std::atexit([] { std::filesystem::remove_all(to_remove); });
   std::ofstream(dir + "/a") << "allow br0\ndeny br1\n";
   std::ofstream(dir + "/loop") << "include " << dir << "/loop\n";
   std::ofstream(dir + "/deep") << "allow all\ninclude " << dir << "/a\n";
