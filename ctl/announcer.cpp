@@ -75,13 +75,16 @@ Result<void> Announcer::resume(const Snapshot& snapshot) {
   if (snapshot.rounds_left <= 0) return {};
   auto timer = make_timer(snapshot.params, snapshot.rounds_left);
   if (!timer) return timer.take_error();
-  // Due while no daemon ran: at once.
-  arm(snapshot.params.id.value_or(""), **timer, std::max<int64_t>(snapshot.due_ms - monotonic_ms(), 0));
+  // Due while no daemon ran: at once. (The saved time may be any int64.)
+  int64_t now = monotonic_ms();
+  arm(snapshot.params.id.value_or(""), **timer, snapshot.due_ms <= now ? 0 : snapshot.due_ms - now);
   return {};
 }
 
 void Announcer::arm(const std::string& id, Timer& timer, int64_t delay) {
-  timer.due_ms = monotonic_ms() + delay;
+  // delay >= 0 may be up to INT64_MAX (max and step are any int64): saturate.
+  int64_t now = monotonic_ms();
+  timer.due_ms = delay > INT64_MAX - now ? INT64_MAX : now + delay;
   itimerspec when{};
   // A zero it_value would disarm the timer: 0 ms means "at once", i.e. 1 ns.
   when.it_value.tv_sec = delay / 1000;
@@ -141,12 +144,15 @@ void Announcer::send_round(const qapi::AnnounceParameters& params) {
     // peer sends.
     NetdevEntry* peer = registry_.find(entry->peer);
     if (!entry->link_up || !peer) continue;
-    announce_nic(*entry, *peer);
+    // Found as the commands find NICs (a nic netdev's backend is always a
+    // NicBackend in vnetd; the fuzz targets' fake backends are not).
+    auto* nic = dynamic_cast<nic::NicBackend*>(entry->backend.get());
+    if (!nic) continue;
+    announce_nic(*entry, *nic, *peer);
   }
 }
 
-void Announcer::announce_nic(NetdevEntry& nic_entry, NetdevEntry& peer) {
-  auto& nic = static_cast<nic::NicBackend&>(*nic_entry.backend);
+void Announcer::announce_nic(const NetdevEntry& nic_entry, nic::NicBackend& nic, NetdevEntry& peer) {
   for (const auto& frame : nic::announce_frames(nic.identity().mac, nic.announce_addresses())) {
     std::string path;
     std::string failure;

@@ -17,6 +17,10 @@
 #include "kernel_ifaces/unique_fd.h"
 #include "qapi_types.h"
 
+namespace vnet::nic {
+class NicBackend;
+}
+
 namespace vnet {
 
 // The delay before the round after `rounds_left` (rounds still to send after
@@ -67,7 +71,7 @@ class Announcer {
 
   void fire(const std::string& id);
   void send_round(const qapi::AnnounceParameters& params);
-  void announce_nic(NetdevEntry& nic, NetdevEntry& peer);
+  void announce_nic(const NetdevEntry& nic_entry, nic::NicBackend& nic, NetdevEntry& peer);
   void cancel(const std::string& id);
   ebpf::FrameInjector* injector();
 

@@ -19,21 +19,6 @@
 
 namespace vnet {
 
-// What the daemon lends backends: shared objects that outlive every netdev.
-struct DaemonResources {
-  HubSet& hubs;
-  TeardownQueue& teardown;
-  rtnl::Rtnl& rtnl;
-  const bridge::BridgeAcl& bridge_acl;
-  // A directory on a bpffs for NICs' pinned maps ("" when nothing is pinned).
-  std::string bpf_pin_root = "";
-  // The userspace datapath (socket netdevs); null where there is none.
-  datapath::FrameLoop* frames = nullptr;
-};
-
-// Builds the backend for a netdev whose options passed the schema and the
-// registry's checks (id, duplicates, peers). take_named_fd gives the
-// requesting client's getfd fds. Failures carry the QMP error.
 // What one netdev_add brings besides its options.
 struct BackendRequest {
   // Takes the requesting client's getfd fds.
@@ -44,7 +29,29 @@ struct BackendRequest {
   std::optional<tap::TapBackend::Record> restore_tap;
 };
 
+struct DaemonResources;
+
+// Builds the backend for a netdev whose options passed the schema and the
+// registry's checks (id, duplicates, peers). Failures carry the QMP error.
+using BackendFactory = QmpResult<std::unique_ptr<Backend>> (*)(const qapi::Netdev& netdev,
+                                                               DaemonResources& resources,
+                                                               const BackendRequest& request);
 QmpResult<std::unique_ptr<Backend>> create_backend(const qapi::Netdev& netdev, DaemonResources& resources,
                                                    const BackendRequest& request);
+
+// What the daemon lends backends: shared objects that outlive every netdev.
+struct DaemonResources {
+  HubSet& hubs;
+  TeardownQueue& teardown;
+  rtnl::Rtnl& rtnl;
+  const bridge::BridgeAcl& bridge_acl;
+  // A directory on a bpffs for NICs' pinned maps ("" when nothing is pinned).
+  std::string bpf_pin_root = "";
+  // The userspace datapath (socket netdevs); null where there is none.
+  datapath::FrameLoop* frames = nullptr;
+  // What builds backends: create_backend(); the fuzz targets put one here
+  // that makes no kernel object.
+  BackendFactory make_backend = create_backend;
+};
 
 }  // namespace vnet

@@ -45,12 +45,16 @@ Result<std::optional<json>> DaemonState::load() {
   auto contents = journal_.load();
   if (!contents) return contents.take_error();
   if (!*contents) return std::optional<json>();
+  teardowns_ = std::move((*contents)->teardowns);
+  return std::optional<json>(loaded_state(**contents));
+}
+
+json loaded_state(state::Contents& contents) {
   json out = json::object();
   out["netdevs"] = json::array();
-  for (auto& record : (*contents)->records) out["netdevs"].push_back(std::move(record));
-  for (auto& [name, value] : (*contents)->sections) out[name] = std::move(value);
-  teardowns_ = std::move((*contents)->teardowns);
-  return std::optional<json>(std::move(out));
+  for (auto& record : contents.records) out["netdevs"].push_back(std::move(record));
+  for (auto& [name, value] : contents.sections) out[name] = std::move(value);
+  return out;
 }
 
 void DaemonState::changed(const std::string& id) {
@@ -158,6 +162,16 @@ Result<void> DaemonState::save_now() {
   return compacted;
 }
 
+int64_t integer_member(const json& object, const char* key, int64_t fallback) {
+  if (!object.contains(key)) return fallback;
+  const json& value = object[key];
+  if (!value.is_number_integer()) {
+    const char* type = value.is_number_float() ? "a number with a fraction or exponent" : value.type_name();
+    throw json::type_error::create(302, std::string("'") + key + "' must be an integer, not " + type, &value);
+  }
+  return value.get<int64_t>();
+}
+
 std::vector<Announcer::Snapshot> announce_timers(const json& state) {
   std::vector<Announcer::Snapshot> out;
   if (!state.contains("announce-timers") || !state["announce-timers"].is_array()) return out;
@@ -168,8 +182,8 @@ std::vector<Announcer::Snapshot> announce_timers(const json& state) {
     if (!params) continue;
     Announcer::Snapshot timer;
     timer.params = std::move(params.value());
-    timer.rounds_left = saved.value("rounds-left", int64_t{0});
-    timer.due_ms = saved.value("due-ms", int64_t{0});
+    timer.rounds_left = integer_member(saved, "rounds-left", 0);
+    timer.due_ms = integer_member(saved, "due-ms", 0);
     out.push_back(std::move(timer));
   }
   return out;

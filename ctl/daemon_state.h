@@ -101,6 +101,16 @@ class DaemonState : public qmp::CommitGate {
   TeardownQueue* teardown_ = nullptr;
 };
 
+// What load() returns for the files' contents (records and sections are
+// moved out of contents).
+nlohmann::ordered_json loaded_state(state::Contents& contents);
+
+// A record's integer member (fallback when it is missing). Any other type
+// throws json::type_error, as get<>() does for a string, and vnetd stops
+// naming the file; a number with a fraction or exponent counts as another
+// type, since converting 1e300 to an integer is undefined behaviour.
+int64_t integer_member(const nlohmann::ordered_json& object, const char* key, int64_t fallback);
+
 // The announce timers of a loaded state, for Announcer::resume.
 std::vector<Announcer::Snapshot> announce_timers(const nlohmann::ordered_json& state);
 

@@ -42,6 +42,12 @@ OpenArgs open_args(const qapi::NetdevVdeOptions& options, const std::string& net
   return args;
 }
 
+Received decode_datagram(std::span<const uint8_t> buffer, size_t length) {
+  if (length > VDE_ETHBUFSIZE || length > buffer.size()) return {Verdict::oversize, {}};
+  if (length < ETH_HLEN) return {Verdict::runt, {}};
+  return {Verdict::frame, buffer.first(length)};
+}
+
 VdeBackend::VdeBackend(datapath::FrameLoop& loop, VdeConnection connection, OpenArgs args)
     : loop_(loop), connection_(std::move(connection)), args_(std::move(args)) {}
 
@@ -107,12 +113,11 @@ void VdeBackend::data_ready(uint32_t revents) {
     }
     receive_used_++;
     loop_.defer_flush(*this);
-    if (static_cast<size_t>(length) > VDE_ETHBUFSIZE) {
-      drops_oversize_++;
-    } else if (length < ETH_HLEN) {
-      drops_runt_++;
-    } else {
-      deliver(buffer.first(static_cast<size_t>(length)));
+    Received received = decode_datagram(buffer, static_cast<size_t>(length));
+    switch (received.verdict) {
+      case Verdict::oversize: drops_oversize_++; break;
+      case Verdict::runt: drops_runt_++; break;
+      case Verdict::frame: deliver(received.frame); break;
     }
   }
   if (revents & POLLHUP) disconnected(EPIPE);

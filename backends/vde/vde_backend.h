@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,16 @@ namespace vnet::vde {
 
 // QEMU's net_init_vde() defaults: any port, no group, mode 0700.
 OpenArgs open_args(const qapi::NetdevVdeOptions& options, const std::string& netdev_id);
+
+// One datagram read from the switch: a frame for the peer, or why not.
+enum class Verdict { frame, runt, oversize };
+struct Received {
+  Verdict verdict;
+  std::span<const uint8_t> frame;
+};
+// Checks what vde_recv() put in buffer (length bytes; buffer is one byte
+// larger than the largest frame, so a longer datagram shows as too long).
+Received decode_datagram(std::span<const uint8_t> buffer, size_t length);
 
 class VdeBackend : public datapath::UserspacePort, private datapath::BatchFlush {
  public:

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "kernel_ifaces/utf8.h"
+
 namespace vnet::qapi {
 extern const char kTypeTable[];
 }
@@ -17,6 +19,12 @@ namespace {
 const json& table() {
   static const json parsed = json::parse(qapi::kTypeTable);
   return parsed;
+}
+
+// QMP carries text: a request with other bytes could not even be written.
+Result<void> check_text(const std::string& key, const std::string& text) {
+  if (valid_utf8(text)) return {};
+  return Error{EINVAL, "option '" + key + "': not valid UTF-8 (QMP carries text)"};
 }
 
 Error bad(const std::string& key, const std::string& value, const std::string& expected) {
@@ -118,6 +126,8 @@ Result<json> parse_arguments(const KeyValues& pairs, const std::string& type, co
   json members = members_of(type, tag_value);
   json out = json::object();
   for (const auto& [key, value] : pairs) {
+    if (auto text = check_text(key, key); !text) return text.take_error();
+    if (auto text = check_text(key, value); !text) return text.take_error();
     const json* member = nullptr;
     for (const auto& m : members) {
       if (m["name"] == key) member = &m;
@@ -167,6 +177,7 @@ Result<json> parse_netdev(const std::string& text) {
     else pairs.emplace_back(key, value);
   }
   if (type.empty()) return Error{EINVAL, "no netdev type given (as tap,id=t0)"};
+  if (auto text = check_text("type", type); !text) return text.take_error();
   auto args = parse_arguments(pairs, "Netdev", type);
   if (!args) return args.take_error();
   json out = {{"type", type}};

@@ -8,10 +8,10 @@
 
 #include "ctl/cli/option_parser.h"
 #include "ctl/cli/qmp_client.h"
+#include "ctl/cli/udev_event.h"
 #include "ctl/cli/vdpa_command.h"
 #include "ctl/cli/vdpa_selftest_command.h"
 #include "ctl/config/daemon_config.h"
-#include "kernel_ifaces/utf8.h"
 
 namespace {
 
@@ -196,22 +196,12 @@ int run(Cli& cli, const std::string& object, const std::vector<std::string>& wor
   if (object == "udev") {
     // RUN+= from udev/: udev's environment, handed over in one call. The
     // daemon answers at once and applies its rules afterwards.
-    auto env = [](const char* name) { const char* v = std::getenv(name); return std::string(v ? v : ""); };
-    if (env("ACTION").empty() || env("SUBSYSTEM").empty()) return fail("udev: ACTION and SUBSYSTEM must be set (run by udev)");
-    for (const char* name : {"ACTION", "SUBSYSTEM", "DEVPATH", "INTERFACE"}) {
-      if (!vnet::valid_utf8(env(name))) {
-        return fail(std::string("udev: ") + name + " is not valid UTF-8; vnetd leaves such devices alone");
-      }
-    }
-    json event{{"action", env("ACTION")}, {"subsystem", env("SUBSYSTEM")}};
-    if (!env("DEVPATH").empty()) event["devpath"] = env("DEVPATH");
-    if (!env("INTERFACE").empty()) event["interface"] = env("INTERFACE");
-    // Digits only, and few enough for an int64 (stoll would throw past it).
-    if (std::string ifindex = env("IFINDEX");
-        !ifindex.empty() && ifindex.size() <= 18 && ifindex.find_first_not_of("0123456789") == std::string::npos) {
-      event["ifindex"] = std::stoll(ifindex);
-    }
-    return cli.run("udev-event", event) ? 0 : 1;
+    auto event = vnet::cli::udev_event_from_env([](const char* name) {
+      const char* value = std::getenv(name);
+      return std::string(value ? value : "");
+    });
+    if (!event) return fail(event.error().message);
+    return cli.run("udev-event", *event) ? 0 : 1;
   }
   if (object == "qmp") {
     if (words.size() != 1) return fail("usage: vnetctl qmp JSON");

@@ -124,7 +124,7 @@ QmpResult<NetdevEntry*> VnetdCommands::add_netdev(const qapi::Netdev& args, cons
     }
   }
   if (auto full = refuse_unrecordable()) return *full;
-  auto backend = create_backend(args, resources_, request);
+  auto backend = resources_.make_backend(args, resources_, request);
   if (!backend) return backend.error();
 
   auto entry = std::make_unique<NetdevEntry>();

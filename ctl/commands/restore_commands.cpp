@@ -68,7 +68,8 @@ Result<void> VnetdCommands::restore_netdev(const json& record) {
       return Error{EINVAL, "no ifname or ifindex recorded for its tap"};
     }
     request.restore_tap = tap::TapBackend::Record{details["ifname"].get<std::string>(),
-                                                  details["ifindex"].get<int>(), details.value("created", false),
+                                                  static_cast<int>(integer_member(details, "ifindex", 0)),
+                                                  details.value("created", false),
                                                   details.value("bridge", std::string())};
   }
   auto added = add_netdev(*netdev, request);

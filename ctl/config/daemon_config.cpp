@@ -137,7 +137,9 @@ DeviceRule parse_rule(const std::string& path, const toml::table& table) {
     } else if (name == "netdev") {
       json arguments = to_json(path, key, table_of(path, value, key));
       if (arguments.contains("ifname")) fail(path, value, key + ".ifname", "is the matching device's own");
-      std::string type = arguments.value("type", "");
+      // A type that is no string is no tap either (value() would throw on it).
+      const json& given = arguments.contains("type") ? arguments["type"] : json();
+      std::string type = given.is_string() ? given.get<std::string>() : "";
       if (type != "tap" && type != "bridge") {
         fail(path, value, key + ".type", "a rule adopts a device as a \"tap\" or \"bridge\" netdev");
       }
@@ -222,13 +224,10 @@ json fill_template(const json& value, const std::string& ifname) {
   return value;
 }
 
-Result<DaemonConfig> load(const std::string& path) {
-  toml::table root;
-  try {
-    root = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    return Error{EINVAL, where(path, e.source()) + ": " + std::string(e.description())};
-  }
+namespace {
+
+// The checks after the TOML syntax: known keys, netdevs and rules.
+Result<DaemonConfig> from_table(const toml::table& root, const std::string& path) {
   DaemonConfig config;
   try {
     for (const auto& [name, value] : root) {
@@ -252,6 +251,24 @@ Result<DaemonConfig> load(const std::string& path) {
     return Error{EINVAL, e.text};
   }
   return config;
+}
+
+}  // namespace
+
+Result<DaemonConfig> load(const std::string& path) {
+  try {
+    return from_table(toml::parse_file(path), path);
+  } catch (const toml::parse_error& e) {
+    return Error{EINVAL, where(path, e.source()) + ": " + std::string(e.description())};
+  }
+}
+
+Result<DaemonConfig> parse(std::string_view text, const std::string& path) {
+  try {
+    return from_table(toml::parse(text, path), path);
+  } catch (const toml::parse_error& e) {
+    return Error{EINVAL, where(path, e.source()) + ": " + std::string(e.description())};
+  }
 }
 
 }  // namespace vnet::config

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kernel_ifaces/result.h"
@@ -69,6 +70,8 @@ struct DaemonConfig {
 // Parses and checks FILE: TOML syntax, known keys, and every netdev (and
 // rule template, with a sample ifname) through the schema's decoder.
 Result<DaemonConfig> load(const std::string& path);
+// The same for a file's text (path names it in errors).
+Result<DaemonConfig> parse(std::string_view text, const std::string& path);
 
 // A rule's template with {ifname} filled in.
 nlohmann::ordered_json fill_template(const nlohmann::ordered_json& value, const std::string& ifname);

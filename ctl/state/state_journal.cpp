@@ -69,7 +69,7 @@ std::vector<uint64_t> StateJournal::journal_generations() const {
   return out;
 }
 
-Result<void> StateJournal::apply_line(const json& line, Contents& out, std::unordered_map<std::string, size_t>& index) {
+Result<void> ContentsReader::apply_line(const json& line) {
   if (!line.is_object()) return Error{EINVAL, "not an object"};
   if (line.contains("put")) {
     const json& record = line["put"];
@@ -77,79 +77,113 @@ Result<void> StateJournal::apply_line(const json& line, Contents& out, std::unor
       return Error{EINVAL, "a put without a record id"};
     }
     std::string key = record["id"].get<std::string>();
-    if (auto it = index.find(key); it != index.end()) {
-      out.records[it->second] = record;
+    if (auto it = index_.find(key); it != index_.end()) {
+      out_.records[it->second] = record;
     } else {
-      index[key] = out.records.size();
-      out.records.push_back(record);
+      index_[key] = out_.records.size();
+      out_.records.push_back(record);
     }
   } else if (line.contains("del")) {
     if (!line["del"].is_string()) return Error{EINVAL, "a del without an id"};
-    if (auto it = index.find(line["del"].get<std::string>()); it != index.end()) {
-      out.records[it->second] = nullptr;  // compacted out below
-      index.erase(it);
+    if (auto it = index_.find(line["del"].get<std::string>()); it != index_.end()) {
+      out_.records[it->second] = nullptr;  // compacted out by contents()
+      index_.erase(it);
     }
     if (line.contains("teardown")) {
       const json& t = line["teardown"];
       if (!t.is_object() || !t.value("ifname", json()).is_string() || !t.value("ifindex", json()).is_number_integer()) {
         return Error{EINVAL, "a teardown without ifname and ifindex"};
       }
-      out.teardowns.push_back({t["ifname"].get<std::string>(), t["ifindex"].get<int>()});
+      out_.teardowns.push_back({t["ifname"].get<std::string>(), t["ifindex"].get<int>()});
     }
   } else if (line.contains("section")) {
     if (!line["section"].is_string() || !line.contains("value")) return Error{EINVAL, "a section without a value"};
-    out.sections[line["section"].get<std::string>()] = line["value"];
+    out_.sections[line["section"].get<std::string>()] = line["value"];
   } else if (line.contains("torn-down")) {
     if (!line["torn-down"].is_number_integer()) return Error{EINVAL, "torn-down without an ifindex"};
     int ifindex = line["torn-down"].get<int>();
-    std::erase_if(out.teardowns, [&](const Teardown& t) { return t.ifindex == ifindex; });
+    std::erase_if(out_.teardowns, [&](const Teardown& t) { return t.ifindex == ifindex; });
   } else {
     return Error{EINVAL, "an unknown kind of line"};
   }
   return {};
 }
 
+Result<uint64_t> ContentsReader::read_snapshot(const std::string& path, const std::string& text) {
+  json snapshot = json::parse(text, nullptr, false);
+  if (snapshot.is_discarded() || !snapshot.is_object() || !snapshot.contains("netdevs") ||
+      !snapshot["netdevs"].is_array()) {
+    return Error{EINVAL, path + ": not a vnetd state file (move it away to start afresh)"};
+  }
+  json version = snapshot.value("version", json());
+  // Version 1 (a whole file per change, no journal) reads as generation 0.
+  if (version != json(1) && version != json(StateJournal::kVersion)) {
+    return Error{EINVAL, path + ": state version " + version.dump() + ", this vnetd reads versions 1 and " +
+                             std::to_string(StateJournal::kVersion)};
+  }
+  json gen = snapshot.value("generation", json(0));
+  if (!gen.is_number_unsigned() && !gen.is_number_integer()) {
+    return Error{EINVAL, path + ": generation is not a number"};
+  }
+  uint64_t generation = gen.get<uint64_t>();
+  for (const auto& record : snapshot["netdevs"]) {
+    if (auto applied = apply_line(json{{"put", record}}); !applied) {
+      return Error{EINVAL, path + ": a netdev record: " + applied.error().message};
+    }
+  }
+  for (const auto& [name, value] : snapshot.items()) {
+    if (name != "version" && name != "generation" && name != "netdevs" && name != "teardowns") {
+      out_.sections[name] = value;
+    }
+  }
+  if (snapshot.contains("teardowns")) {
+    for (const auto& t : snapshot["teardowns"]) {
+      if (auto applied = apply_line(json{{"del", ""}, {"teardown", t}}); !applied) {
+        return Error{EINVAL, path + ": teardowns: " + applied.error().message};
+      }
+    }
+  }
+  return generation;
+}
+
+Result<void> ContentsReader::replay_journal(const std::string& path, std::string text, bool last_journal) {
+  // The zeros laid down ahead of the appends are not part of it.
+  if (size_t end = text.find('\0'); end != std::string::npos) text.resize(end);
+  std::istringstream lines(text);
+  std::string line;
+  size_t number = 0;
+  while (std::getline(lines, line)) {
+    number++;
+    json parsed = json::parse(line, nullptr, false);
+    // A crash mid-append tears the last line of the last journal: that
+    // change was never confirmed to anyone.
+    bool last = last_journal && lines.peek() == std::char_traits<char>::eof();
+    if (parsed.is_discarded()) {
+      if (last) break;
+      return Error{EINVAL, path + ":" + std::to_string(number) + ": not JSON (move the state dir away to start afresh)"};
+    }
+    if (auto applied = apply_line(parsed); !applied) {
+      return Error{EINVAL, path + ":" + std::to_string(number) + ": " + applied.error().message};
+    }
+  }
+  return {};
+}
+
+Contents ContentsReader::contents() && {
+  std::erase_if(out_.records, [](const json& r) { return r.is_null(); });
+  return std::move(out_);
+}
+
 Result<std::optional<Contents>> StateJournal::load() {
-  Contents out;
-  std::unordered_map<std::string, size_t> index;
+  ContentsReader reader;
   bool found = false;
   uint64_t generation = 0;
   if (access(snapshot_path_.c_str(), F_OK) == 0) {
     auto text = read_file(snapshot_path_);
     if (!text) return text.take_error();
-    json snapshot = json::parse(*text, nullptr, false);
-    if (snapshot.is_discarded() || !snapshot.is_object() || !snapshot.contains("netdevs") ||
-        !snapshot["netdevs"].is_array()) {
-      return Error{EINVAL, snapshot_path_ + ": not a vnetd state file (move it away to start afresh)"};
-    }
-    json version = snapshot.value("version", json());
-    // Version 1 (a whole file per change, no journal) reads as generation 0.
-    if (version != json(1) && version != json(kVersion)) {
-      return Error{EINVAL, snapshot_path_ + ": state version " + version.dump() + ", this vnetd reads versions 1 and " +
-                               std::to_string(kVersion)};
-    }
-    json gen = snapshot.value("generation", json(0));
-    if (!gen.is_number_unsigned() && !gen.is_number_integer()) {
-      return Error{EINVAL, snapshot_path_ + ": generation is not a number"};
-    }
-    generation = gen.get<uint64_t>();
-    for (const auto& record : snapshot["netdevs"]) {
-      if (auto applied = apply_line(json{{"put", record}}, out, index); !applied) {
-        return Error{EINVAL, snapshot_path_ + ": a netdev record: " + applied.error().message};
-      }
-    }
-    for (const auto& [name, value] : snapshot.items()) {
-      if (name != "version" && name != "generation" && name != "netdevs" && name != "teardowns") {
-        out.sections[name] = value;
-      }
-    }
-    if (snapshot.contains("teardowns")) {
-      for (const auto& t : snapshot["teardowns"]) {
-        if (auto applied = apply_line(json{{"del", ""}, {"teardown", t}}, out, index); !applied) {
-          return Error{EINVAL, snapshot_path_ + ": teardowns: " + applied.error().message};
-        }
-      }
-    }
+    auto read = reader.read_snapshot(snapshot_path_, *text);
+    if (!read) return read.take_error();
+    generation = *read;
     found = true;
   }
   std::vector<uint64_t> journals = journal_generations();
@@ -159,30 +193,13 @@ Result<std::optional<Contents>> StateJournal::load() {
     auto text = read_file(path);
     if (!text) return text.take_error();
     found = true;
-    // The zeros laid down ahead of the appends are not part of it.
-    if (size_t end = text->find('\0'); end != std::string::npos) text->resize(end);
-    std::istringstream lines(*text);
-    std::string line;
-    size_t number = 0;
-    while (std::getline(lines, line)) {
-      number++;
-      json parsed = json::parse(line, nullptr, false);
-      // A crash mid-append tears the last line of the last journal: that
-      // change was never confirmed to anyone.
-      bool last = j + 1 == journals.size() && lines.peek() == std::char_traits<char>::eof();
-      if (parsed.is_discarded()) {
-        if (last) break;
-        return Error{EINVAL, path + ":" + std::to_string(number) + ": not JSON (move the state dir away to start afresh)"};
-      }
-      if (auto applied = apply_line(parsed, out, index); !applied) {
-        return Error{EINVAL, path + ":" + std::to_string(number) + ": " + applied.error().message};
-      }
+    if (auto replayed = reader.replay_journal(path, std::move(*text), j + 1 == journals.size()); !replayed) {
+      return replayed.take_error();
     }
   }
   if (!found) return std::optional<Contents>();
-  std::erase_if(out.records, [](const json& r) { return r.is_null(); });
   generation_ = generation;
-  return std::optional<Contents>(std::move(out));
+  return std::optional<Contents>(std::move(reader).contents());
 }
 
 void StateJournal::put(const std::string& key, std::string record_text) {

@@ -46,6 +46,24 @@ struct Contents {
   std::vector<Teardown> teardowns;
 };
 
+// What a snapshot's text and the journals' after it hold, put together
+// without touching a file (the loader's logic; the fuzz target drives it on
+// its own). Errors name the path given and the line.
+class ContentsReader {
+ public:
+  // Returns the snapshot's generation: journals before it are stale.
+  Result<uint64_t> read_snapshot(const std::string& path, const std::string& text);
+  // last_journal: a torn last line (a crash mid-append) is ignored there.
+  Result<void> replay_journal(const std::string& path, std::string text, bool last_journal);
+  Contents contents() &&;
+
+ private:
+  Result<void> apply_line(const nlohmann::ordered_json& line);
+
+  Contents out_;
+  std::unordered_map<std::string, size_t> index_;  // record key -> index in out_.records
+};
+
 class StateJournal {
  public:
   static constexpr int kVersion = 2;
@@ -96,8 +114,6 @@ class StateJournal {
   };
   std::string journal_path(uint64_t generation) const;
   std::vector<uint64_t> journal_generations() const;
-  Result<void> apply_line(const nlohmann::ordered_json& line, Contents& out,
-                          std::unordered_map<std::string, size_t>& index);
   Result<void> open_journal();
   Result<void> preallocate(size_t upto);
   // Writes text at offset: directly, as whole blocks from the start of the

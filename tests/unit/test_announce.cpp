@@ -3,6 +3,7 @@
 
 #include "backends/nic/announce_frames.h"
 #include "ctl/announcer.h"
+#include "ctl/daemon_state.h"
 
 namespace vnet {
 namespace {
@@ -43,6 +44,23 @@ TEST(Announce, HugeStepsSaturateAtMaxInsteadOfOverflowing) {
   EXPECT_EQ(announce_delay_ms(p, 2147483646), 0);
 }
 
+// A timer due in INT64_MAX ms (max and step that large) is due at the end of
+// time, not at a negative time from a signed overflow; nor does a saved due
+// time far in the past overflow when it is resumed (found by
+// tests/fuzz/fuzz_qmp and fuzz_state under UBSan).
+TEST(Announce, DueTimesSaturateInsteadOfOverflowing) {
+  auto loop = qmp::EventLoop::create();
+  ASSERT_TRUE(loop);
+  NetdevRegistry registry;
+  Announcer announcer(**loop, registry);
+  ASSERT_TRUE(announcer.start(params(INT64_MAX, INT64_MAX, 5, INT64_MAX)));
+  ASSERT_EQ(announcer.snapshot().size(), 1u);
+  EXPECT_EQ(announcer.snapshot()[0].due_ms, INT64_MAX);
+  Announcer::Snapshot saved{params(0, 0, 5, 0), 3, INT64_MIN};
+  ASSERT_TRUE(announcer.resume(saved));
+  EXPECT_GE(announcer.snapshot()[0].due_ms, 0);  // due at once
+}
+
 TEST(Announce, RarpIsQemusFrameByteForByte) {
   // shared/reference/qemu-7.2/announce-capture.txt, for 52:54:00:12:34:56.
   const std::vector<uint8_t> expected = {
@@ -51,6 +69,22 @@ TEST(Announce, RarpIsQemusFrameByteForByte) {
       0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
       0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
   EXPECT_EQ(nic::rarp_announce({0x52, 0x54, 0x00, 0x12, 0x34, 0x56}), expected);
+}
+
+// A saved timer's rounds-left or due-ms with a fraction or exponent is a
+// member of the wrong type, as a string is (vnetd stops naming the file),
+// not converted with undefined behaviour (found by tests/fuzz/fuzz_state).
+TEST(AnnounceTimers, ASavedTimersNumbersMustBeIntegers) {
+  auto state = nlohmann::ordered_json::parse(
+      R"({"announce-timers":[{"params":{"initial":50,"max":550,"rounds":5,"step":100},"rounds-left":3,"due-ms":2}]})");
+  ASSERT_EQ(announce_timers(state).size(), 1u);
+  for (const char* key : {"rounds-left", "due-ms"}) {
+    for (double bad : {2.2e37, 1.5}) {
+      auto broken = state;
+      broken["announce-timers"][0][key] = bad;
+      EXPECT_THROW((void)announce_timers(broken), nlohmann::json::type_error) << key << " " << bad;
+    }
+  }
 }
 
 }  // namespace

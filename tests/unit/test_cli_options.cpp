@@ -66,5 +66,19 @@ TEST(Arguments, AnnounceParametersFromKeyValues) {
   EXPECT_EQ(*args, json::parse(R"({"initial":50,"rounds":3,"interfaces":["n0","n1"],"id":"x"})"));
 }
 
+// QMP carries text: bytes that are not UTF-8 are refused with the option's
+// name, instead of vnetctl aborting when it writes the request (found by
+// tests/fuzz/fuzz_netdev_option).
+TEST(NetdevOptions, TextThatIsNotUtf8IsRefused) {
+  auto ifname = parse_netdev("tap,id=t,ifname=fz\xff");
+  ASSERT_FALSE(ifname);
+  EXPECT_EQ(ifname.error().message, "option 'ifname': not valid UTF-8 (QMP carries text)");
+  EXPECT_FALSE(parse_netdev("hubport,id=\xc3\x28,hubid=0"));
+  EXPECT_FALSE(parse_netdev("tap\xff,id=t"));
+  EXPECT_FALSE(parse_netdev("tap,id=t,\xffx=1"));
+  EXPECT_FALSE(parse_arguments({{"interfaces", "n\xff"}}, command_arg_type("announce-self")));
+  EXPECT_TRUE(parse_netdev("tap,id=t,ifname=f\xc3\xbc"));  // UTF-8 is fine
+}
+
 }  // namespace
 }  // namespace vnet::cli

@@ -140,6 +140,18 @@ TEST_F(SessionTest, GetfdKeepsTheFdUnderItsName) {
   EXPECT_EQ(desc(R"({"execute":"closefd","arguments":{"fdname":"x"}})"), "File descriptor named 'x' not found");
 }
 
+// A state record's ifindex with a fraction or exponent is a member of the
+// wrong type, as a string is (vnetd stops naming the file), not converted
+// with undefined behaviour (found by tests/fuzz/fuzz_state).
+TEST_F(SessionTest, ARestoredTapsIfindexMustBeAnInteger) {
+  for (const char* ifindex : {"1e300", "7.5", "\"x\""}) {
+    json record = json::parse(std::string(R"({"id":"t0","netdev":{"id":"t0","type":"tap"},"details":{"ifname":"t0","ifindex":)") +
+                              ifindex + "}}");
+    EXPECT_THROW((void)commands.restore_netdev(record), nlohmann::json::type_error) << ifindex;
+  }
+  EXPECT_TRUE(registry.all().empty());
+}
+
 TEST(IdWellformed, AsQemu) {
   EXPECT_TRUE(id_wellformed("a"));
   EXPECT_TRUE(id_wellformed("net0.a-b_c"));

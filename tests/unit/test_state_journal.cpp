@@ -135,5 +135,24 @@ TEST_F(StateJournalTest, AVersionOneFileStillLoads) {
   EXPECT_FALSE(reader.load());
 }
 
+// The loader's logic on texts alone (as the fuzz target drives it): wrong
+// types are errors naming the file, never exceptions.
+TEST(ContentsReader, WrongTypesAreErrorsNamingTheFile) {
+  for (const char* text : {R"({"version":"1"})", R"({"version":"1","netdevs":[]})", R"({"version":2,"netdevs":[5]})",
+                           R"({"version":2,"netdevs":[{"id":5,"netdev":5,"details":{}}]})",
+                           R"({"version":2,"generation":"x","netdevs":[]})",
+                           R"({"version":2,"netdevs":[],"teardowns":[{"ifname":5,"ifindex":1}]})"}) {
+    ContentsReader reader;
+    auto read = reader.read_snapshot("S", text);
+    ASSERT_FALSE(read) << text;
+    EXPECT_EQ(read.error().message.rfind("S: ", 0), 0u) << read.error().message;
+  }
+  ContentsReader reader;
+  ASSERT_TRUE(reader.read_snapshot("S", R"({"version":2,"generation":3,"netdevs":[{"id":"a"}],"x":1})"));
+  auto bad = reader.replay_journal("J", "{\"del\":\"a\"}\n{\"put\":{\"id\":5}}\n{}\n", true);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message, "J:2: a put without a record id");
+}
+
 }  // namespace
 }  // namespace vnet::state
