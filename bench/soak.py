@@ -211,8 +211,10 @@ def process_figures(pid):
         time.sleep(0.05)
         if (now := fds()) != count:
             count, steady_since = now, time.monotonic()
-    if os.environ.get("SOAK_DEBUG_FDS"):
+    if os.environ.get("SOAK_DEBUG"):
         print(sorted(os.readlink(f"/proc/{pid}/fd/{n}") for n in os.listdir(f"/proc/{pid}/fd")))
+        with open(f"/proc/{pid}/status") as f:
+            print([line.strip() for line in f if line.startswith(("Rss", "VmData"))])
     with open(f"/proc/{pid}/status") as f:
         rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
     return count, rss
