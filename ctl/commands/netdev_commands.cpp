@@ -76,8 +76,11 @@ QmpResult<Empty> VnetdCommands::qmp_netdev_add(CommandContext& ctx, const qapi::
   }
   if (auto held = name_still_held(args)) {
     // Answered once the kernel has freed the name; other clients are served meanwhile.
-    name_waits_->when_free(*held, [this, args, request, reply = ctx.defer()] {
-      auto added = add_netdev(args, request);
+    // The request's named-fd taker refers to this call's context, gone by
+    // then: such adds never wait (name_still_held), so later there are none.
+    name_waits_->when_free(*held, [this, args, reply = ctx.defer()] {
+      BackendRequest later{[](const std::string&) { return std::optional<UniqueFd>(); }, {}, {}};
+      auto added = add_netdev(args, later);
       if (!added) return reply->resolve(added.error());
       state_changed(args.id);
       reply->resolve(nlohmann::ordered_json::object());
