@@ -260,10 +260,11 @@ void FrameLoop::handle_receive(uint32_t id, const io_uring_cqe& cqe) {
     to_rearm_.push_back(id);
     return;
   }
+  // The kernel ran out of this receiver's buffers within a batch: it is busy.
+  if (cqe.res == -ENOBUFS) receiver.buffers->grow();
   // A stream ends at its end (0) or on an error other than running out of
   // buffers, a device when its fd fails (a deleted tap: EBADFD); a datagram
   // receive is re-armed after a transient error.
-  if (cqe.res == -ENOBUFS) receiver.buffers->grow();
   bool transient = cqe.res == -ENOBUFS || cqe.res == -EAGAIN || cqe.res == -EINTR;
   bool ended = receiver.kind != Kind::datagrams && (cqe.res < 0 ? !transient : cqe.res == 0 && receiver.kind == Kind::stream);
   if (ended) {

@@ -253,22 +253,24 @@ Result<DaemonConfig> from_table(const toml::table& root, const std::string& path
   return config;
 }
 
-}  // namespace
-
-Result<DaemonConfig> load(const std::string& path) {
+// parse_toml() gives the table, or throws the syntax error, named by file and line.
+template <typename ParseToml>
+Result<DaemonConfig> checked(const std::string& path, ParseToml parse_toml) {
   try {
-    return from_table(toml::parse_file(path), path);
+    return from_table(parse_toml(), path);
   } catch (const toml::parse_error& e) {
     return Error{EINVAL, where(path, e.source()) + ": " + std::string(e.description())};
   }
 }
 
+}  // namespace
+
+Result<DaemonConfig> load(const std::string& path) {
+  return checked(path, [&] { return toml::parse_file(path); });
+}
+
 Result<DaemonConfig> parse(std::string_view text, const std::string& path) {
-  try {
-    return from_table(toml::parse(text, path), path);
-  } catch (const toml::parse_error& e) {
-    return Error{EINVAL, where(path, e.source()) + ": " + std::string(e.description())};
-  }
+  return checked(path, [&] { return toml::parse(text, path); });
 }
 
 }  // namespace vnet::config

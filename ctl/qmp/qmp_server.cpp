@@ -26,13 +26,19 @@ Result<sockaddr_un> unix_address(const std::string& path) {
   return addr;
 }
 
-// Bound with its mode (0660): no moment in which others may connect.
-Result<void> bind_private(int fd, const sockaddr_un& addr) {
+// Bound with its mode (0660), so there is no moment in which others may
+// connect, and listening.
+Result<void> bind_and_listen(int fd, const sockaddr_un& addr) {
   mode_t old_mask = umask(0117);
   int bound = bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
   int bind_errno = errno;
   umask(old_mask);
   if (bound < 0) return Error::from_errno(bind_errno, std::string("bind to \"") + addr.sun_path + "\"");
+  if (listen(fd, 64) < 0) {
+    int listen_errno = errno;
+    unlink(addr.sun_path);
+    return Error::from_errno(listen_errno, std::string("listen on \"") + addr.sun_path + "\"");
+  }
   return {};
 }
 
@@ -61,17 +67,11 @@ Result<UniqueFd> listen_unix(const std::string& path) {
   if (!staged) {
     // No room in sun_path for the private name: bind in place.
     unlink(path.c_str());
-    if (auto bound = bind_private(fd.get(), *addr); !bound) return bound.take_error();
-    if (listen(fd.get(), 64) < 0) return errno_error("listen on \"" + path + "\"");
+    if (auto listening = bind_and_listen(fd.get(), *addr); !listening) return listening.take_error();
     return fd;
   }
   unlink(staging.c_str());
-  if (auto bound = bind_private(fd.get(), *staged); !bound) return bound.take_error();
-  if (listen(fd.get(), 64) < 0) {
-    int listen_errno = errno;
-    unlink(staging.c_str());
-    return Error::from_errno(listen_errno, "listen on \"" + staging + "\"");
-  }
+  if (auto listening = bind_and_listen(fd.get(), *staged); !listening) return listening.take_error();
   if (rename(staging.c_str(), path.c_str()) < 0) {
     int rename_errno = errno;
     unlink(staging.c_str());
