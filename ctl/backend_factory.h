@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 
+#include "ctl/program_policy.h"
 #include "backends/backend.h"
 #include "backends/bridge/bridge_acl.h"
 #include "backends/datapath/frame_loop.h"
@@ -49,6 +50,8 @@ struct DaemonResources {
   std::string bpf_pin_root = "";
   // The userspace datapath (socket netdevs); null where there is none.
   datapath::FrameLoop* frames = nullptr;
+  // Which scripts, helpers, plugins and directories clients may use.
+  ProgramPolicy programs = {};
   // What builds backends: create_backend(); the fuzz targets put one here
   // that makes no kernel object.
   BackendFactory make_backend = create_backend;

@@ -212,6 +212,7 @@ int run(const Options& options) {
   }
   (void)(*loop)->add((*frames)->event_fd(), EPOLLIN, [&frames](uint32_t) { (*frames)->process(); });
   vnet::DaemonResources resources{hubs, teardown, *rtnl, *acl, pin_root, frames->get()};
+  if (config) resources.programs = config->programs;
   vnet::NetdevRegistry registry;
   // Until the daemon serves, a failure to start leaves every device it
   // re-adopted where it was (VMs use them), as --keep-devices does.

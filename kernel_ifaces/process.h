@@ -30,8 +30,9 @@ class Child {
   std::string name_;
 };
 
-// Starts argv[0] with argv, keeping keep_fds open in the child (all our other
-// fds are close-on-exec).
+// Starts argv[0] (a path: no PATH search, no shell) with argv, keeping
+// keep_fds open in the child (all our other fds are close-on-exec), in a clean
+// environment: PATH alone.
 Result<Child> spawn(const std::vector<std::string>& argv, const std::vector<int>& keep_fds = {});
 
 // spawn() then wait().

@@ -49,6 +49,7 @@ Result<std::unique_ptr<TapBackend>> TapBackend::create(const TapPlan& plan, TapE
   std::unique_ptr<TapBackend> tap(new TapBackend(env.teardown, env.rtnl, env.frames));
   tap->poll_us_ = plan.poll_us;
   tap->downscript_ = plan.downscript;
+  tap->script_timeout_ = env.script_timeout;
 
   Result<void> got = plan.source == Source::create   ? tap->open_queues(plan, env)
                      : plan.source == Source::helper ? tap->run_helper(plan, env)
@@ -110,6 +111,7 @@ Result<std::unique_ptr<TapBackend>> TapBackend::restore(const TapPlan& plan, con
   tap->persistent_ = true;  // it outlived a daemon
   tap->poll_us_ = plan.poll_us;
   tap->downscript_ = plan.downscript;
+  tap->script_timeout_ = env.script_timeout;
   tap->ifname_ = record.ifname;
   tap->bridge_ = record.bridge;
   tap->created_ = record.created;
@@ -212,7 +214,7 @@ Result<void> TapBackend::adopt_named_fds(const TapPlan& plan, TapEnv& env) {
 // helper=: as QEMU's net_bridge_run_helper(), the helper makes the tap and
 // puts it on the bridge; we get its fd.
 Result<void> TapBackend::run_helper(const TapPlan& plan, TapEnv& env) {
-  auto fd = bridge::run_bridge_helper(plan.helper, plan.bridge.empty() ? kDefaultBridge : plan.bridge,
+  auto fd = bridge::run_bridge_helper(plan.helper_argv, plan.bridge.empty() ? kDefaultBridge : plan.bridge,
                                       env.script_timeout);
   if (!fd) return fd.take_error();
   bridge_ = plan.bridge.empty() ? kDefaultBridge : plan.bridge;
@@ -321,8 +323,8 @@ TapBackend::~TapBackend() {
   job.key = ifname_;
   job.ifindex = created_ ? ifindex_ : 0;
   if (!downscript_.empty()) {
-    job.before = [downscript = downscript_, ifname = ifname_] {
-      if (auto ran = process::run({downscript, ifname}, std::chrono::seconds(30)); !ran) {
+    job.before = [downscript = downscript_, ifname = ifname_, timeout = script_timeout_] {
+      if (auto ran = process::run({downscript, ifname}, timeout); !ran) {
         std::fprintf(stderr, "vnetd: downscript for %s: %s\n", ifname.c_str(), ran.error().message.c_str());
       }
     };

@@ -99,6 +99,7 @@ class TapBackend : public Backend {
   int sndbuf_ = 0;
   std::string bridge_;
   std::string downscript_;
+  std::chrono::milliseconds script_timeout_{30000};
   std::optional<uint32_t> poll_us_;
   uint64_t vhost_features_ = 0;
   std::vector<UniqueFd> queues_;

@@ -40,7 +40,8 @@ struct TapPlan {
   std::string script;                // "" = none (vnetd's default; QEMU runs /etc/qemu-ifup)
   std::string downscript;
   std::string bridge;                // br=
-  std::string helper;
+  std::string helper;                // as given
+  std::vector<std::string> helper_argv;  // what runs: its words, checked by the daemon's policy
   VhostMode vhost = VhostMode::off;
   bool vhost_required = false;       // vhost=on or vhostforce=on: failing to get vhost is an error
   std::vector<std::string> vhost_fd_names;

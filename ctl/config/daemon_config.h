@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ctl/program_policy.h"
 #include "kernel_ifaces/result.h"
 
 namespace vnet::config {
@@ -65,6 +66,7 @@ struct ConfigNetdev {
 struct DaemonConfig {
   std::vector<ConfigNetdev> netdevs;
   std::vector<DeviceRule> rules;
+  ProgramPolicy programs;  // [programs]; the defaults when the file has none
 };
 
 // Parses and checks FILE: TOML syntax, known keys, and every netdev (and

@@ -30,7 +30,13 @@ class TapInNamespace(NamespaceTestCase):
     def setUp(self):
         super().setUp()
         self.sh("ip link add br0 type bridge; ip link set br0 mtu 1400 up; ip link add br1 type bridge")
-        self.start_daemon()
+        # Scripts run only from directories the daemon's [programs] allows.
+        self.scripts = os.path.join(self.work, "scripts")
+        os.mkdir(self.scripts, 0o755)
+        config = os.path.join(self.work, "vnetd.toml")
+        with open(config, "w") as f:
+            f.write(f'[programs]\nscript-dirs = ["{self.scripts}"]\n')
+        self.start_daemon(extra_args=["--config", config])
 
     def links(self):
         return {l["ifname"]: l for l in json.loads(self.sh("ip -d -j link show"))}
@@ -203,7 +209,7 @@ class TapInNamespace(NamespaceTestCase):
         downscript) is answered once the old device is gone; meanwhile other
         clients are served at once (issue 17: nothing one client does may
         stall the daemon)."""
-        slow = os.path.join(self.work, "slowdown")
+        slow = os.path.join(self.scripts, "slowdown")
         with open(slow, "w") as f:
             f.write("#!/bin/sh\nsleep 1.5\n")
         os.chmod(slow, 0o755)
@@ -225,16 +231,16 @@ class TapInNamespace(NamespaceTestCase):
     def test_scripts_run_with_the_ifname(self):
         log = os.path.join(self.work, "script.log")
         for name in ("up", "down"):
-            path = os.path.join(self.work, f"if{name}")
+            path = os.path.join(self.scripts, f"if{name}")
             with open(path, "w") as f:
                 f.write(f"#!/bin/sh\necho {name} $1 >> {log}\n")
             os.chmod(path, 0o755)
-        self.client.cmd("netdev_add", type="tap", id="s", ifname="vs0", script=os.path.join(self.work, "ifup"),
-                        downscript=os.path.join(self.work, "ifdown"))
+        self.client.cmd("netdev_add", type="tap", id="s", ifname="vs0", script=os.path.join(self.scripts, "ifup"),
+                        downscript=os.path.join(self.scripts, "ifdown"))
         self.client.cmd("netdev_del", id="s")
         self.wait_gone("vs0")
         self.assertEqual(open(log).read().split("\n")[:2], ["up vs0", "down vs0"])
-        failing = os.path.join(self.work, "fail")
+        failing = os.path.join(self.scripts, "fail")
         with open(failing, "w") as f:
             f.write("#!/bin/sh\nexit 3\n")
         os.chmod(failing, 0o755)
