@@ -72,6 +72,7 @@ Created create_tap(const qapi::Netdev& netdev, DaemonResources& r, const Backend
   if (auto allowed = apply_program_policy(*plan, r.programs, bool(request.restore_tap)); !allowed) {
     return generic_error(allowed.error().message);
   }
+  plan->defer_script = request.defer_script;
   tap::TapEnv env = tap_env(r, request);
   if (request.restore_tap) return from(tap::TapBackend::restore(*plan, *request.restore_tap, env));
   return from(tap::TapBackend::create(*plan, env));

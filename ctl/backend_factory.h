@@ -28,6 +28,8 @@ struct BackendRequest {
   std::array<uint8_t, 6> default_mac{};
   // A restarted daemon re-adopting a tap (tap and bridge netdevs).
   std::optional<tap::TapBackend::Record> restore_tap;
+  // A tap's up-script is left for the caller to run (TapPlan::defer_script).
+  bool defer_script = false;
 };
 
 struct DaemonResources;

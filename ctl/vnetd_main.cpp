@@ -243,6 +243,9 @@ int run(const Options& options) {
     return 1;
   }
   commands.set_name_waits(name_waits->get());
+  // Up-scripts run off the loop; what still runs at exit is killed.
+  vnet::ScriptRuns script_runs(**loop);
+  commands.set_script_runs(&script_runs);
   vnet::qmp::QmpServer server(**loop, commands);
   events.target = &server;
 

@@ -23,6 +23,9 @@ class Child {
 
   // Fails if it is killed, exits non-zero, or outlives timeout (then killed).
   Result<void> wait(std::chrono::milliseconds timeout);
+  // Readable once the program has exited; -1 where the kernel has no pidfds.
+  int pidfd() const { return pidfd_.get(); }
+  const std::string& name() const { return name_; }
 
  private:
   pid_t pid_;

@@ -70,7 +70,9 @@ Result<std::unique_ptr<TapBackend>> TapBackend::create(const TapPlan& plan, TapE
   }
 
   // As QEMU's net_tap_init(): the up-script runs once the device exists.
-  if (!plan.script.empty()) {
+  if (!plan.script.empty() && plan.defer_script) {
+    tap->deferred_script_ = plan.script;
+  } else if (!plan.script.empty()) {
     if (auto ran = process::run({plan.script, tap->ifname_}, env.script_timeout); !ran) {
       return Error{ran.error().errnum, "network script " + plan.script + ": " + ran.error().message};
     }

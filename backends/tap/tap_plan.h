@@ -39,6 +39,9 @@ struct TapPlan {
   std::optional<uint64_t> sndbuf;
   std::string script;                // "" = none (vnetd's default; QEMU runs /etc/qemu-ifup)
   std::string downscript;
+  // The daemon runs the up-script itself, off its loop, once the tap is made
+  // (TapBackend::deferred_script()); else create() runs it and waits.
+  bool defer_script = false;
   std::string bridge;                // br=
   std::string helper;                // as given
   std::vector<std::string> helper_argv;  // what runs: its words, checked by the daemon's policy
