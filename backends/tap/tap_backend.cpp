@@ -110,6 +110,10 @@ Result<std::unique_ptr<TapBackend>> TapBackend::restore(const TapPlan& plan, con
   tap->persistent_ = true;  // it outlived a daemon
   tap->poll_us_ = plan.poll_us;
   tap->downscript_ = plan.downscript;
+  // The kernel kept them on the persistent device; set again below when the
+  // queues are reopened.
+  tap->owner_ = plan.owner;
+  tap->group_ = plan.group;
   tap->ifname_ = record.ifname;
   tap->bridge_ = record.bridge;
   tap->created_ = record.created;
@@ -246,9 +250,30 @@ Result<void> TapBackend::adopt_fd(UniqueFd fd) {
   return {};
 }
 
+// owner= and group=: on every queue vnetd holds, before the tap is made
+// persistent (record_committed) and before anyone else gets its fds.
+Result<void> TapBackend::apply_owner(const TapPlan& plan) {
+  owner_ = plan.owner;
+  group_ = plan.group;
+  for (const auto& fd : queues_) {
+    if (owner_) {
+      if (auto set = tun::set_owner(fd.get(), *owner_); !set) {
+        return Error{set.error().errnum, "tap \"" + ifname_ + "\": " + set.error().message};
+      }
+    }
+    if (group_) {
+      if (auto set = tun::set_group(fd.get(), *group_); !set) {
+        return Error{set.error().errnum, "tap \"" + ifname_ + "\": " + set.error().message};
+      }
+    }
+  }
+  return {};
+}
+
 // vnet header size, offloads and send buffer on every queue, as QEMU's
-// tap_open() and net_init_tap_one().
+// tap_open() and net_init_tap_one(); then the owner and group.
 Result<void> TapBackend::configure_queues(const TapPlan& plan) {
+  if (auto owned = apply_owner(plan); !owned) return owned;
   sndbuf_ = plan.sndbuf && *plan.sndbuf ? static_cast<int>(std::min<uint64_t>(*plan.sndbuf, INT_MAX)) : INT_MAX;
   for (const auto& fd : queues_) {
     if (vnet_hdr_) {
@@ -407,6 +432,8 @@ std::vector<Detail> TapBackend::details() const {
   };
   if (!vhost_fds_.empty()) out.push_back({"vhost-features", static_cast<int64_t>(vhost_features_)});
   if (poll_us_) out.push_back({"poll-us", int64_t{*poll_us_}});
+  if (owner_) out.push_back({"owner", int64_t{*owner_}});
+  if (group_) out.push_back({"group", int64_t{*group_}});
   if (!bridge_.empty()) out.push_back({"bridge", bridge_});
   if (!downscript_.empty()) out.push_back({"downscript", downscript_});
   out.push_back({"carried-by", std::string(port_ ? "vnetd" : "vmm")});
