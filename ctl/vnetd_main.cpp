@@ -8,7 +8,6 @@
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
-#include <grp.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
@@ -33,6 +32,7 @@
 #include "ctl/netdev_registry.h"
 #include "ctl/qmp/event_loop.h"
 #include "ctl/qmp/qmp_server.h"
+#include "ctl/qmp/socket_access.h"
 
 namespace {
 
@@ -123,37 +123,6 @@ vnet::Result<vnet::UniqueFd> qmp_listener(const Options& options, const vnet::qm
   return vnet::qmp::listen_unix(options.socket_path, access);
 }
 
-// --socket-mode (octal) and --socket-group (a name or a number).
-vnet::Result<vnet::qmp::SocketAccess> socket_access(const Options& options) {
-  vnet::qmp::SocketAccess access;
-  const std::string& mode = options.socket_mode;
-  if (mode.empty() || mode.size() > 4 || mode.find_first_not_of("01234567") != std::string::npos) {
-    return vnet::Error{EINVAL, "--socket-mode " + mode + ": expected an octal mode such as 0660"};
-  }
-  access.mode = static_cast<mode_t>(std::stoul(mode, nullptr, 8));
-  if (auto checked = vnet::qmp::check_socket_mode(access.mode); !checked) {
-    return vnet::Error{EINVAL, "--socket-mode " + mode + ": " + checked.error().message};
-  }
-  const std::string& name = options.socket_group;
-  if (name.empty()) return access;
-  if (name.find_first_not_of("0123456789") == std::string::npos) {
-    if (name.size() > 10 || std::stoull(name) > vnet::access::kMaxId) {
-      return vnet::Error{EINVAL, "--socket-group " + name + ": a gid is at most " +
-                                     std::to_string(vnet::access::kMaxId)};
-    }
-    access.group = static_cast<gid_t>(std::stoul(name));
-    return access;
-  }
-  struct group buffer{};
-  std::vector<char> strings(16384);
-  struct group* found = nullptr;
-  int err = getgrnam_r(name.c_str(), &buffer, strings.data(), strings.size(), &found);
-  if (err != 0) return vnet::Error::from_errno(err, "--socket-group " + name + ": looking the group up");
-  if (!found) return vnet::Error{ENOENT, "--socket-group " + name + ": no such group"};
-  access.group = found->gr_gid;
-  return access;
-}
-
 // --access FILE, and the [[allow]] tables of --config, make one policy.
 vnet::Result<void> load_access(const Options& options, const std::optional<vnet::config::DaemonConfig>& config,
                                vnet::access::AccessPolicy& policy) {
@@ -214,7 +183,7 @@ int run(const Options& options) {
     log_error(loaded.error().message);
     return 2;
   }
-  auto access = socket_access(options);
+  auto access = vnet::qmp::parse_socket_access(options.socket_mode, options.socket_group);
   if (!access) {
     log_error(access.error().message);
     return 2;

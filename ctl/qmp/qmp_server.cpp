@@ -57,13 +57,6 @@ Result<void> bind_and_listen(int fd, const sockaddr_un& addr, const SocketAccess
 
 }  // namespace
 
-Result<void> check_socket_mode(mode_t mode) {
-  if (mode & ~mode_t{0777}) return Error{EINVAL, "a socket mode has permission bits only (0 to 0777)"};
-  // Anyone could connect; and the access rules would be all that is left.
-  if (mode & S_IWOTH) return Error{EINVAL, "a world-writable socket (o+w) is refused: let a group in with --socket-group"};
-  return {};
-}
-
 Result<UniqueFd> listen_unix(const std::string& path, const SocketAccess& access) {
   if (auto mode = check_socket_mode(access.mode); !mode) return mode.take_error();
   auto addr = unix_address(path);

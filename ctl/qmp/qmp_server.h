@@ -18,6 +18,7 @@
 #include "ctl/qmp/json_framer.h"
 #include "ctl/qmp/loop_timer.h"
 #include "ctl/qmp/session.h"
+#include "ctl/qmp/socket_access.h"
 
 namespace vnet::qmp {
 
@@ -96,15 +97,6 @@ class QmpServer : public EventSink {
   bool accepting_ = true;
   bool flush_after_commit_ = false;  // a flush of every client is waiting on the gate
 };
-
-// Who may connect to the socket file: its mode and group (the owner is
-// vnetd's uid). Connecting needs write permission.
-struct SocketAccess {
-  mode_t mode = 0660;
-  std::optional<gid_t> group;  // nullopt: vnetd's own gid
-};
-// Checks a mode for --socket-mode: permission bits only, never o+w.
-Result<void> check_socket_mode(mode_t mode);
 
 // Creates a listening UNIX socket at path with access's mode and group,
 // replacing a stale one. The socket appears at path only once both are set:
