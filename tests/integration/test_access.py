@@ -217,6 +217,20 @@ class WithAccessFile(AccessTestBase):
         self.assert_ok(out["replies"][1], {})
         self.assertEqual([n["id"] for n in self.netdevs()], ["theirs", "nobody"])
 
+    def test_a_nic_is_owned_through_its_tap(self):
+        self.root.cmd("netdev_add", type="tap", id="mine", ifname="vmine1", owner=VMM_UID)
+        self.root.cmd("netdev_add", type="tap", id="theirs", ifname="vtheirs1", owner=OTHER_UID)
+        self.root.cmd("netdev_add", type="nic", id="nic-mine", netdev="mine")
+        self.root.cmd("netdev_add", type="nic", id="nic-theirs", netdev="theirs")
+        out = self.run_as(VMM_UID, [("set_link", {"name": "nic-mine", "up": False}),
+                                    ("set_link", {"name": "nic-theirs", "up": False})])
+        self.assert_ok(out["replies"][0], {})
+        self.assert_denied(out["replies"][1], f"Permission denied: uid {VMM_UID} may not run set_link (its rule is "
+                                              f"for owned netdevs: 'nic-theirs' is not a netdev whose tap uid "
+                                              f"{VMM_UID} owns)")
+        links = {n["id"]: n["link-up"] for n in self.netdevs()}
+        self.assertEqual(links, {"mine": True, "theirs": True, "nic-mine": False, "nic-theirs": True})
+
     def test_a_gid_rule_is_for_the_peers_primary_group(self):
         out = self.run_as(GROUP_UID, [("netdev_add", {"type": "hubport", "id": "h1", "hubid": 1}),
                                       ("query-netdevs", None),
