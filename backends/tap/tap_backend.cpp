@@ -114,6 +114,10 @@ Result<std::unique_ptr<TapBackend>> TapBackend::restore(const TapPlan& plan, con
   tap->poll_us_ = plan.poll_us;
   tap->downscript_ = plan.downscript;
   tap->script_timeout_ = env.script_timeout;
+  // The kernel kept them on the persistent device; set again below when the
+  // queues are reopened.
+  tap->owner_ = plan.owner;
+  tap->group_ = plan.group;
   tap->ifname_ = record.ifname;
   tap->bridge_ = record.bridge;
   tap->created_ = record.created;
@@ -250,9 +254,35 @@ Result<void> TapBackend::adopt_fd(UniqueFd fd) {
   return {};
 }
 
+// owner= and group=: on every queue vnetd holds, before the tap is made
+// persistent (record_committed) and before anyone else gets its fds.
+Result<void> TapBackend::apply_owner(const TapPlan& plan) {
+  owner_ = plan.owner;
+  group_ = plan.group;
+  // The kernel lets any process that can open /dev/net/tun attach to a tap
+  // with neither owner nor group (tun_not_capable()): a queue of a guest's
+  // multiqueue tap, its frames both ways. A tap vnetd makes is root's unless
+  // the request names an owner or group.
+  if (!owner_ && !group_ && created_) owner_ = 0;
+  for (const auto& fd : queues_) {
+    if (owner_) {
+      if (auto set = tun::set_owner(fd.get(), *owner_); !set) {
+        return Error{set.error().errnum, "tap \"" + ifname_ + "\": " + set.error().message};
+      }
+    }
+    if (group_) {
+      if (auto set = tun::set_group(fd.get(), *group_); !set) {
+        return Error{set.error().errnum, "tap \"" + ifname_ + "\": " + set.error().message};
+      }
+    }
+  }
+  return {};
+}
+
 // vnet header size, offloads and send buffer on every queue, as QEMU's
-// tap_open() and net_init_tap_one().
+// tap_open() and net_init_tap_one(); then the owner and group.
 Result<void> TapBackend::configure_queues(const TapPlan& plan) {
+  if (auto owned = apply_owner(plan); !owned) return owned;
   sndbuf_ = plan.sndbuf && *plan.sndbuf ? static_cast<int>(std::min<uint64_t>(*plan.sndbuf, INT_MAX)) : INT_MAX;
   for (const auto& fd : queues_) {
     if (vnet_hdr_) {
@@ -411,6 +441,8 @@ std::vector<Detail> TapBackend::details() const {
   };
   if (!vhost_fds_.empty()) out.push_back({"vhost-features", static_cast<int64_t>(vhost_features_)});
   if (poll_us_) out.push_back({"poll-us", int64_t{*poll_us_}});
+  if (owner_) out.push_back({"owner", int64_t{*owner_}});
+  if (group_) out.push_back({"group", int64_t{*group_}});
   if (!bridge_.empty()) out.push_back({"bridge", bridge_});
   if (!downscript_.empty()) out.push_back({"downscript", downscript_});
   out.push_back({"carried-by", std::string(port_ ? "vnetd" : "vmm")});

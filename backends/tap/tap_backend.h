@@ -86,6 +86,7 @@ class TapBackend : public Backend {
   Result<void> run_helper(const TapPlan& plan, TapEnv& env);
   Result<void> adopt_fd(UniqueFd fd);
   Result<void> configure_queues(const TapPlan& plan);
+  Result<void> apply_owner(const TapPlan& plan);
   Result<void> open_vhost(const TapPlan& plan, TapEnv& env);
 
   TeardownQueue& teardown_;
@@ -108,6 +109,8 @@ class TapBackend : public Backend {
   std::string deferred_script_;
   std::chrono::milliseconds script_timeout_{30000};
   std::optional<uint32_t> poll_us_;
+  std::optional<uint32_t> owner_;  // TUNSETOWNER / TUNSETGROUP given
+  std::optional<uint32_t> group_;
   uint64_t vhost_features_ = 0;
   std::vector<UniqueFd> queues_;
   std::vector<UniqueFd> vhost_fds_;

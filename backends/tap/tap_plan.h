@@ -49,6 +49,8 @@ struct TapPlan {
   bool vhost_required = false;       // vhost=on or vhostforce=on: failing to get vhost is an error
   std::vector<std::string> vhost_fd_names;
   std::optional<uint32_t> poll_us;
+  std::optional<uint32_t> owner;     // TUNSETOWNER (vnetd extension)
+  std::optional<uint32_t> group;     // TUNSETGROUP (vnetd extension)
 };
 
 // Checks the combination of options; the error texts are QEMU's where QEMU

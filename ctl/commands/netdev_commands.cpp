@@ -241,6 +241,14 @@ std::optional<std::string> VnetdCommands::created_tap_owner(const std::string& i
   return std::nullopt;
 }
 
+std::optional<uint32_t> VnetdCommands::netdev_owner(const std::string& id) {
+  NetdevEntry* entry = registry_.find(id);
+  if (entry && entry->type == NetClientDriver::nic) entry = registry_.find(entry->peer);
+  if (!entry) return std::nullopt;
+  const auto* tap = std::get_if<qapi::NetdevTapOptions>(&entry->options.u);
+  return tap ? tap->owner : std::nullopt;
+}
+
 QmpResult<Empty> VnetdCommands::qmp_netdev_del(CommandContext&, const qapi::NetdevDelArgs& args) {
   if (!registry_.find(args.id)) return device_not_found(args.id);
   if (auto full = refuse_unrecordable()) return *full;

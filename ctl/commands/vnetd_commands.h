@@ -45,6 +45,9 @@ class VnetdCommands : public qapi::CommandHandlers {
   Result<void> adopt_netdev(const nlohmann::ordered_json& arguments, const std::optional<rtnl::Link>& device);
   void remove_netdev(const std::string& id);
   Result<void> set_tap_offloads(const std::string& id, unsigned flags);
+  // The uid that owns netdev id for the access layer (ctl/access): its tap's
+  // owner= or, for a NIC, its peer tap's; nullopt if none or no such netdev.
+  std::optional<uint32_t> netdev_owner(const std::string& id);
   // Where udev-event hands its events (the daemon applies rules later).
   void set_udev_handler(std::function<void(const qapi::UdevEventArgs&)> handler) {
     udev_handler_ = std::move(handler);

@@ -282,11 +282,17 @@ Result<DaemonConfig> from_table(const toml::table& root, const std::string& path
         continue;
       }
       auto array = value.as_array();
-      if ((key != "netdev" && key != "rule") || !array) {
-        fail(path, value, key, "unknown (the file holds [[netdev]] and [[rule]] tables and [programs])");
+      if ((key != "netdev" && key != "rule" && key != "allow") || !array) {
+        fail(path, value, key, "unknown (the file holds [[netdev]], [[rule]] and [[allow]] tables and [programs])");
       }
       for (const auto& element : *array) {
         const toml::table& table = table_of(path, element, key);
+        if (key == "allow") {
+          auto rule = access::parse_allow(path, table);
+          if (!rule) throw ConfigError{rule.error().message};
+          config.access_rules.push_back(std::move(*rule));
+          continue;
+        }
         if (key == "rule") {
           config.rules.push_back(parse_rule(path, table));
           continue;
