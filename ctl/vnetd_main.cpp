@@ -24,6 +24,7 @@
 #include "backends/teardown_queue.h"
 #include "ctl/access/access_policy.h"
 #include "ctl/config/daemon_config.h"
+#include "ctl/idle_trim.h"
 #include "ctl/daemon_state.h"
 #include "ctl/device_rules.h"
 #include "ebpf/rx_filter.h"
@@ -396,6 +397,8 @@ int run(const Options& options) {
                    : (std::to_string(access_policy.rules().size()) + " access rules").c_str());
   auto watchdog = start_watchdog(**loop);
   if (!watchdog) log_error(watchdog.error().message);
+  auto idle_trim = vnet::IdleTrim::create(**loop, [&state] { return state.bytes_written(); });
+  if (!idle_trim) log_error(idle_trim.error().message);
   sd_notifyf(0, "READY=1\nSTATUS=serving QMP, %zu netdevs", registry.all().size());
 
   keep_until_serving.armed = false;
