@@ -77,7 +77,8 @@ Created create_nic(const qapi::Netdev& netdev, DaemonResources& r, const Backend
   identity.vectors = options.vectors;
   // Pinned per NIC id, under a directory named for the maps' layout version.
   std::string pin_dir = r.bpf_pin_root.empty() ? "" : r.bpf_pin_root + "/" + netdev.id;
-  auto made = nic::NicBackend::create(std::move(identity), pin_dir);
+  std::string anti_spoof_pin_dir = r.anti_spoof_pin_root.empty() ? "" : r.anti_spoof_pin_root + "/" + netdev.id;
+  auto made = nic::NicBackend::create(std::move(identity), pin_dir, anti_spoof_pin_dir);
   if (!made) return generic_error("nic '" + netdev.id + "': " + made.error().message);
   return std::unique_ptr<Backend>(std::move(made.value()));
 }
