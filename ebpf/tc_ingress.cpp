@@ -39,6 +39,10 @@ Result<void> TcIngressFilter::detach(int ifindex, uint32_t handle, uint32_t prio
 
 TcIngressFilter& TcIngressFilter::operator=(TcIngressFilter&& other) noexcept {
   if (this != &other) {
+    // A filter attached in our place replaced ours (BPF_TC_F_REPLACE): it
+    // is not ours to take off any more.
+    bool same_place = ifindex_ == other.ifindex_ && handle_ == other.handle_ && priority_ == other.priority_;
+    if (same_place) release();
     reset();
     ifindex_ = std::exchange(other.ifindex_, 0);
     handle_ = other.handle_;
