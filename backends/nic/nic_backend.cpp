@@ -110,13 +110,19 @@ Result<void> NicBackend::peer_connected(Backend& peer) {
   // for us but still an ifindex, which is all anti-spoofing needs.
   int ifindex = peer.guest_tx_ifindex();
   auto fd = peer.filter_attach_fd();
-  if (!fd) {
-    peer_ifindex_ = ifindex;
-    return {};  // no tap fd: no rx filter to attach
+  if (fd) {
+    if (auto attached = tun::set_filter_ebpf(*fd, program_->prog_fd()); !attached) return attached;
+    attached_fd_ = *fd;
   }
-  if (auto attached = tun::set_filter_ebpf(*fd, program_->prog_fd()); !attached) return attached;
-  attached_fd_ = *fd;
   peer_ifindex_ = ifindex;
+  if (auto setting = std::exchange(anti_spoof_on_peering_, std::nullopt)) {
+    if (auto set = set_anti_spoof(std::move(*setting)); !set) {
+      if (attached_fd_ >= 0) (void)tun::set_filter_ebpf(attached_fd_, -1);
+      attached_fd_ = -1;
+      peer_ifindex_ = 0;
+      return Error{set.error().errnum, "anti-spoof: " + set.error().message};
+    }
+  }
   return {};
 }
 

@@ -62,6 +62,9 @@ class NicBackend : public Backend {
   // Needs a tap peer to enable. On failure nothing has changed.
   Result<void> set_anti_spoof(AntiSpoofSetting setting);
   const AntiSpoofSetting& anti_spoof() const { return anti_spoof_; }
+  // netdev_add's anti-spoof=on: applied by peer_connected(), whose failure
+  // undoes the add.
+  void set_anti_spoof_on_peering(AntiSpoofSetting setting) { anti_spoof_on_peering_ = std::move(setting); }
   // The ifindex of the peer tap the guest sends into, 0 when there is none.
   int tap_ifindex() const { return peer_ifindex_; }
 
@@ -106,6 +109,7 @@ class NicBackend : public Backend {
   std::unique_ptr<ebpf::RxFilterProgram> program_;
   std::string anti_spoof_pin_dir_;
   AntiSpoofSetting anti_spoof_;
+  std::optional<AntiSpoofSetting> anti_spoof_on_peering_;
   std::unique_ptr<ebpf::AntiSpoofProgram> anti_spoof_program_;  // while enabled
   ebpf::TcIngressFilter anti_spoof_filter_;                     // on peer_ifindex_, while enabled
   int peer_ifindex_ = 0;

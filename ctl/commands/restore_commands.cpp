@@ -45,6 +45,8 @@ void restore_nic_extras(nic::NicBackend& nic, const json& details) {
   }
   // Anti-spoofing: its maps (prefixes, counters) are re-adopted from their
   // pins and a new program replaces the old one on the tap's ingress.
+  // What the details say wins over the options (set-anti-spoof came later).
+  if (details.contains("anti-spoof") && !details.value("anti-spoof", false)) (void)nic.set_anti_spoof({});
   if (details.value("anti-spoof", false)) {
     nic::AntiSpoofSetting setting;
     setting.enabled = true;
@@ -71,7 +73,13 @@ Result<void> VnetdCommands::restore_netdev(const json& record) {
   std::string peer = record.value("peer", std::string());
   if (peer.empty() || !registry_.find(peer)) {
     if (auto* hub = std::get_if<qapi::NetdevHubPortOptions>(&netdev->u)) hub->netdev.reset();
-    if (auto* nic = std::get_if<qapi::NetLegacyNicOptions>(&netdev->u)) nic->netdev.reset();
+    if (auto* nic = std::get_if<qapi::NetLegacyNicOptions>(&netdev->u)) {
+      nic->netdev.reset();
+      // Its anti-spoofing ended with the pair (the details say so too).
+      nic->anti_spoof.reset();
+      nic->allowed_ips.reset();
+      nic->other_ethertypes.reset();
+    }
   }
 
   BackendRequest request{[](const std::string&) { return std::optional<UniqueFd>(); }, {}, {}};

@@ -261,5 +261,37 @@ class AntiSpoofInNamespace(NamespaceTestCase):
         self.assertFalse(self.details("n0")["anti-spoof"])
 
 
+    def test_netdev_add_takes_anti_spoof(self):
+        self.client.cmd("netdev_del", id="n0")
+        self.client.cmd("netdev_add", type="nic", id="n0", netdev="t0", macaddr="52:54:00:12:34:56",
+                        **{"anti-spoof": True, "allowed-ips": ALLOWED, "other-ethertypes": "drop"})
+        details = self.details("n0")
+        self.assertTrue(details["anti-spoof"])
+        self.assertEqual(details["allowed-ips"], ALLOWED)
+        self.assertEqual(self.send(self.everything()), set(LEGIT) - {"other-ethertype"})
+        self.assertEqual(self.details("n0")["spoof-drops"], len(SPOOF) + 1)  # + the other ethertype
+        self.client.cmd("netdev_add", type="hubport", id="h0", hubid=0)
+        for arguments, words in [({"id": "n2", "anti-spoof": True}, "needs netdev"),
+                                 ({"id": "n2", "netdev": "h0", "anti-spoof": True}, "no tap peer"),
+                                 ({"id": "n2", "netdev": "h0", "allowed-ips": ["10.0.0.5/32"]}, "anti-spoof on"),
+                                 ({"id": "n2", "netdev": "h0", "anti-spoof": True, "allowed-ips": ["x"]},
+                                  "not a CIDR")]:
+            with self.subTest(arguments=arguments):
+                reply = self.client.execute("netdev_add", dict(type="nic", **arguments))
+                self.assertIn(words, reply.get("error", {}).get("desc", ""), reply)
+                self.assertFalse([n for n in self.client.cmd("query-netdevs") if n["id"] == "n2"])
+        self.assertEqual(sorted(os.listdir(os.path.join(self.bpf, "anti_spoof_v1"))), ["n0"])
+        # set-anti-spoof off wins over the options, across a restart too.
+        self.client.cmd("set-anti-spoof", name="n0", enable=False)
+        self.daemon.send_signal(signal.SIGKILL)
+        self.daemon.wait(20)
+        self.client.close()
+        os.unlink(os.path.join(self.work, "qmp.sock"))
+        self.start_daemon()
+        self.assertFalse(self.details("n0")["anti-spoof"])
+        self.assertEqual(self.pins(), [])
+        self.assertNotIn("anti_spoof", self.tc_filters())
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
