@@ -67,6 +67,11 @@ NicBackend::~NicBackend() {
 Result<void> NicBackend::set_anti_spoof(AntiSpoofSetting setting) {
   if (!setting.enabled) {
     drop_anti_spoof();
+    // A filter in our place that we do not hold (a crash between attaching
+    // it and recording the setting) goes too.
+    if (peer_ifindex_ > 0 && restarted()) {
+      (void)ebpf::TcIngressFilter::detach(peer_ifindex_, kAntiSpoofTcHandle, kAntiSpoofTcPriority);
+    }
     return {};
   }
   if (peer_ifindex_ <= 0) {

@@ -46,7 +46,9 @@ void restore_nic_extras(nic::NicBackend& nic, const json& details) {
   // Anti-spoofing: its maps (prefixes, counters) are re-adopted from their
   // pins and a new program replaces the old one on the tap's ingress.
   // What the details say wins over the options (set-anti-spoof came later).
-  if (details.contains("anti-spoof") && !details.value("anti-spoof", false)) (void)nic.set_anti_spoof({});
+  if (nic.anti_spoof().enabled && details.contains("anti-spoof") && !details.value("anti-spoof", false)) {
+    (void)nic.set_anti_spoof({});
+  }
   if (details.value("anti-spoof", false)) {
     nic::AntiSpoofSetting setting;
     setting.enabled = true;
