@@ -1,5 +1,6 @@
 #include "ctl/backend_factory.h"
 
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -11,6 +12,7 @@
 #include "backends/socket/socket_backend.h"
 #include "backends/tap/tap_plan.h"
 #include "backends/user/user_backend.h"
+#include "backends/user/user_options.h"
 #include "backends/vde/vde_backend.h"
 #include "backends/vhost_vdpa/vhost_vdpa_backend.h"
 
@@ -35,11 +37,44 @@ Created create_hubport(const qapi::Netdev& netdev, DaemonResources& r) {
   return std::unique_ptr<Backend>(r.hubs.add_port(options.hubid, netdev.id));
 }
 
+// script=, downscript= and helper= as the policy allows them: canonical
+// paths, a helper's words. A restored tap whose downscript the policy no
+// longer allows keeps its device and loses the script (logged).
+Result<void> apply_program_policy(tap::TapPlan& plan, const ProgramPolicy& policy, bool restoring) {
+  if (!plan.script.empty()) {
+    auto script = policy.check_script("script", plan.script);
+    if (!script) return script.take_error();
+    plan.script = *script;
+  }
+  if (!plan.downscript.empty()) {
+    auto downscript = policy.check_script("downscript", plan.downscript);
+    if (!downscript && !restoring) return downscript.take_error();
+    if (!downscript) std::fprintf(stderr, "vnetd: %s: it will not run\n", downscript.error().message.c_str());
+    plan.downscript = downscript ? *downscript : "";
+  }
+  if (plan.source == tap::Source::helper && !restoring) {
+    auto argv = policy.check_helper(plan.helper);
+    if (!argv) return argv.take_error();
+    plan.helper_argv = std::move(*argv);
+  }
+  return {};
+}
+
+tap::TapEnv tap_env(DaemonResources& r, const BackendRequest& request) {
+  tap::TapEnv env{r.teardown, r.rtnl, r.bridge_acl, request.take_named_fd};
+  env.frames = r.frames;
+  env.script_timeout = r.programs.script_timeout;
+  return env;
+}
+
 Created create_tap(const qapi::Netdev& netdev, DaemonResources& r, const BackendRequest& request) {
   auto plan = tap::plan_tap(std::get<qapi::NetdevTapOptions>(netdev.u));
   if (!plan) return generic_error(plan.error().message);
-  tap::TapEnv env{r.teardown, r.rtnl, r.bridge_acl, request.take_named_fd};
-  env.frames = r.frames;
+  if (auto allowed = apply_program_policy(*plan, r.programs, bool(request.restore_tap)); !allowed) {
+    return generic_error(allowed.error().message);
+  }
+  plan->defer_script = request.defer_script;
+  tap::TapEnv env = tap_env(r, request);
   if (request.restore_tap) return from(tap::TapBackend::restore(*plan, *request.restore_tap, env));
   return from(tap::TapBackend::create(*plan, env));
 }
@@ -54,8 +89,10 @@ Created create_bridge(const qapi::Netdev& netdev, DaemonResources& r, const Back
     plan.source = tap::Source::helper;
     plan.helper = *options.helper;
   }
-  tap::TapEnv env{r.teardown, r.rtnl, r.bridge_acl, request.take_named_fd};
-  env.frames = r.frames;
+  if (auto allowed = apply_program_policy(plan, r.programs, bool(request.restore_tap)); !allowed) {
+    return generic_error(allowed.error().message);
+  }
+  tap::TapEnv env = tap_env(r, request);
   if (request.restore_tap) return from(tap::TapBackend::restore(plan, *request.restore_tap, env));
   return from(tap::TapBackend::create(plan, env));
 }
@@ -120,6 +157,7 @@ Created create_l2tpv3(const qapi::Netdev& netdev, DaemonResources& r) {
 Created create_vde(const qapi::Netdev& netdev, DaemonResources& r) {
   if (!r.frames) return generic_error("vde netdev: this vnetd runs without a userspace datapath");
   auto args = vde::open_args(std::get<qapi::NetdevVdeOptions>(netdev.u), netdev.id);
+  if (auto allowed = r.programs.check_vde_url(args.url); !allowed) return generic_error(allowed.error().message);
   auto connection = vde::VdeConnection::open(args);
   if (!connection) return generic_error(std::string("Could not open vde: ") + std::strerror(connection.error().errnum));
   auto made = vde::VdeBackend::create(std::move(*connection), std::move(args), *r.frames);
@@ -134,9 +172,28 @@ Created create_netmap(const qapi::Netdev& netdev) {
   return generic_error(netmap::unsupported(options.devname.value_or(netmap::kDefaultDevice)).message);
 }
 
+// tftp=, smb= and guestfwd cmd: as the policy allows them. A rule that does
+// not parse is left to the backend, which names it as QEMU does.
+Result<void> check_user_programs(const qapi::NetdevUserOptions& options, const ProgramPolicy& policy) {
+  if (options.tftp) {
+    if (auto allowed = policy.check_user_dir("tftp", *options.tftp); !allowed) return allowed;
+  }
+  if (options.smb) {
+    if (auto allowed = policy.check_user_dir("smb", *options.smb); !allowed) return allowed;
+  }
+  for (const auto& rule : options.guestfwd.value_or(std::vector<qapi::String>{})) {
+    auto parsed = user::parse_guestfwd(rule.str);
+    if (!parsed) continue;
+    if (auto allowed = policy.check_guestfwd_target(rule.str, parsed->target); !allowed) return allowed;
+  }
+  return {};
+}
+
 Created create_user(const qapi::Netdev& netdev, DaemonResources& r) {
   if (!r.frames) return generic_error("user netdev: this vnetd runs without a userspace datapath");
-  auto made = user::UserBackend::create(std::get<qapi::NetdevUserOptions>(netdev.u), *r.frames);
+  const auto& options = std::get<qapi::NetdevUserOptions>(netdev.u);
+  if (auto allowed = check_user_programs(options, r.programs); !allowed) return generic_error(allowed.error().message);
+  auto made = user::UserBackend::create(options, *r.frames);
   if (!made) return generic_error(made.error().message);
   return std::unique_ptr<Backend>(std::move(made.value()));
 }

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 
+#include "ctl/program_policy.h"
 #include "backends/backend.h"
 #include "backends/bridge/bridge_acl.h"
 #include "backends/datapath/frame_loop.h"
@@ -27,6 +28,8 @@ struct BackendRequest {
   std::array<uint8_t, 6> default_mac{};
   // A restarted daemon re-adopting a tap (tap and bridge netdevs).
   std::optional<tap::TapBackend::Record> restore_tap;
+  // A tap's up-script is left for the caller to run (TapPlan::defer_script).
+  bool defer_script = false;
 };
 
 struct DaemonResources;
@@ -49,6 +52,8 @@ struct DaemonResources {
   std::string bpf_pin_root = "";
   // The userspace datapath (socket netdevs); null where there is none.
   datapath::FrameLoop* frames = nullptr;
+  // Which scripts, helpers, plugins and directories clients may use.
+  ProgramPolicy programs = {};
   // What builds backends: create_backend(); the fuzz targets put one here
   // that makes no kernel object.
   BackendFactory make_backend = create_backend;

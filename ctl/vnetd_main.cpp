@@ -23,6 +23,7 @@
 #include "backends/hubport/hub.h"
 #include "backends/nic/nic_backend.h"
 #include "backends/teardown_queue.h"
+#include "ctl/access/access_policy.h"
 #include "ctl/config/daemon_config.h"
 #include "ctl/daemon_state.h"
 #include "ctl/device_rules.h"
@@ -33,6 +34,7 @@
 #include "ctl/netdev_registry.h"
 #include "ctl/qmp/event_loop.h"
 #include "ctl/qmp/qmp_server.h"
+#include "ctl/qmp/socket_access.h"
 
 namespace {
 
@@ -41,6 +43,9 @@ struct Options {
   std::string state_dir = "/run/vnetctl";
   std::string config_file;
   std::string bridge_acl = "/etc/vnetctl/bridge.conf";
+  std::string access_file;
+  std::string socket_mode = "0660";
+  std::string socket_group;
   bool keep_devices = false;
 };
 
@@ -103,16 +108,33 @@ vnet::Result<vnet::UniqueFd> stop_signals_fd() {
 }
 
 // systemd socket activation hands us the listener; otherwise we make it.
-vnet::Result<vnet::UniqueFd> qmp_listener(const Options& options, bool& created) {
+vnet::Result<vnet::UniqueFd> qmp_listener(const Options& options, const vnet::qmp::SocketAccess& access,
+                                          bool& created) {
   int n = sd_listen_fds(1);
   if (n < 0) return vnet::Error::from_errno(-n, "sd_listen_fds");
   if (n >= 1) {
     created = false;
+    if (options.socket_mode != "0660" || !options.socket_group.empty()) {
+      log_error("--socket-mode and --socket-group do not apply to the socket systemd passed (its unit's "
+                "SocketMode= and SocketGroup= do)");
+    }
     return vnet::UniqueFd(SD_LISTEN_FDS_START);
   }
   created = true;
   if (auto made = make_dir(std::filesystem::path(options.socket_path).parent_path()); !made) return made.take_error();
-  return vnet::qmp::listen_unix(options.socket_path);
+  return vnet::qmp::listen_unix(options.socket_path, access);
+}
+
+// --access FILE, and the [[allow]] tables of --config, make one policy.
+vnet::Result<void> load_access(const Options& options, const std::optional<vnet::config::DaemonConfig>& config,
+                               vnet::access::AccessPolicy& policy) {
+  if (!options.access_file.empty()) {
+    auto rules = vnet::access::load_access_file(options.access_file);
+    if (!rules) return rules.take_error();
+    policy.add(std::move(*rules));
+  }
+  if (config) policy.add(config->access_rules);
+  return {};
 }
 
 // Pinned filter maps of NICs that were not re-adopted (a crash before their
@@ -173,6 +195,16 @@ int run(const Options& options) {
     }
     config = std::move(*loaded);
   }
+  vnet::access::AccessPolicy access_policy;
+  if (auto loaded = load_access(options, config, access_policy); !loaded) {
+    log_error(loaded.error().message);
+    return 2;
+  }
+  auto access = vnet::qmp::parse_socket_access(options.socket_mode, options.socket_group);
+  if (!access) {
+    log_error(access.error().message);
+    return 2;
+  }
   if (auto made = make_dir(options.state_dir); !made) {
     log_error(made.error().message);
     return 1;
@@ -232,6 +264,7 @@ int run(const Options& options) {
   (void)(*loop)->add((*frames)->event_fd(), EPOLLIN, [&frames](uint32_t) { (*frames)->process(); });
   vnet::DaemonResources resources{hubs, teardown, *rtnl, *acl, pin_root, frames->get()};
   resources.anti_spoof_pin_root = anti_spoof_pin_root;
+  if (config) resources.programs = config->programs;
   vnet::NetdevRegistry registry;
   // Until the daemon serves, a failure to start leaves every device it
   // re-adopted where it was (VMs use them), as --keep-devices does.
@@ -262,8 +295,13 @@ int run(const Options& options) {
     return 1;
   }
   commands.set_name_waits(name_waits->get());
+  // Up-scripts run off the loop; what still runs at exit is killed.
+  vnet::ScriptRuns script_runs(**loop);
+  commands.set_script_runs(&script_runs);
   vnet::qmp::QmpServer server(**loop, commands);
   events.target = &server;
+  access_policy.set_owner_lookup([&commands](const std::string& id) { return commands.netdev_owner(id); });
+  server.set_access_policy(access_policy);
 
   // What a daemon before us left: re-adopt it, before serving anyone.
   vnet::DaemonState state(options.state_dir, registry, **loop);
@@ -363,7 +401,7 @@ int run(const Options& options) {
   if (auto saved = state.save_now(); !saved) log_error(saved.error().message);
 
   bool created_socket = false;
-  auto listener = qmp_listener(options, created_socket);
+  auto listener = qmp_listener(options, *access, created_socket);
   if (!listener) {
     log_error(listener.error().message);
     return 1;
@@ -372,8 +410,11 @@ int run(const Options& options) {
     log_error(served.error().message);
     return 1;
   }
-  std::fprintf(stderr, "vnetd: serving QMP on %s\n",
-               created_socket ? options.socket_path.c_str() : "the socket systemd passed");
+  std::fprintf(stderr, "vnetd: serving QMP on %s (%s)\n",
+               created_socket ? options.socket_path.c_str() : "the socket systemd passed",
+               access_policy.rules().empty()
+                   ? "root only"
+                   : (std::to_string(access_policy.rules().size()) + " access rules").c_str());
   auto watchdog = start_watchdog(**loop);
   if (!watchdog) log_error(watchdog.error().message);
   sd_notifyf(0, "READY=1\nSTATUS=serving QMP, %zu netdevs", registry.all().size());
@@ -413,6 +454,11 @@ int main(int argc, char** argv) {
   app.add_option("--config", options.config_file, "declarative configuration file");
   app.add_option("--bridge-acl", options.bridge_acl, "bridge ACL file (qemu-bridge-helper format)")
       ->capture_default_str();
+  app.add_option("--access", options.access_file,
+                 "TOML file of [[allow]] rules: which non-root peers may run which commands (default: root only)");
+  app.add_option("--socket-mode", options.socket_mode, "octal mode of the QMP socket; never o+w")
+      ->capture_default_str();
+  app.add_option("--socket-group", options.socket_group, "group (name or gid) of the QMP socket");
   app.add_flag("--keep-devices", options.keep_devices, "leave created devices in place on exit");
   CLI11_PARSE(app, argc, argv);
   return run(options);

@@ -7,9 +7,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char** environ;
-
 namespace vnet::process {
+
+namespace {
+
+// Programs start with a fixed PATH and nothing of vnetd's environment (no
+// LD_LIBRARY_PATH or LD_PRELOAD to hand a root process another library, no
+// credentials from the unit).
+char* const* clean_environment() {
+  static char path[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  static char* const env[] = {path, nullptr};
+  return env;
+}
+
+}  // namespace
 
 Child::Child(Child&& other) noexcept
     : pid_(std::exchange(other.pid_, -1)), pidfd_(std::move(other.pidfd_)), name_(std::move(other.name_)) {}
@@ -53,7 +64,7 @@ Result<Child> spawn(const std::vector<std::string>& argv, const std::vector<int>
   // dup2 onto itself clears FD_CLOEXEC in the child only.
   for (int fd : keep_fds) posix_spawn_file_actions_adddup2(&actions, fd, fd);
   pid_t pid = 0;
-  int err = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  int err = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), clean_environment());
   posix_spawn_file_actions_destroy(&actions);
   if (err) return Error::from_errno(err, "starting " + argv[0]);
   // A pidfd lets wait() time out; without one (old kernels) wait() blocks.

@@ -23,6 +23,9 @@ class Child {
 
   // Fails if it is killed, exits non-zero, or outlives timeout (then killed).
   Result<void> wait(std::chrono::milliseconds timeout);
+  // Readable once the program has exited; -1 where the kernel has no pidfds.
+  int pidfd() const { return pidfd_.get(); }
+  const std::string& name() const { return name_; }
 
  private:
   pid_t pid_;
@@ -30,8 +33,9 @@ class Child {
   std::string name_;
 };
 
-// Starts argv[0] with argv, keeping keep_fds open in the child (all our other
-// fds are close-on-exec).
+// Starts argv[0] (a path: no PATH search, no shell) with argv, keeping
+// keep_fds open in the child (all our other fds are close-on-exec), in a clean
+// environment: PATH alone.
 Result<Child> spawn(const std::vector<std::string>& argv, const std::vector<int>& keep_fds = {});
 
 // spawn() then wait().

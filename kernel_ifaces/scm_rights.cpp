@@ -53,4 +53,13 @@ Result<Received> receive(int sock, std::span<char> buffer, std::vector<UniqueFd>
   return Received{static_cast<size_t>(n), (msg.msg_flags & MSG_CTRUNC) != 0};
 }
 
+Result<PeerCredentials> peer_credentials(int sock) {
+  ucred cred{};
+  socklen_t size = sizeof cred;
+  if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &size) < 0) {
+    return errno_error("SO_PEERCRED on socket fd " + std::to_string(sock));
+  }
+  return PeerCredentials{cred.pid, cred.uid, cred.gid};
+}
+
 }  // namespace vnet::scm

@@ -2,6 +2,8 @@
 // stream socket: the one place that packs and unpacks the control messages.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <span>
 #include <string_view>
@@ -28,5 +30,14 @@ struct Received {
 // One recvmsg() into buffer; fds that came with the bytes are appended
 // (close-on-exec) to fds.
 Result<Received> receive(int sock, std::span<char> buffer, std::vector<UniqueFd>& fds, int flags = 0);
+
+struct PeerCredentials {
+  pid_t pid = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;  // the peer's effective gid when it connected
+};
+// SO_PEERCRED: who was at the other end of a connected UNIX socket when it
+// connected (or called listen/socketpair); the kernel's record, not the peer's word.
+Result<PeerCredentials> peer_credentials(int sock);
 
 }  // namespace vnet::scm

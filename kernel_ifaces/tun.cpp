@@ -83,4 +83,19 @@ Result<void> set_filter_ebpf(int fd, int prog_fd) {
   return ioctl_in(fd, TUNSETFILTEREBPF, "TUNSETFILTEREBPF", prog_fd);
 }
 
+// The kernel reads the id as an unsigned long argument, not through a pointer.
+Result<void> set_owner(int fd, uint32_t uid) {
+  if (ioctl(fd, TUNSETOWNER, static_cast<unsigned long>(uid)) < 0) {
+    return errno_error(on(("TUNSETOWNER " + std::to_string(uid)).c_str(), fd));
+  }
+  return {};
+}
+
+Result<void> set_group(int fd, uint32_t gid) {
+  if (ioctl(fd, TUNSETGROUP, static_cast<unsigned long>(gid)) < 0) {
+    return errno_error(on(("TUNSETGROUP " + std::to_string(gid)).c_str(), fd));
+  }
+  return {};
+}
+
 }  // namespace vnet::tun

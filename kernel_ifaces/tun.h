@@ -3,6 +3,7 @@
 // device.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "kernel_ifaces/result.h"
@@ -35,5 +36,10 @@ Result<void> set_persist(int fd, bool persist);     // TUNSETPERSIST
 Result<void> set_carrier(int fd, bool carrier);     // TUNSETCARRIER
 Result<void> set_sndbuf(int fd, int bytes);         // TUNSETSNDBUF
 Result<void> set_filter_ebpf(int fd, int prog_fd);  // TUNSETFILTEREBPF (-1 detaches)
+// TUNSETOWNER / TUNSETGROUP: per device, through any of its queue fds. A
+// process whose euid is the owner, or that has the group among its groups,
+// may then TUNSETIFF the device without CAP_NET_ADMIN (tun_not_capable()).
+Result<void> set_owner(int fd, uint32_t uid);
+Result<void> set_group(int fd, uint32_t gid);
 
 }  // namespace vnet::tun

@@ -27,17 +27,20 @@ Result<UniqueFd> receive_fd(int sock, std::chrono::milliseconds timeout) {
 
 }  // namespace
 
-Result<UniqueFd> run_bridge_helper(const std::string& helper, const std::string& bridge,
+Result<UniqueFd> run_bridge_helper(const std::vector<std::string>& helper, const std::string& bridge,
                                    std::chrono::milliseconds timeout) {
+  if (helper.empty()) return Error{EINVAL, "bridge helper: no program"};
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) return errno_error("socketpair for bridge helper");
   UniqueFd ours(pair[0]), theirs(pair[1]);
   std::string fd_arg = "--fd=" + std::to_string(theirs.get());
   std::string br_arg = "--br=" + bridge;
-  // As QEMU: a helper given with arguments runs through the shell.
-  std::vector<std::string> argv = helper.find(' ') != std::string::npos
-                                      ? std::vector<std::string>{"/bin/sh", "-c", helper + " " + fd_arg + " " + br_arg}
-                                      : std::vector<std::string>{helper, "--use-vnet", fd_arg, br_arg};
+  // QEMU runs a helper given with arguments through /bin/sh -c with br=
+  // pasted in; here its words are the argv, and br= one argument of its own.
+  std::vector<std::string> argv = helper;
+  if (helper.size() == 1) argv.push_back("--use-vnet");
+  argv.push_back(fd_arg);
+  argv.push_back(br_arg);
   auto child = process::spawn(argv, {theirs.get()});
   if (!child) return Error{child.error().errnum, "bridge helper failed: " + child.error().message};
   theirs.reset();  // so that a helper that dies unheard gives us EOF

@@ -49,6 +49,7 @@ Result<std::unique_ptr<TapBackend>> TapBackend::create(const TapPlan& plan, TapE
   std::unique_ptr<TapBackend> tap(new TapBackend(env.teardown, env.rtnl, env.frames));
   tap->poll_us_ = plan.poll_us;
   tap->downscript_ = plan.downscript;
+  tap->script_timeout_ = env.script_timeout;
 
   Result<void> got = plan.source == Source::create   ? tap->open_queues(plan, env)
                      : plan.source == Source::helper ? tap->run_helper(plan, env)
@@ -69,7 +70,9 @@ Result<std::unique_ptr<TapBackend>> TapBackend::create(const TapPlan& plan, TapE
   }
 
   // As QEMU's net_tap_init(): the up-script runs once the device exists.
-  if (!plan.script.empty()) {
+  if (!plan.script.empty() && plan.defer_script) {
+    tap->deferred_script_ = plan.script;
+  } else if (!plan.script.empty()) {
     if (auto ran = process::run({plan.script, tap->ifname_}, env.script_timeout); !ran) {
       return Error{ran.error().errnum, "network script " + plan.script + ": " + ran.error().message};
     }
@@ -110,6 +113,11 @@ Result<std::unique_ptr<TapBackend>> TapBackend::restore(const TapPlan& plan, con
   tap->persistent_ = true;  // it outlived a daemon
   tap->poll_us_ = plan.poll_us;
   tap->downscript_ = plan.downscript;
+  tap->script_timeout_ = env.script_timeout;
+  // The kernel kept them on the persistent device; set again below when the
+  // queues are reopened.
+  tap->owner_ = plan.owner;
+  tap->group_ = plan.group;
   tap->ifname_ = record.ifname;
   tap->bridge_ = record.bridge;
   tap->created_ = record.created;
@@ -212,7 +220,7 @@ Result<void> TapBackend::adopt_named_fds(const TapPlan& plan, TapEnv& env) {
 // helper=: as QEMU's net_bridge_run_helper(), the helper makes the tap and
 // puts it on the bridge; we get its fd.
 Result<void> TapBackend::run_helper(const TapPlan& plan, TapEnv& env) {
-  auto fd = bridge::run_bridge_helper(plan.helper, plan.bridge.empty() ? kDefaultBridge : plan.bridge,
+  auto fd = bridge::run_bridge_helper(plan.helper_argv, plan.bridge.empty() ? kDefaultBridge : plan.bridge,
                                       env.script_timeout);
   if (!fd) return fd.take_error();
   bridge_ = plan.bridge.empty() ? kDefaultBridge : plan.bridge;
@@ -246,9 +254,35 @@ Result<void> TapBackend::adopt_fd(UniqueFd fd) {
   return {};
 }
 
+// owner= and group=: on every queue vnetd holds, before the tap is made
+// persistent (record_committed) and before anyone else gets its fds.
+Result<void> TapBackend::apply_owner(const TapPlan& plan) {
+  owner_ = plan.owner;
+  group_ = plan.group;
+  // The kernel lets any process that can open /dev/net/tun attach to a tap
+  // with neither owner nor group (tun_not_capable()): a queue of a guest's
+  // multiqueue tap, its frames both ways. A tap vnetd makes is root's unless
+  // the request names an owner or group.
+  if (!owner_ && !group_ && created_) owner_ = 0;
+  for (const auto& fd : queues_) {
+    if (owner_) {
+      if (auto set = tun::set_owner(fd.get(), *owner_); !set) {
+        return Error{set.error().errnum, "tap \"" + ifname_ + "\": " + set.error().message};
+      }
+    }
+    if (group_) {
+      if (auto set = tun::set_group(fd.get(), *group_); !set) {
+        return Error{set.error().errnum, "tap \"" + ifname_ + "\": " + set.error().message};
+      }
+    }
+  }
+  return {};
+}
+
 // vnet header size, offloads and send buffer on every queue, as QEMU's
-// tap_open() and net_init_tap_one().
+// tap_open() and net_init_tap_one(); then the owner and group.
 Result<void> TapBackend::configure_queues(const TapPlan& plan) {
+  if (auto owned = apply_owner(plan); !owned) return owned;
   sndbuf_ = plan.sndbuf && *plan.sndbuf ? static_cast<int>(std::min<uint64_t>(*plan.sndbuf, INT_MAX)) : INT_MAX;
   for (const auto& fd : queues_) {
     if (vnet_hdr_) {
@@ -321,8 +355,8 @@ TapBackend::~TapBackend() {
   job.key = ifname_;
   job.ifindex = created_ ? ifindex_ : 0;
   if (!downscript_.empty()) {
-    job.before = [downscript = downscript_, ifname = ifname_] {
-      if (auto ran = process::run({downscript, ifname}, std::chrono::seconds(30)); !ran) {
+    job.before = [downscript = downscript_, ifname = ifname_, timeout = script_timeout_] {
+      if (auto ran = process::run({downscript, ifname}, timeout); !ran) {
         std::fprintf(stderr, "vnetd: downscript for %s: %s\n", ifname.c_str(), ran.error().message.c_str());
       }
     };
@@ -407,6 +441,8 @@ std::vector<Detail> TapBackend::details() const {
   };
   if (!vhost_fds_.empty()) out.push_back({"vhost-features", static_cast<int64_t>(vhost_features_)});
   if (poll_us_) out.push_back({"poll-us", int64_t{*poll_us_}});
+  if (owner_) out.push_back({"owner", int64_t{*owner_}});
+  if (group_) out.push_back({"group", int64_t{*group_}});
   if (!bridge_.empty()) out.push_back({"bridge", bridge_});
   if (!downscript_.empty()) out.push_back({"downscript", downscript_});
   out.push_back({"carried-by", std::string(port_ ? "vnetd" : "vmm")});

@@ -68,6 +68,12 @@ class TapBackend : public Backend {
   void peer_disconnected(Backend& peer) override;
 
   const std::string& ifname() const { return ifname_; }
+  // The up-script the daemon is to run (TapPlan::defer_script); "" if none.
+  const std::string& deferred_script() const { return deferred_script_; }
+  // The add of this tap failed after it was made (its deferred up-script):
+  // destroyed, it is deleted at once, without its downscript, as a tap
+  // whose create() failed.
+  void undo_create() { complete_ = false; }
   bool created() const { return created_; }  // vnetd made the device (and deletes it)
   int ifindex() const { return ifindex_; }
   int queue_fd(size_t queue) const { return queues_.at(queue).get(); }
@@ -80,6 +86,7 @@ class TapBackend : public Backend {
   Result<void> run_helper(const TapPlan& plan, TapEnv& env);
   Result<void> adopt_fd(UniqueFd fd);
   Result<void> configure_queues(const TapPlan& plan);
+  Result<void> apply_owner(const TapPlan& plan);
   Result<void> open_vhost(const TapPlan& plan, TapEnv& env);
 
   TeardownQueue& teardown_;
@@ -99,7 +106,11 @@ class TapBackend : public Backend {
   int sndbuf_ = 0;
   std::string bridge_;
   std::string downscript_;
+  std::string deferred_script_;
+  std::chrono::milliseconds script_timeout_{30000};
   std::optional<uint32_t> poll_us_;
+  std::optional<uint32_t> owner_;  // TUNSETOWNER / TUNSETGROUP given
+  std::optional<uint32_t> group_;
   uint64_t vhost_features_ = 0;
   std::vector<UniqueFd> queues_;
   std::vector<UniqueFd> vhost_fds_;

@@ -77,6 +77,11 @@ Result<TapPlan> plan_tap(const qapi::NetdevTapOptions& o) {
   plan.bridge = o.br.value_or("");
   plan.sndbuf = o.sndbuf;
   plan.poll_us = o.poll_us;
+  // (uid_t)-1 is no id at all to the kernel (INVALID_UID).
+  if (o.owner && *o.owner == UINT32_MAX) return invalid("owner=4294967295 is not a uid (0 to 4294967294)");
+  if (o.group && *o.group == UINT32_MAX) return invalid("group=4294967295 is not a gid (0 to 4294967294)");
+  plan.owner = o.owner;
+  plan.group = o.group;
 
   // As net_init_tap_one(): vhost= decides; without it, vhostfd= or
   // vhostforce=on imply it.

@@ -39,12 +39,18 @@ struct TapPlan {
   std::optional<uint64_t> sndbuf;
   std::string script;                // "" = none (vnetd's default; QEMU runs /etc/qemu-ifup)
   std::string downscript;
+  // The daemon runs the up-script itself, off its loop, once the tap is made
+  // (TapBackend::deferred_script()); else create() runs it and waits.
+  bool defer_script = false;
   std::string bridge;                // br=
-  std::string helper;
+  std::string helper;                // as given
+  std::vector<std::string> helper_argv;  // what runs: its words, checked by the daemon's policy
   VhostMode vhost = VhostMode::off;
   bool vhost_required = false;       // vhost=on or vhostforce=on: failing to get vhost is an error
   std::vector<std::string> vhost_fd_names;
   std::optional<uint32_t> poll_us;
+  std::optional<uint32_t> owner;     // TUNSETOWNER (vnetd extension)
+  std::optional<uint32_t> group;     // TUNSETGROUP (vnetd extension)
 };
 
 // Checks the combination of options; the error texts are QEMU's where QEMU

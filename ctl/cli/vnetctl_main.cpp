@@ -254,7 +254,11 @@ int main(int argc, char** argv) {
     if (words.size() != 3 || words[1] != "check") return fail("usage: vnetctl config check FILE");
     auto config = vnet::config::load(words[2]);
     if (!config) return fail(config.error().message);
-    std::printf("%s: %zu netdevs, %zu rules: ok\n", words[2].c_str(), config->netdevs.size(), config->rules.size());
+    std::string allow = config->access_rules.empty()
+                            ? ""
+                            : ", " + std::to_string(config->access_rules.size()) + " access rules";
+    std::printf("%s: %zu netdevs, %zu rules%s: ok\n", words[2].c_str(), config->netdevs.size(), config->rules.size(),
+                allow.c_str());
     return 0;
   }
   auto client = QmpClient::connect(socket_path);

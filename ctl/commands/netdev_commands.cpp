@@ -80,6 +80,7 @@ QmpResult<Empty> VnetdCommands::qmp_netdev_add(CommandContext& ctx, const qapi::
     // then: such adds never wait (name_still_held), so later there are none.
     name_waits_->when_free(*held, [this, args, reply = ctx.defer()] {
       BackendRequest later{[](const std::string&) { return std::optional<UniqueFd>(); }, {}, {}};
+      if (runs_script(args)) return add_running_script(args, later, reply);
       auto added = add_netdev(args, later);
       if (!added) return reply->resolve(added.error());
       state_changed(args.id);
@@ -87,10 +88,56 @@ QmpResult<Empty> VnetdCommands::qmp_netdev_add(CommandContext& ctx, const qapi::
     });
     return Empty{};
   }
+  if (runs_script(args)) {
+    add_running_script(args, request, ctx.defer());
+    return Empty{};
+  }
   auto added = add_netdev(args, request);
   if (!added) return added.error();
   state_changed(args.id);
   return Empty{};
+}
+
+// A tap with an up-script, when the daemon can wait for one off its loop.
+// One that takes named vhost fds does not wait: those belong to the request.
+bool VnetdCommands::runs_script(const qapi::Netdev& args) const {
+  const auto* tap = std::get_if<qapi::NetdevTapOptions>(&args.u);
+  return script_runs_ && tap && tap->script && *tap->script != "no" && !tap->vhostfd && !tap->vhostfds;
+}
+
+// The tap is made at once; its add is answered when its up-script ends, and
+// is undone if the script fails. Meanwhile its id and ifname are taken and
+// other clients are served.
+void VnetdCommands::add_running_script(const qapi::Netdev& args, const BackendRequest& request,
+                                       std::shared_ptr<qmp::DeferredReply> reply) {
+  BackendRequest deferring = request;
+  deferring.defer_script = true;
+  auto made = checked_backend(args, deferring);
+  if (!made) return reply->resolve(made.error());
+  std::unique_ptr<Backend> made_backend = std::move(made.value());
+  auto* tap = dynamic_cast<tap::TapBackend*>(made_backend.get());
+  if (!tap || tap->deferred_script().empty()) {
+    auto added = register_netdev(args, std::move(made_backend));
+    if (!added) return reply->resolve(added.error());
+    state_changed(args.id);
+    return reply->resolve(nlohmann::ordered_json::object());
+  }
+  std::string script = tap->deferred_script();
+  adds_running_scripts_[args.id] = tap->ifname();
+  auto backend = std::make_shared<std::unique_ptr<Backend>>(std::move(made_backend));
+  script_runs_->run({script, tap->ifname()}, resources_.programs.script_timeout,
+                    [this, args, backend, reply, script, tap](Result<void> ran) {
+                      adds_running_scripts_.erase(args.id);
+                      if (!ran) {
+                        tap->undo_create();
+                        backend->reset();
+                        return reply->resolve(generic_error("network script " + script + ": " + ran.error().message));
+                      }
+                      auto added = register_netdev(args, std::move(*backend));
+                      if (!added) return reply->resolve(added.error());
+                      state_changed(args.id);
+                      reply->resolve(nlohmann::ordered_json::object());
+                    });
 }
 
 // A tap add naming a device whose teardown (a netdev_del just before) has not
@@ -106,9 +153,18 @@ std::optional<std::string> VnetdCommands::name_still_held(const qapi::Netdev& ar
 }
 
 QmpResult<NetdevEntry*> VnetdCommands::add_netdev(const qapi::Netdev& args, const BackendRequest& request) {
+  auto backend = checked_backend(args, request);
+  if (!backend) return backend.error();
+  return register_netdev(args, std::move(backend.value()));
+}
+
+QmpResult<std::unique_ptr<Backend>> VnetdCommands::checked_backend(const qapi::Netdev& args,
+                                                                   const BackendRequest& request) {
   if (!id_wellformed(args.id)) return generic_error(texts::parameter_expects("id", "an identifier"));
   if (auto refused = refuse_non_backend(args)) return *refused;
-  if (registry_.find(args.id)) return generic_error(texts::duplicate_id(args.id));
+  if (registry_.find(args.id) || adds_running_scripts_.contains(args.id)) {
+    return generic_error(texts::duplicate_id(args.id));
+  }
 
   NetdevEntry* peer = nullptr;
   if (auto peer_id = requested_peer(args)) {
@@ -125,16 +181,28 @@ QmpResult<NetdevEntry*> VnetdCommands::add_netdev(const qapi::Netdev& args, cons
       return generic_error("tap '" + *tap->ifname + "' is already netdev '" + *owner +
                            "': one netdev per tap device (delete that one first)");
     }
+    for (const auto& [id, ifname] : adds_running_scripts_) {
+      if (ifname == *tap->ifname) {
+        return generic_error("tap '" + ifname + "' is already netdev '" + id +
+                             "' (its up-script is running): one netdev per tap device");
+      }
+    }
   }
   if (auto full = refuse_unrecordable()) return *full;
-  auto backend = resources_.make_backend(args, resources_, request);
-  if (!backend) return backend.error();
+  return resources_.make_backend(args, resources_, request);
+}
 
+QmpResult<NetdevEntry*> VnetdCommands::register_netdev(const qapi::Netdev& args, std::unique_ptr<Backend> backend) {
+  NetdevEntry* peer = nullptr;
+  if (auto peer_id = requested_peer(args)) {
+    peer = registry_.find(*peer_id);
+    if (!peer) return generic_error(texts::netdev_not_found(*peer_id));
+  }
   auto entry = std::make_unique<NetdevEntry>();
   entry->id = args.id;
   entry->type = args.type;
   entry->options = args;
-  entry->backend = std::move(backend.value());
+  entry->backend = std::move(backend);
   NetdevEntry& added = registry_.add(std::move(entry));
   if (peer) {
     if (auto paired = registry_.connect_peers(added, *peer); !paired) {
@@ -171,6 +239,14 @@ std::optional<std::string> VnetdCommands::created_tap_owner(const std::string& i
   if (tap && tap->created() && tap->ifname() == ifname) return it->second;
   created_taps_.erase(it);
   return std::nullopt;
+}
+
+std::optional<uint32_t> VnetdCommands::netdev_owner(const std::string& id) {
+  NetdevEntry* entry = registry_.find(id);
+  if (entry && entry->type == NetClientDriver::nic) entry = registry_.find(entry->peer);
+  if (!entry) return std::nullopt;
+  const auto* tap = std::get_if<qapi::NetdevTapOptions>(&entry->options.u);
+  return tap ? tap->owner : std::nullopt;
 }
 
 QmpResult<Empty> VnetdCommands::qmp_netdev_del(CommandContext&, const qapi::NetdevDelArgs& args) {

@@ -11,6 +11,7 @@
 #include "ctl/backend_factory.h"
 #include "ctl/daemon_state.h"
 #include "ctl/name_waits.h"
+#include "ctl/script_runs.h"
 #include "ctl/netdev_registry.h"
 #include "ctl/qmp/event_sink.h"
 #include "ctl/qmp/session.h"
@@ -30,6 +31,8 @@ class VnetdCommands : public qapi::CommandHandlers {
   void set_vmm_attachments(vmm::VmmAttachments* attachments) { vmm_ = attachments; }
   // Without it, a tap add whose ifname a teardown still holds blocks the loop until it is free.
   void set_name_waits(NameWaits* waits) { name_waits_ = waits; }
+  // Without it, a tap's up-script runs on the loop, blocking it until it ends.
+  void set_script_runs(ScriptRuns* runs) { script_runs_ = runs; }
   // Programs a NIC's rx filter as set-rx-filter does (also from a VMM's).
   QmpResult<Empty> program_rx_filter(const qapi::RxFilterInfo& info);
   // A restarted daemon re-adopting one record of its state file.
@@ -42,6 +45,9 @@ class VnetdCommands : public qapi::CommandHandlers {
   Result<void> adopt_netdev(const nlohmann::ordered_json& arguments, const std::optional<rtnl::Link>& device);
   void remove_netdev(const std::string& id);
   Result<void> set_tap_offloads(const std::string& id, unsigned flags);
+  // The uid that owns netdev id for the access layer (ctl/access): its tap's
+  // owner= or, for a NIC, its peer tap's; nullopt if none or no such netdev.
+  std::optional<uint32_t> netdev_owner(const std::string& id);
   // Where udev-event hands its events (the daemon applies rules later).
   void set_udev_handler(std::function<void(const qapi::UdevEventArgs&)> handler) {
     udev_handler_ = std::move(handler);
@@ -84,6 +90,9 @@ class VnetdCommands : public qapi::CommandHandlers {
   DaemonState* state_ = nullptr;
   vmm::VmmAttachments* vmm_ = nullptr;
   NameWaits* name_waits_ = nullptr;
+  ScriptRuns* script_runs_ = nullptr;
+  // Adds waiting for their tap's up-script: id -> ifname. Both are taken.
+  std::unordered_map<std::string, std::string> adds_running_scripts_;
   std::function<void(const qapi::UdevEventArgs&)> udev_handler_;
   // ifname -> id of the netdev whose tap vnetd created (created_tap_owner).
   std::unordered_map<std::string, std::string> created_taps_;
@@ -92,6 +101,13 @@ class VnetdCommands : public qapi::CommandHandlers {
   // Why netdev id may not be deleted now (a NIC attached to a VMM, or its tap).
   std::optional<std::string> vmm_attachment_of(const std::string& id);
   QmpResult<NetdevEntry*> add_netdev(const qapi::Netdev& args, const BackendRequest& request);
+  // add_netdev()'s two halves: QEMU's checks and the backend; then the entry.
+  QmpResult<std::unique_ptr<Backend>> checked_backend(const qapi::Netdev& args, const BackendRequest& request);
+  QmpResult<NetdevEntry*> register_netdev(const qapi::Netdev& args, std::unique_ptr<Backend> backend);
+  // A tap add whose up-script runs off the loop; reply answers it after.
+  void add_running_script(const qapi::Netdev& args, const BackendRequest& request,
+                          std::shared_ptr<qmp::DeferredReply> reply);
+  bool runs_script(const qapi::Netdev& args) const;
   std::optional<std::string> name_still_held(const qapi::Netdev& args);
   // Netdev id (and its peer) changed: journaled at the end of this turn.
   void state_changed(const std::string& id) {

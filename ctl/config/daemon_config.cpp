@@ -70,6 +70,51 @@ std::string string_of(const std::string& path, const toml::node& node, const std
   return value->get();
 }
 
+std::vector<std::string> strings_of(const std::string& path, const toml::node& node, const std::string& key) {
+  auto array = node.as_array();
+  if (!array) fail(path, node, key, "expected an array of strings");
+  std::vector<std::string> out;
+  for (const auto& element : *array) out.push_back(string_of(path, element, key));
+  return out;
+}
+
+std::vector<std::string> absolute_dirs(const std::string& path, const toml::node& node, const std::string& key) {
+  auto dirs = strings_of(path, node, key);
+  for (const auto& dir : dirs) {
+    if (dir.empty() || dir.front() != '/') fail(path, node, key, "'" + dir + "' is not an absolute path");
+  }
+  return dirs;
+}
+
+// [programs]: what clients may make vnetd run or serve (ctl/program_policy.h).
+ProgramPolicy parse_programs(const std::string& path, const toml::table& table) {
+  ProgramPolicy policy;
+  for (const auto& [name, value] : table) {
+    std::string key(name.str());
+    if (key == "script-dirs") {
+      policy.script_dirs = absolute_dirs(path, value, key);
+    } else if (key == "helper-dirs") {
+      policy.helper_dirs = absolute_dirs(path, value, key);
+    } else if (key == "user-dirs") {
+      policy.user_dirs = absolute_dirs(path, value, key);
+    } else if (key == "vde-plugins") {
+      policy.vde_plugins = strings_of(path, value, key);
+    } else if (key == "user-guestfwd-cmd") {
+      auto flag = value.as_boolean();
+      if (!flag) fail(path, value, key, "expected true or false");
+      policy.user_guestfwd_cmd = flag->get();
+    } else if (key == "script-timeout-ms") {
+      auto ms = value.as_integer();
+      if (!ms || ms->get() < 1 || ms->get() > 600000) fail(path, value, key, "expected milliseconds, 1 to 600000");
+      policy.script_timeout = std::chrono::milliseconds(ms->get());
+    } else {
+      fail(path, value, key,
+           "unknown (known: script-dirs, helper-dirs, script-timeout-ms, vde-plugins, user-guestfwd-cmd, user-dirs)");
+    }
+  }
+  return policy;
+}
+
 DeviceMatch parse_match(const std::string& path, const toml::table& table) {
   DeviceMatch match;
   for (const auto& [name, value] : table) {
@@ -232,12 +277,22 @@ Result<DaemonConfig> from_table(const toml::table& root, const std::string& path
   try {
     for (const auto& [name, value] : root) {
       std::string key(name.str());
+      if (key == "programs") {
+        config.programs = parse_programs(path, table_of(path, value, key));
+        continue;
+      }
       auto array = value.as_array();
-      if ((key != "netdev" && key != "rule") || !array) {
-        fail(path, value, key, "unknown (the file holds [[netdev]] and [[rule]] tables)");
+      if ((key != "netdev" && key != "rule" && key != "allow") || !array) {
+        fail(path, value, key, "unknown (the file holds [[netdev]], [[rule]] and [[allow]] tables and [programs])");
       }
       for (const auto& element : *array) {
         const toml::table& table = table_of(path, element, key);
+        if (key == "allow") {
+          auto rule = access::parse_allow(path, table);
+          if (!rule) throw ConfigError{rule.error().message};
+          config.access_rules.push_back(std::move(*rule));
+          continue;
+        }
         if (key == "rule") {
           config.rules.push_back(parse_rule(path, table));
           continue;

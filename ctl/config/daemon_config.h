@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "ctl/access/access_rules.h"
+#include "ctl/program_policy.h"
 #include "kernel_ifaces/result.h"
 
 namespace vnet::config {
@@ -65,10 +67,14 @@ struct ConfigNetdev {
 struct DaemonConfig {
   std::vector<ConfigNetdev> netdevs;
   std::vector<DeviceRule> rules;
+  ProgramPolicy programs;  // [programs]; the defaults when the file has none
+  // [[allow]]: who may use the QMP socket, as in an --access file.
+  std::vector<access::AccessRule> access_rules;
 };
 
-// Parses and checks FILE: TOML syntax, known keys, and every netdev (and
-// rule template, with a sample ifname) through the schema's decoder.
+// Parses and checks FILE: TOML syntax, known keys, every netdev (and rule
+// template, with a sample ifname) through the schema's decoder, and every
+// [[allow]] rule.
 Result<DaemonConfig> load(const std::string& path);
 // The same for a file's text (path names it in errors).
 Result<DaemonConfig> parse(std::string_view text, const std::string& path);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "ctl/qmp/qemu_json_writer.h"
@@ -26,25 +27,38 @@ Result<sockaddr_un> unix_address(const std::string& path) {
   return addr;
 }
 
-// Bound with its mode (0660), so there is no moment in which others may
-// connect, and listening.
-Result<void> bind_and_listen(int fd, const sockaddr_un& addr) {
-  mode_t old_mask = umask(0117);
+std::string octal_mode(mode_t mode) {
+  char text[8];
+  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode));
+  return text;
+}
+
+// Bound owner-only (0600), given its group and then its mode, and only then
+// listening: before listen() nobody can connect whatever the mode, and the
+// mode never is wider than asked.
+Result<void> bind_and_listen(int fd, const sockaddr_un& addr, const SocketAccess& access) {
+  mode_t old_mask = umask(0177);
   int bound = bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
   int bind_errno = errno;
   umask(old_mask);
   if (bound < 0) return Error::from_errno(bind_errno, std::string("bind to \"") + addr.sun_path + "\"");
-  if (listen(fd, 64) < 0) {
-    int listen_errno = errno;
+  auto undo = [&](const std::string& what) {
+    int saved = errno;
     unlink(addr.sun_path);
-    return Error::from_errno(listen_errno, std::string("listen on \"") + addr.sun_path + "\"");
+    return Error::from_errno(saved, what + " \"" + addr.sun_path + "\"");
+  };
+  if (access.group && chown(addr.sun_path, static_cast<uid_t>(-1), *access.group) < 0) {
+    return undo("giving group " + std::to_string(*access.group) + " to");
   }
+  if (chmod(addr.sun_path, access.mode) < 0) return undo("chmod " + octal_mode(access.mode) + " of");
+  if (listen(fd, 64) < 0) return undo("listen on");
   return {};
 }
 
 }  // namespace
 
-Result<UniqueFd> listen_unix(const std::string& path) {
+Result<UniqueFd> listen_unix(const std::string& path, const SocketAccess& access) {
+  if (auto mode = check_socket_mode(access.mode); !mode) return mode.take_error();
   auto addr = unix_address(path);
   if (!addr) return addr.take_error();
 
@@ -67,11 +81,11 @@ Result<UniqueFd> listen_unix(const std::string& path) {
   if (!staged) {
     // No room in sun_path for the private name: bind in place.
     unlink(path.c_str());
-    if (auto listening = bind_and_listen(fd.get(), *addr); !listening) return listening.take_error();
+    if (auto listening = bind_and_listen(fd.get(), *addr, access); !listening) return listening.take_error();
     return fd;
   }
   unlink(staging.c_str());
-  if (auto listening = bind_and_listen(fd.get(), *staged); !listening) return listening.take_error();
+  if (auto listening = bind_and_listen(fd.get(), *staged, access); !listening) return listening.take_error();
   if (rename(staging.c_str(), path.c_str()) < 0) {
     int rename_errno = errno;
     unlink(staging.c_str());
@@ -131,10 +145,18 @@ void QmpServer::accept_clients() {
       }
       return;
     }
+    // Who connected decides what it may do (the socket file's mode only who
+    // may connect): a client whose credentials cannot be read is not served.
+    auto cred = scm::peer_credentials(fd.get());
+    if (!cred) {
+      std::fprintf(stderr, "vnetd: refusing a QMP client: %s\n", cred.error().message.c_str());
+      continue;
+    }
     clients_.emplace_back();
     ClientIt client = std::prev(clients_.end());
     client->fd = std::move(fd);
-    client->session = std::make_unique<Session>(handlers_);
+    client->session =
+        std::make_unique<Session>(handlers_, access::Peer{cred->uid, cred->gid, cred->pid}, *policy_);
     auto added = loop_.add(client->fd.get(), EPOLLIN, [this, client](uint32_t events) {
       on_client_event(client, events);
     });

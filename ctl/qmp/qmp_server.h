@@ -4,10 +4,12 @@
 #pragma once
 
 #include <sys/epoll.h>
+#include <sys/types.h>
 
 #include <deque>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "ctl/qmp/commit_gate.h"
@@ -16,6 +18,7 @@
 #include "ctl/qmp/json_framer.h"
 #include "ctl/qmp/loop_timer.h"
 #include "ctl/qmp/session.h"
+#include "ctl/qmp/socket_access.h"
 
 namespace vnet::qmp {
 
@@ -45,6 +48,8 @@ class QmpServer : public EventSink {
   size_t client_count() const { return clients_.size(); }
   // Replies (and events) wait while the gate has uncommitted changes.
   void set_commit_gate(CommitGate* gate) { gate_ = gate; }
+  // Who may run what (default: root only). Outlives the server.
+  void set_access_policy(const access::AccessPolicy& policy) { policy_ = &policy; }
 
  private:
   struct Outgoing {
@@ -87,12 +92,15 @@ class QmpServer : public EventSink {
   UniqueFd listener_;
   std::list<Client> clients_;
   CommitGate* gate_ = nullptr;
+  const access::AccessPolicy* policy_ = &access::AccessPolicy::root_only();
   std::unique_ptr<LoopTimer> accept_retry_;
   bool accepting_ = true;
   bool flush_after_commit_ = false;  // a flush of every client is waiting on the gate
 };
 
-// Creates a listening UNIX socket at path (mode 0660), replacing a stale one.
-Result<UniqueFd> listen_unix(const std::string& path);
+// Creates a listening UNIX socket at path with access's mode and group,
+// replacing a stale one. The socket appears at path only once both are set:
+// never with a wider mode or another group.
+Result<UniqueFd> listen_unix(const std::string& path, const SocketAccess& access = {});
 
 }  // namespace vnet::qmp

@@ -129,6 +129,10 @@ json Session::dispatch(const json& request, std::vector<UniqueFd>& reply_fds,
   if (exec_key.empty()) return error_reply(generic_error(texts::kLacksExecute));
 
   const std::string name = request[exec_key].get<std::string>();
+  static const json no_arguments = json::object();
+  const json& args = request.contains("arguments") ? request["arguments"] : no_arguments;
+  // A peer no access rule is for hears why at once, before negotiation.
+  if (!policy_.admits(peer_)) return error_reply(generic_error(*policy_.refusal(peer_, name, args)));
   // Before negotiation only qmp_capabilities exists, and QEMU rewords every
   // CommandNotFound to point the client at it.
   const qapi::CommandDescriptor* command = qapi::find_command(name);
@@ -138,8 +142,9 @@ json Session::dispatch(const json& request, std::vector<UniqueFd>& reply_fds,
   if (!command) return error_reply({ErrorClass::CommandNotFound, texts::command_not_found(name)});
   if (exec_key == "exec-oob") return error_reply(generic_error(texts::command_no_oob(name)));
 
-  static const json no_arguments = json::object();
-  const json& args = request.contains("arguments") ? request["arguments"] : no_arguments;
+  // The access layer: the command exists and is well-formed as a request;
+  // nothing of it has run yet (docs/access.md).
+  if (auto refused = policy_.refusal(peer_, name, args)) return error_reply(generic_error(*refused));
   qapi::CommandContext ctx{*this, {}, nullptr};
   QmpResult<json> result = command->marshal(handlers_, ctx, args);
   if (!result) return error_reply(result.error());

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ctl/access/access_policy.h"
 #include "ctl/qmp/json_framer.h"
 #include "kernel_ifaces/unique_fd.h"
 #include "qapi_commands.h"
@@ -51,7 +52,13 @@ struct Reply {
 
 class Session {
  public:
-  explicit Session(qapi::CommandHandlers& handlers) : handlers_(handlers) {}
+  // peer: who connected (SO_PEERCRED); every command passes policy's check
+  // first. A session made inside the daemon's process is root's.
+  explicit Session(qapi::CommandHandlers& handlers, access::Peer peer = access::Peer::in_process(),
+                   const access::AccessPolicy& policy = access::AccessPolicy::root_only())
+      : handlers_(handlers), peer_(peer), policy_(policy) {}
+
+  const access::Peer& peer() const { return peer_; }
 
   static nlohmann::ordered_json greeting();
 
@@ -85,6 +92,8 @@ class Session {
                                   std::shared_ptr<DeferredReply>& deferred);
 
   qapi::CommandHandlers& handlers_;
+  access::Peer peer_;
+  const access::AccessPolicy& policy_;
   bool negotiated_ = false;
   bool oob_enabled_ = false;
   std::vector<UniqueFd> received_fds_;

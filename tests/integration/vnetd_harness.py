@@ -149,8 +149,9 @@ def _die_with_parent():
 class Vnetd:
     """One vnetd process on a socket in workdir."""
 
-    def __init__(self, workdir, own_netns=True):
+    def __init__(self, workdir, own_netns=True, extra_args=()):
         self.own_netns = own_netns  # False: stay in the caller's network namespace
+        self.extra_args = list(extra_args)  # more vnetd options (--access FILE, ...)
         self.workdir = Path(workdir)
         self.socket_path = str(self.workdir / "qmp.sock")
         self.state_dir = str(self.workdir / "state")
@@ -160,7 +161,7 @@ class Vnetd:
     def start(self):
         command = [vnetd_binary(), "--socket", self.socket_path, "--state-dir", self.state_dir,
                    # No ACL file: every bridge is denied, whatever the host has in /etc.
-                   "--bridge-acl", str(self.workdir / "bridge.conf")]
+                   "--bridge-acl", str(self.workdir / "bridge.conf")] + self.extra_args
         # Anything a backend creates in the kernel lives and dies in a private
         # namespace. unshare execs vnetd, so the pid stays vnetd's own.
         if self.own_netns and os.geteuid() == 0 and shutil.which("unshare"):
@@ -405,7 +406,7 @@ class VnetdTestCase(unittest.TestCase):
         self.workdir = tempfile.mkdtemp(prefix="vnetd-it-")
         self.addCleanup(shutil.rmtree, self.workdir, True)
         watch_sanitizer_reports(self)
-        self.daemon = Vnetd(self.workdir)
+        self.daemon = Vnetd(self.workdir, extra_args=self.daemon_args())
         watch_stderr_log(self, self.daemon.log_path)
         self.addCleanup(self.daemon.kill)
         self.daemon.start()
@@ -413,6 +414,11 @@ class VnetdTestCase(unittest.TestCase):
         self.addCleanup(self._close_clients)
         # A test that stops the daemon itself sets this to skip the end check.
         self.daemon_stopped_by_test = False
+
+    def daemon_args(self):
+        """More vnetd options for this test's daemon; files it names may be
+        written into self.workdir here (it exists, the daemon has not started)."""
+        return []
 
     def _close_clients(self):
         for client in self.clients:

@@ -531,7 +531,15 @@ def make_peers(args, workdir):
     vnetd = find_vnetd(args.vnetd)
     state = os.path.join(workdir, "vnetd-state")
     os.mkdir(state)
-    argv = [vnetd, "--socket", other_sock, "--state-dir", state]
+    # QEMU runs any script, helper, vde plugin, guestfwd command and tftp/smb
+    # directory it is given; vnetd only what its [programs] policy allows
+    # (docs/security.md). The corpus compares QEMU's checks, so vnetd runs
+    # with the policy open; the policy's refusals have tests of their own.
+    config = os.path.join(workdir, "vnetd.toml")
+    with open(config, "w") as f:
+        f.write('[programs]\nscript-dirs = ["/"]\nhelper-dirs = ["/"]\nvde-plugins = ["*"]\n'
+                'user-guestfwd-cmd = true\nuser-dirs = ["/"]\n')
+    argv = [vnetd, "--socket", other_sock, "--state-dir", state, "--config", config]
     return first, Peer("vnetd", argv, other_sock, other_log)
 
 

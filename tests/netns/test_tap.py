@@ -30,7 +30,13 @@ class TapInNamespace(NamespaceTestCase):
     def setUp(self):
         super().setUp()
         self.sh("ip link add br0 type bridge; ip link set br0 mtu 1400 up; ip link add br1 type bridge")
-        self.start_daemon()
+        # Scripts run only from directories the daemon's [programs] allows.
+        self.scripts = os.path.join(self.work, "scripts")
+        os.mkdir(self.scripts, 0o755)
+        config = os.path.join(self.work, "vnetd.toml")
+        with open(config, "w") as f:
+            f.write(f'[programs]\nscript-dirs = ["{self.scripts}"]\nscript-timeout-ms = 3000\n')
+        self.start_daemon(extra_args=["--config", config])
 
     def links(self):
         return {l["ifname"]: l for l in json.loads(self.sh("ip -d -j link show"))}
@@ -203,7 +209,7 @@ class TapInNamespace(NamespaceTestCase):
         downscript) is answered once the old device is gone; meanwhile other
         clients are served at once (issue 17: nothing one client does may
         stall the daemon)."""
-        slow = os.path.join(self.work, "slowdown")
+        slow = os.path.join(self.scripts, "slowdown")
         with open(slow, "w") as f:
             f.write("#!/bin/sh\nsleep 1.5\n")
         os.chmod(slow, 0o755)
@@ -225,22 +231,66 @@ class TapInNamespace(NamespaceTestCase):
     def test_scripts_run_with_the_ifname(self):
         log = os.path.join(self.work, "script.log")
         for name in ("up", "down"):
-            path = os.path.join(self.work, f"if{name}")
+            path = os.path.join(self.scripts, f"if{name}")
             with open(path, "w") as f:
                 f.write(f"#!/bin/sh\necho {name} $1 >> {log}\n")
             os.chmod(path, 0o755)
-        self.client.cmd("netdev_add", type="tap", id="s", ifname="vs0", script=os.path.join(self.work, "ifup"),
-                        downscript=os.path.join(self.work, "ifdown"))
+        self.client.cmd("netdev_add", type="tap", id="s", ifname="vs0", script=os.path.join(self.scripts, "ifup"),
+                        downscript=os.path.join(self.scripts, "ifdown"))
         self.client.cmd("netdev_del", id="s")
         self.wait_gone("vs0")
         self.assertEqual(open(log).read().split("\n")[:2], ["up vs0", "down vs0"])
-        failing = os.path.join(self.work, "fail")
+        failing = os.path.join(self.scripts, "fail")
         with open(failing, "w") as f:
             f.write("#!/bin/sh\nexit 3\n")
         os.chmod(failing, 0o755)
         reply = self.add(type="tap", id="f", ifname="vf0", script=failing)
         self.assertIn("failed with status 3", reply["error"]["desc"])
         self.assertNotIn("vf0", self.links(), "a failed add left its tap behind")
+
+    def test_an_up_script_blocks_no_other_client(self):
+        """A tap's up-script runs off the daemon's loop (issue 16: a script
+        that never exits blocked every client for 30 s): the add is answered
+        when it ends, other clients are served meanwhile, the id and ifname
+        are taken while it runs, and one that overruns is killed and its tap
+        removed."""
+        slow = os.path.join(self.scripts, "slowup")
+        with open(slow, "w") as f:
+            f.write("#!/bin/sh\nsleep 1.5\n")
+        os.chmod(slow, 0o755)
+        started = time.monotonic()
+        self.client.send("netdev_add", {"type": "tap", "id": "u0", "ifname": "ru0", "script": slow})
+        other = QmpClient(os.path.join(self.work, "qmp.sock"))
+        self.addCleanup(other.close)
+        for _ in range(5):
+            asked = time.monotonic()
+            self.assertIn("return", other.execute("query-version"))
+            self.assertLess(time.monotonic() - asked, 0.5, "another client waited behind the up-script")
+        self.assertIn("Duplicate ID 'u0'", other.execute("netdev_add", {"type": "tap", "id": "u0"})["error"]["desc"])
+        self.assertIn("already netdev 'u0'",
+                      other.execute("netdev_add", {"type": "tap", "id": "u1", "ifname": "ru0"})["error"]["desc"])
+        self.assertEqual(other.cmd("query-netdevs"), [], "listed before its up-script ended")
+        self.assertLess(time.monotonic() - started, 1.0, "the other client's answers came after the script")
+        self.assertEqual(self.client.read_reply(timeout=10), {"return": {}})
+        self.assertGreater(time.monotonic() - started, 1.4, "answered before the up-script ended")
+        self.assertEqual([n["id"] for n in self.client.cmd("query-netdevs")], ["u0"])
+
+        hung = os.path.join(self.scripts, "hung")
+        log = os.path.join(self.work, "down.log")
+        with open(hung, "w") as f:
+            f.write("#!/bin/sh\nsleep 60\n")
+        os.chmod(hung, 0o755)
+        down = os.path.join(self.scripts, "down")
+        with open(down, "w") as f:
+            f.write(f"#!/bin/sh\necho $1 >> {log}\n")
+        os.chmod(down, 0o755)
+        started = time.monotonic()
+        reply = self.add(type="tap", id="h0", ifname="rh0", script=hung, downscript=down)
+        self.assertIn("did not finish within 3000 ms", reply["error"]["desc"], reply)
+        self.assertLess(time.monotonic() - started, 10)
+        self.assertNotIn("rh0", self.links(), "the tap of a timed-out up-script is left")
+        self.assertFalse(os.path.exists(log), "the downscript ran for an add that failed")
+        self.assertEqual([n["id"] for n in self.client.cmd("query-netdevs")], ["u0"])
 
     def test_vhost_without_vhost_net_is_a_clear_error(self):
         reply = self.add(type="tap", id="v", ifname="vv0", vhost=True)

@@ -52,7 +52,11 @@ class UserNetdevFromATap(NamespaceTestCase):
         if not busybox:
             self.fail("busybox (Debian's busybox or busybox-static) is needed for udhcpc: apt-get install busybox")
         self.busybox = busybox
-        self.start_daemon()
+        # guestfwd cmd: and smb= are refused unless [programs] allows them.
+        config = os.path.join(self.work, "vnetd.toml")
+        with open(config, "w") as f:
+            f.write('[programs]\nuser-guestfwd-cmd = true\nuser-dirs = ["/tmp"]\n')
+        self.start_daemon(extra_args=["--config", config])
         self.script = os.path.join(self.work, "udhcpc.sh")
         with open(self.script, "w") as f:
             f.write(SCRIPT)

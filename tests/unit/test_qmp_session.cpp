@@ -180,3 +180,47 @@ TEST(JsonFramer, ControlCharacterResetsAnUnfinishedMessage) {
 
 }  // namespace
 }  // namespace vnet::qmp
+
+namespace vnet::qmp {
+namespace {
+
+// The access layer in the request path: a refused request runs nothing.
+TEST_F(SessionTest, AccessIsCheckedBeforeAnyCommandRuns) {
+  auto rules = access::parse_access(
+      "[[allow]]\nuid = 1000\ncommands = [\"query-*\"]\n"
+      "[[allow]]\nuid = 1000\ncommands = [\"netdev_del\"]\nowned = true\n",
+      "access.toml");
+  ASSERT_TRUE(rules);
+  access::AccessPolicy policy(std::move(*rules));
+  policy.set_owner_lookup([this](const std::string& id) { return commands.netdev_owner(id); });
+  ask(R"({"execute":"qmp_capabilities"})");
+  ask(R"({"execute":"netdev_add","arguments":{"type":"hubport","id":"h0","hubid":1}})");
+
+  Session vmm(commands, access::Peer{1000, 1000, 42}, policy);
+  auto ask_as = [](Session& s, const std::string& text) {
+    JsonFramer framer;
+    return json::parse(s.handle(framer.feed(text).at(0)).text);
+  };
+  EXPECT_EQ(ask_as(vmm, R"({"execute":"qmp_capabilities"})"), json::parse(R"({"return":{}})"));
+  EXPECT_EQ(ask_as(vmm, R"({"execute":"query-netdevs"})")["return"].size(), 1u);
+  auto refused = ask_as(vmm, R"({"execute":"netdev_add","arguments":{"type":"hubport","id":"h1","hubid":1},"id":7})");
+  EXPECT_EQ(refused["id"], 7);
+  EXPECT_EQ(refused["error"], json::parse(R"j({"class":"GenericError","desc":"Permission denied: uid 1000 may not run )j"
+                                          R"j(netdev_add (no rule allows it)"})j"));
+  // h0 has no owner: the owned rule does not reach it.
+  EXPECT_EQ(ask_as(vmm, R"({"execute":"netdev_del","arguments":{"id":"h0"}})")["error"]["desc"],
+            "Permission denied: uid 1000 may not run netdev_del (its rule is for owned netdevs: 'h0' is not a netdev "
+            "whose tap uid 1000 owns)");
+  EXPECT_EQ(registry.all().size(), 1u);
+  EXPECT_EQ(events.names, (std::vector<std::string>{"VNET_NETDEV_ADDED"}));
+
+  // A peer no rule is for hears it before negotiation, for every command.
+  Session stranger(commands, access::Peer{1001, 1001, 43}, policy);
+  EXPECT_EQ(ask_as(stranger, R"({"execute":"qmp_capabilities"})")["error"]["desc"],
+            "Permission denied: uid 1001 may not run qmp_capabilities (no access rule is for uid 1001 or gid 1001)");
+  EXPECT_EQ(ask_as(stranger, R"({"execute":"query-version"})")["error"]["desc"],
+            "Permission denied: uid 1001 may not run query-version (no access rule is for uid 1001 or gid 1001)");
+}
+
+}  // namespace
+}  // namespace vnet::qmp
