@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cerrno>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -24,7 +25,8 @@ struct BackendFd {
 };
 
 // One fact for query-netdevs' "details" (ifname, ifindex, queues, ...).
-using DetailValue = std::variant<int64_t, std::string, bool, std::vector<std::string>, std::vector<int64_t>>;
+using DetailValue = std::variant<int64_t, std::string, bool, std::vector<std::string>, std::vector<int64_t>,
+                                 std::map<std::string, int64_t>>;
 struct Detail {
   std::string key;
   DetailValue value;

@@ -6,6 +6,7 @@
 
 #include "backends/l2tpv3/l2tpv3_backend.h"
 #include "backends/netmap/netmap_support.h"
+#include "backends/nic/ip_prefix.h"
 #include "backends/nic/nic_backend.h"
 #include "backends/tap/tap_backend.h"
 #include "backends/socket/socket_backend.h"
@@ -114,8 +115,26 @@ Created create_nic(const qapi::Netdev& netdev, DaemonResources& r, const Backend
   identity.vectors = options.vectors;
   // Pinned per NIC id, under a directory named for the maps' layout version.
   std::string pin_dir = r.bpf_pin_root.empty() ? "" : r.bpf_pin_root + "/" + netdev.id;
-  auto made = nic::NicBackend::create(std::move(identity), pin_dir);
+  std::string anti_spoof_pin_dir = r.anti_spoof_pin_root.empty() ? "" : r.anti_spoof_pin_root + "/" + netdev.id;
+  // anti-spoof=on: applied when the NIC is paired with its tap (a failure
+  // there undoes the add); a NIC added with no peer has no tap to act on.
+  std::optional<nic::AntiSpoofSetting> anti_spoof;
+  if (options.anti_spoof.value_or(false)) {
+    if (!options.netdev) return generic_error("anti-spoof needs netdev naming the tap the guest sends into");
+    nic::AntiSpoofSetting setting;
+    setting.enabled = true;
+    setting.allowed_texts = options.allowed_ips.value_or(std::vector<std::string>{});
+    auto allowed = nic::parse_ip_prefixes(setting.allowed_texts, "allowed-ips");
+    if (!allowed) return generic_error(allowed.error().message);
+    setting.allowed = std::move(allowed.value());
+    setting.drop_other = options.other_ethertypes == qapi::AntiSpoofOtherEthertypes::drop;
+    anti_spoof = std::move(setting);
+  } else if (options.allowed_ips || options.other_ethertypes) {
+    return generic_error("allowed-ips and other-ethertypes go with anti-spoof on");
+  }
+  auto made = nic::NicBackend::create(std::move(identity), pin_dir, anti_spoof_pin_dir);
   if (!made) return generic_error("nic '" + netdev.id + "': " + made.error().message);
+  if (anti_spoof) made.value()->set_anti_spoof_on_peering(std::move(*anti_spoof));
   return std::unique_ptr<Backend>(std::move(made.value()));
 }
 

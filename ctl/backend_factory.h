@@ -57,6 +57,8 @@ struct DaemonResources {
   // What builds backends: create_backend(); the fuzz targets put one here
   // that makes no kernel object.
   BackendFactory make_backend = create_backend;
+  // A directory on a bpffs for NICs' pinned anti-spoof maps ("" for none).
+  std::string anti_spoof_pin_root = "";
 };
 
 }  // namespace vnet

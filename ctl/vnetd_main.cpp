@@ -21,12 +21,14 @@
 
 #include "backends/bridge/bridge_acl.h"
 #include "backends/hubport/hub.h"
+#include "backends/nic/nic_backend.h"
 #include "backends/teardown_queue.h"
 #include "ctl/access/access_policy.h"
 #include "ctl/config/daemon_config.h"
 #include "ctl/idle_trim.h"
 #include "ctl/daemon_state.h"
 #include "ctl/device_rules.h"
+#include "ebpf/anti_spoof.h"
 #include "ebpf/rx_filter.h"
 #include "kernel_ifaces/bpffs.h"
 #include "ctl/commands/vnetd_commands.h"
@@ -150,6 +152,21 @@ void remove_unclaimed_pins(const std::string& pin_root, vnet::NetdevRegistry& re
   }
 }
 
+// Anti-spoof maps of NICs that are gone, or whose anti-spoofing the state
+// says is off (a crash between enabling and recording it).
+void remove_unclaimed_anti_spoof_pins(const std::string& pin_root, vnet::NetdevRegistry& registry) {
+  std::error_code ec;
+  for (const auto& dir : std::filesystem::directory_iterator(pin_root, ec)) {
+    std::string id = dir.path().filename().string();
+    vnet::NetdevEntry* entry = registry.find(id);
+    auto* nic = entry ? dynamic_cast<vnet::nic::NicBackend*>(entry->backend.get()) : nullptr;
+    if (nic && nic->anti_spoof().enabled) continue;
+    for (const auto& pin : std::filesystem::directory_iterator(dir.path(), ec)) unlink(pin.path().c_str());
+    rmdir(dir.path().c_str());
+    std::fprintf(stderr, "vnetd: removed the pinned anti-spoof maps of '%s', not enabled in the state\n", id.c_str());
+  }
+}
+
 // The soft fd limit (often 1024) would stop vnetd at ~250 four-queue taps;
 // the hard one is what the administrator allows.
 void raise_fd_limit() {
@@ -202,11 +219,13 @@ int run(const Options& options) {
   // re-adopts them (and the filter never stops in between).
   const std::string bpf_dir = options.state_dir + "/bpf";
   auto bpffs_mounted = vnet::bpffs::ensure_mounted(bpf_dir);
-  std::string pin_root;
+  std::string pin_root, anti_spoof_pin_root;
   if (bpffs_mounted) {
     // bpffs refuses names with a dot (they are its own).
     pin_root = bpf_dir + "/rx_filter_v" + std::to_string(RX_FILTER_LAYOUT_VERSION);
     if (mkdir(pin_root.c_str(), 0700) < 0 && errno != EEXIST) pin_root.clear();
+    anti_spoof_pin_root = bpf_dir + "/anti_spoof_v" + std::to_string(ANTI_SPOOF_LAYOUT_VERSION);
+    if (mkdir(anti_spoof_pin_root.c_str(), 0700) < 0 && errno != EEXIST) anti_spoof_pin_root.clear();
   }
   if (pin_root.empty()) {
     log_error("rx filter maps are not pinned (" + (bpffs_mounted ? "mkdir failed" : bpffs_mounted.error().message) +
@@ -245,6 +264,7 @@ int run(const Options& options) {
   }
   (void)(*loop)->add((*frames)->event_fd(), EPOLLIN, [&frames](uint32_t) { (*frames)->process(); });
   vnet::DaemonResources resources{hubs, teardown, *rtnl, *acl, pin_root, frames->get()};
+  resources.anti_spoof_pin_root = anti_spoof_pin_root;
   if (config) resources.programs = config->programs;
   vnet::NetdevRegistry registry;
   // Until the daemon serves, a failure to start leaves every device it
@@ -329,6 +349,7 @@ int run(const Options& options) {
     }
   }
   if (!pin_root.empty()) remove_unclaimed_pins(pin_root, registry);
+  if (!anti_spoof_pin_root.empty()) remove_unclaimed_anti_spoof_pins(anti_spoof_pin_root, registry);
   state.set_announcer(&announcer);
   state.set_teardown_queue(&teardown);
   announcer.set_on_change([&state] { state.sections_changed(); });

@@ -29,12 +29,15 @@ std::string format_mac(const ebpf::Mac& mac) {
   return buf;
 }
 
-Result<std::unique_ptr<NicBackend>> NicBackend::create(NicIdentity identity, const std::string& pin_dir) {
+Result<std::unique_ptr<NicBackend>> NicBackend::create(NicIdentity identity, const std::string& pin_dir,
+                                                      const std::string& anti_spoof_pin_dir) {
   auto program = pin_dir.empty() ? ebpf::RxFilterProgram::load() : ebpf::RxFilterProgram::load_pinned(pin_dir);
   if (!program) return program.take_error();
   if (program.value()->adopted()) {
     // A restarted daemon: the guest's filter is in the maps, as it was.
-    return std::unique_ptr<NicBackend>(new NicBackend(std::move(identity), std::move(program.value())));
+    std::unique_ptr<NicBackend> nic(new NicBackend(std::move(identity), std::move(program.value())));
+    nic->anti_spoof_pin_dir_ = anti_spoof_pin_dir;
+    return nic;
   }
   // The state of a NIC whose guest driver has not programmed it yet.
   ebpf::RxFilterState fresh;
@@ -44,21 +47,87 @@ Result<std::unique_ptr<NicBackend>> NicBackend::create(NicIdentity identity, con
   fresh.broadcast_allowed = true;
   for (int vid = 0; vid < 4096; vid++) fresh.vlan_table.push_back(static_cast<uint16_t>(vid));
   if (auto applied = program.value()->apply(fresh); !applied) return applied.take_error();
-  return std::unique_ptr<NicBackend>(new NicBackend(std::move(identity), std::move(program.value())));
+  std::unique_ptr<NicBackend> nic(new NicBackend(std::move(identity), std::move(program.value())));
+  nic->anti_spoof_pin_dir_ = anti_spoof_pin_dir;
+  return nic;
 }
 
 NicBackend::~NicBackend() {
-  if (keep_) return;  // filter, maps and pins stay for the next daemon
-  // The tap outlives us: take our filter off it.
+  if (keep_) {
+    // Filters, maps and pins stay for the next daemon.
+    anti_spoof_filter_.release();
+    return;
+  }
+  // The tap outlives us: take our filters off it.
   if (attached_fd_ >= 0) (void)tun::set_filter_ebpf(attached_fd_, -1);
   program_->unpin();
+  drop_anti_spoof();
+}
+
+Result<void> NicBackend::set_anti_spoof(AntiSpoofSetting setting) {
+  if (!setting.enabled) {
+    drop_anti_spoof();
+    // A filter in our place that we do not hold (a crash between attaching
+    // it and recording the setting) goes too.
+    if (peer_ifindex_ > 0 && restarted()) {
+      (void)ebpf::TcIngressFilter::detach(peer_ifindex_, kAntiSpoofTcHandle, kAntiSpoofTcPriority);
+    }
+    return {};
+  }
+  if (peer_ifindex_ <= 0) {
+    return Error{ENODEV, "it has no tap peer: anti-spoofing acts on the tap the guest sends into"};
+  }
+  ebpf::AntiSpoofSettings settings{identity_.mac, setting.drop_other, setting.allowed};
+  if (anti_spoof_program_) {
+    if (auto applied = anti_spoof_program_->apply(settings); !applied) return applied;
+    anti_spoof_ = std::move(setting);
+    return {};
+  }
+  auto program = ebpf::AntiSpoofProgram::load(anti_spoof_pin_dir_);
+  if (!program) return program.take_error();
+  // Until attached, a failure leaves nothing: the program and its pins go.
+  auto unpin_unless_attached = [&] { program.value()->unpin(); };
+  if (auto applied = program.value()->apply(settings); !applied) {
+    unpin_unless_attached();
+    return applied;
+  }
+  auto filter = ebpf::TcIngressFilter::attach(peer_ifindex_, "ifindex " + std::to_string(peer_ifindex_),
+                                              program.value()->prog_fd(), kAntiSpoofTcHandle, kAntiSpoofTcPriority);
+  if (!filter) {
+    unpin_unless_attached();
+    return filter.take_error();
+  }
+  anti_spoof_program_ = std::move(program.value());
+  anti_spoof_filter_ = std::move(filter.value());
+  anti_spoof_ = std::move(setting);
+  return {};
+}
+
+void NicBackend::drop_anti_spoof() {
+  anti_spoof_filter_.reset();
+  if (anti_spoof_program_) anti_spoof_program_->unpin();
+  anti_spoof_program_.reset();
+  anti_spoof_ = AntiSpoofSetting{};
 }
 
 Result<void> NicBackend::peer_connected(Backend& peer) {
+  // A tap whose queues are all held by a VMM (after a restart) has no fd
+  // for us but still an ifindex, which is all anti-spoofing needs.
+  int ifindex = peer.guest_tx_ifindex();
   auto fd = peer.filter_attach_fd();
-  if (!fd) return {};  // a peer without a tap: nothing in the kernel to filter
-  if (auto attached = tun::set_filter_ebpf(*fd, program_->prog_fd()); !attached) return attached;
-  attached_fd_ = *fd;
+  if (fd) {
+    if (auto attached = tun::set_filter_ebpf(*fd, program_->prog_fd()); !attached) return attached;
+    attached_fd_ = *fd;
+  }
+  peer_ifindex_ = ifindex;
+  if (auto setting = std::exchange(anti_spoof_on_peering_, std::nullopt)) {
+    if (auto set = set_anti_spoof(std::move(*setting)); !set) {
+      if (attached_fd_ >= 0) (void)tun::set_filter_ebpf(attached_fd_, -1);
+      attached_fd_ = -1;
+      peer_ifindex_ = 0;
+      return Error{set.error().errnum, "anti-spoof: " + set.error().message};
+    }
+  }
   return {};
 }
 
@@ -67,6 +136,9 @@ Result<void> NicBackend::peer_connected(Backend& peer) {
 void NicBackend::peer_disconnected(Backend&) {
   filter_kept_ = false;
   if (keep_) return;
+  // The guest no longer sends through that tap: anti-spoofing ends with the pair.
+  drop_anti_spoof();
+  peer_ifindex_ = 0;
   if (attached_fd_ >= 0) (void)tun::set_filter_ebpf(attached_fd_, -1);
   attached_fd_ = -1;
 }
@@ -88,6 +160,24 @@ std::vector<Detail> NicBackend::details() const {
   if (auto counted = program_->counters()) {
     out.push_back({"rx-filter-passed", static_cast<int64_t>(counted->passed)});
     out.push_back({"rx-filter-dropped", static_cast<int64_t>(counted->dropped)});
+  }
+  out.push_back({"anti-spoof", anti_spoof_.enabled});
+  if (anti_spoof_.enabled) {
+    out.push_back({"allowed-ips", anti_spoof_.allowed_texts});
+    out.push_back({"other-ethertypes", std::string(anti_spoof_.drop_other ? "drop" : "allow")});
+  }
+  if (anti_spoof_program_) {
+    if (auto counted = anti_spoof_program_->counters()) {
+      out.push_back({"spoof-drops", static_cast<int64_t>(counted->drops())});
+      out.push_back({"spoof-drops-by-reason", std::map<std::string, int64_t>{
+                                                  {"bad-mac", static_cast<int64_t>(counted->bad_mac)},
+                                                  {"bad-arp", static_cast<int64_t>(counted->bad_arp)},
+                                                  {"bad-ipv4", static_cast<int64_t>(counted->bad_ipv4)},
+                                                  {"bad-ipv6", static_cast<int64_t>(counted->bad_ipv6)},
+                                                  {"bad-na", static_cast<int64_t>(counted->bad_na)},
+                                                  {"other", static_cast<int64_t>(counted->other)}}});
+      out.push_back({"anti-spoof-passed", static_cast<int64_t>(counted->passed)});
+    }
   }
   return out;
 }

@@ -11,7 +11,9 @@
 
 #include "backends/backend.h"
 #include "backends/nic/announce_frames.h"
+#include "ebpf/anti_spoof_program.h"
 #include "ebpf/rx_filter_program.h"
+#include "ebpf/tc_ingress.h"
 
 namespace vnet::nic {
 
@@ -22,11 +24,26 @@ struct NicIdentity {
   std::optional<uint32_t> vectors;
 };
 
+// set-anti-spoof's setting, kept as given (the texts) and parsed.
+struct AntiSpoofSetting {
+  bool enabled = false;
+  bool drop_other = false;  // other-ethertypes: "drop"
+  std::vector<std::string> allowed_texts;
+  std::vector<ebpf::IpPrefix> allowed;
+};
+
+// Where our anti-spoof filter sits on the tap's tc ingress: a fixed place,
+// so that a restarted daemon replaces its own filter and nobody else's.
+inline constexpr uint32_t kAntiSpoofTcHandle = 0x5653;    // "VS"
+inline constexpr uint32_t kAntiSpoofTcPriority = 0x5653;
+
 class NicBackend : public Backend {
  public:
   // pin_dir: where its maps are pinned ("" for nowhere); pinned maps already
   // there are re-adopted, filter and counters included (restarted()).
-  static Result<std::unique_ptr<NicBackend>> create(NicIdentity identity, const std::string& pin_dir = "");
+  // anti_spoof_pin_dir: where its anti-spoof maps go when it is enabled.
+  static Result<std::unique_ptr<NicBackend>> create(NicIdentity identity, const std::string& pin_dir = "",
+                                                    const std::string& anti_spoof_pin_dir = "");
   bool restarted() const { return program_->adopted(); }
   // After a restart the filter may still be on a tap we cannot reach (its
   // queues are all held by a VMM): the kernel still runs it.
@@ -38,6 +55,18 @@ class NicBackend : public Backend {
   Result<ebpf::RxFilterState> rx_filter() const { return program_->read(); }
   Result<void> set_rx_filter(const ebpf::RxFilterState& state) { return program_->apply(state); }
   bool filter_enforced() const { return attached_fd_ >= 0 || filter_kept_; }
+
+  // Anti-spoofing of what the guest sends: enabling loads the program (or
+  // re-adopts its pinned maps), writes the setting and attaches it to the
+  // tc ingress of the peer tap; disabling takes it off and unpins it.
+  // Needs a tap peer to enable. On failure nothing has changed.
+  Result<void> set_anti_spoof(AntiSpoofSetting setting);
+  const AntiSpoofSetting& anti_spoof() const { return anti_spoof_; }
+  // netdev_add's anti-spoof=on: applied by peer_connected(), whose failure
+  // undoes the add.
+  void set_anti_spoof_on_peering(AntiSpoofSetting setting) { anti_spoof_on_peering_ = std::move(setting); }
+  // The ifindex of the peer tap the guest sends into, 0 when there is none.
+  int tap_ifindex() const { return peer_ifindex_; }
 
   // NIC_RX_FILTER_CHANGED is sent once, then not again until the filter is
   // queried (QEMU's rxfilter_notify_enabled).
@@ -74,8 +103,16 @@ class NicBackend : public Backend {
   NicBackend(NicIdentity identity, std::unique_ptr<ebpf::RxFilterProgram> program)
       : identity_(std::move(identity)), program_(std::move(program)) {}
 
+  void drop_anti_spoof();
+
   NicIdentity identity_;
   std::unique_ptr<ebpf::RxFilterProgram> program_;
+  std::string anti_spoof_pin_dir_;
+  AntiSpoofSetting anti_spoof_;
+  std::optional<AntiSpoofSetting> anti_spoof_on_peering_;
+  std::unique_ptr<ebpf::AntiSpoofProgram> anti_spoof_program_;  // while enabled
+  ebpf::TcIngressFilter anti_spoof_filter_;                     // on peer_ifindex_, while enabled
+  int peer_ifindex_ = 0;
   int attached_fd_ = -1;  // the peer's tap fd (owned by the peer) carrying our filter
   bool notify_enabled_ = true;
   uint64_t announce_frames_ = 0;

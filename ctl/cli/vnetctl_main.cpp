@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "ctl/cli/nic_command.h"
 #include "ctl/cli/option_parser.h"
 #include "ctl/cli/qmp_client.h"
 #include "ctl/cli/udev_event.h"
@@ -25,6 +26,8 @@ constexpr const char* kUsage =
     "  netdev show [ID]\n"
     "  link set NAME up|down\n"
     "  rx-filter show [NAME]\n"
+    "  nic anti-spoof NAME on [--allow CIDR]... [--other allow|drop]\n"
+    "  nic anti-spoof NAME off\n"
     "  announce [initial=MS] [max=MS] [rounds=N] [step=MS] [interfaces=A,B] [id=X]\n"
     "  vmm attach NIC qmp=PATH [device=ID] [driver=D] [bus=B] [hotplug=on|off]\n"
     "  vmm detach NIC\n"
@@ -161,6 +164,11 @@ int run(Cli& cli, const std::string& object, const std::vector<std::string>& wor
       return fail("usage: vnetctl link set NAME up|down");
     }
     return cli.run("set_link", {{"name", words[1]}, {"up", words[2] == "up"}}) ? 0 : 1;
+  }
+  if (object == "nic") {
+    auto args = vnet::cli::anti_spoof_arguments(words);
+    if (!args) return fail(args.error().message);
+    return cli.run("set-anti-spoof", *args) ? 0 : 1;
   }
   if (object == "rx-filter") {
     if (words.empty() || words[0] != "show" || words.size() > 2) return fail("usage: vnetctl rx-filter show [NAME]");

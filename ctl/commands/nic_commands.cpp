@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "backends/nic/ip_prefix.h"
 #include "backends/nic/nic_backend.h"
 #include "ctl/commands/vnetd_commands.h"
 #include "ctl/qmp/qemu_texts.h"
@@ -174,6 +175,30 @@ QmpResult<Empty> VnetdCommands::qmp_set_announce_addresses(CommandContext&,
   }
   if (auto full = refuse_unrecordable()) return *full;
   nic->set_announce_addresses(std::move(addresses), args.addresses);
+  state_changed(args.name);
+  return Empty{};
+}
+
+QmpResult<Empty> VnetdCommands::qmp_set_anti_spoof(CommandContext&, const qapi::SetAntiSpoofArgs& args) {
+  NetdevEntry* entry = registry_.find(args.name);
+  if (!entry) return QmpError{ErrorClass::DeviceNotFound, texts::device_not_found(args.name)};
+  nic::NicBackend* nic = as_nic(*entry);
+  if (!nic) return generic_error(texts::not_a_nic(args.name));
+  nic::AntiSpoofSetting setting;
+  setting.enabled = args.enable;
+  if (args.enable) {
+    setting.allowed_texts = args.allowed_ips.value_or(std::vector<std::string>{});
+    auto allowed = nic::parse_ip_prefixes(setting.allowed_texts, "allowed-ips");
+    if (!allowed) return generic_error(allowed.error().message);
+    setting.allowed = std::move(allowed.value());
+    setting.drop_other = args.other_ethertypes == qapi::AntiSpoofOtherEthertypes::drop;
+  } else if (args.allowed_ips || args.other_ethertypes) {
+    return generic_error("allowed-ips and other-ethertypes go with enable true");
+  }
+  if (auto full = refuse_unrecordable()) return *full;
+  if (auto set = nic->set_anti_spoof(std::move(setting)); !set) {
+    return generic_error("anti-spoofing on NIC '" + args.name + "': " + set.error().message);
+  }
   state_changed(args.name);
   return Empty{};
 }

@@ -1,6 +1,9 @@
 // restore_netdev: a restarted daemon re-adopting what its state file records,
 // through the same path as netdev_add, with the kernel objects found again
 // rather than made.
+#include <cstdio>
+
+#include "backends/nic/ip_prefix.h"
 #include "backends/nic/nic_backend.h"
 #include "ctl/commands/vnetd_commands.h"
 #include "ctl/qapi/input_visitor.h"
@@ -40,6 +43,22 @@ void restore_nic_extras(nic::NicBackend& nic, const json& details) {
   if (nic.restarted() && !nic.filter_enforced() && details.value("rx-filter-enforced", false)) {
     nic.set_filter_still_attached();
   }
+  // Anti-spoofing: its maps (prefixes, counters) are re-adopted from their
+  // pins and a new program replaces the old one on the tap's ingress.
+  // What the details say wins over the options (set-anti-spoof came later).
+  if (nic.anti_spoof().enabled && details.contains("anti-spoof") && !details.value("anti-spoof", false)) {
+    (void)nic.set_anti_spoof({});
+  }
+  if (details.value("anti-spoof", false)) {
+    nic::AntiSpoofSetting setting;
+    setting.enabled = true;
+    setting.drop_other = details.value("other-ethertypes", std::string()) == "drop";
+    if (details.contains("allowed-ips")) setting.allowed_texts = details["allowed-ips"].get<std::vector<std::string>>();
+    auto allowed = nic::parse_ip_prefixes(setting.allowed_texts, "allowed-ips");
+    auto set = allowed ? (setting.allowed = std::move(allowed.value()), nic.set_anti_spoof(std::move(setting)))
+                       : Result<void>(allowed.take_error());
+    if (!set) std::fprintf(stderr, "vnetd: restoring anti-spoofing: %s\n", set.error().message.c_str());
+  }
 }
 
 }  // namespace
@@ -56,7 +75,13 @@ Result<void> VnetdCommands::restore_netdev(const json& record) {
   std::string peer = record.value("peer", std::string());
   if (peer.empty() || !registry_.find(peer)) {
     if (auto* hub = std::get_if<qapi::NetdevHubPortOptions>(&netdev->u)) hub->netdev.reset();
-    if (auto* nic = std::get_if<qapi::NetLegacyNicOptions>(&netdev->u)) nic->netdev.reset();
+    if (auto* nic = std::get_if<qapi::NetLegacyNicOptions>(&netdev->u)) {
+      nic->netdev.reset();
+      // Its anti-spoofing ended with the pair (the details say so too).
+      nic->anti_spoof.reset();
+      nic->allowed_ips.reset();
+      nic->other_ethertypes.reset();
+    }
   }
 
   BackendRequest request{[](const std::string&) { return std::optional<UniqueFd>(); }, {}, {}};

@@ -73,6 +73,7 @@ class VnetdCommands : public qapi::CommandHandlers {
   QmpResult<Empty> qmp_set_rx_filter(qapi::CommandContext& ctx, const qapi::RxFilterInfo& args) override;
   QmpResult<Empty> qmp_udev_event(qapi::CommandContext& ctx, const qapi::UdevEventArgs& args) override;
   QmpResult<Empty> qmp_set_nic_features(qapi::CommandContext& ctx, const qapi::SetNicFeaturesArgs& args) override;
+  QmpResult<Empty> qmp_set_anti_spoof(qapi::CommandContext& ctx, const qapi::SetAntiSpoofArgs& args) override;
   QmpResult<Empty> qmp_set_announce_addresses(qapi::CommandContext& ctx,
                                               const qapi::SetAnnounceAddressesArgs& args) override;
   QmpResult<qapi::VdpaSelftestResult> qmp_vdpa_selftest(qapi::CommandContext& ctx,

@@ -445,5 +445,75 @@ TEST_F(VhostNet, RxFilterHoldsWithVhostNetAsTheReader) {
               "frames leaked\n", arrived, kEach, leaked, 2 * kEach);
 }
 
+// Guest anti-spoofing with vhost-net as the writer: frames the guest puts on
+// its transmitq are written into the tap by vhost-net (tun_sendmsg()), never
+// by a VMM, and the anti-spoof program on the tap's tc ingress still drops
+// those with a source that is not the guest's. What passes is seen by a
+// packet socket for ETH_P_IP, which the kernel serves after tc ingress.
+TEST_F(VhostNet, AntiSpoofHoldsWithVhostNetAsTheWriter) {
+  const std::string ifname = "labvh5";
+  json tap = tap_args("vh5", ifname);
+  tap["queues"] = 1;
+  auto added = qmp_->execute("netdev_add", tap);
+  ASSERT_OK(added);
+  ASSERT_QMP_OK(*added);
+  auto nic = qmp_->execute("netdev_add", {{"type", "nic"}, {"id", "n5"}, {"netdev", "vh5"},
+                                          {"macaddr", "52:54:00:12:34:80"}});
+  ASSERT_OK(nic);
+  ASSERT_QMP_OK(*nic);
+  auto enabled = qmp_->execute("set-anti-spoof", {{"name", "n5"}, {"enable", true},
+                                                  {"allowed-ips", json::array({"192.0.2.2/32"})}});
+  ASSERT_OK(enabled);
+  ASSERT_QMP_OK(*enabled);
+
+  auto got = qmp_->execute("netdev-get-fds", {{"id", "vh5"}});
+  ASSERT_OK(got);
+  ASSERT_QMP_OK(*got);
+  ASSERT_EQ(got->fds.size(), 2u);  // tap queue 0, vhost 0
+  auto memory = GuestMemory::create(4 << 20, 0x40000000);
+  ASSERT_OK(memory);
+  auto pair = VhostNetQueuePair::start(std::move(got->fds[1]), std::move(got->fds[0]), **memory,
+                                       bit(lab_virtio_f_version_1) | bit(lab_virtio_net_f_mrg_rxbuf), 64);
+  ASSERT_OK(pair);
+  auto past_tc = PacketSocket::open(ifname, 0x0800);  // ETH_P_IP
+  ASSERT_OK(past_tc);
+
+  constexpr int kEach = 10;
+  const Endpoint peer{{0x02, 0x00, 0x00, 0x00, 0x00, 0xfe}, {192, 0, 2, 1}, 50000};
+  const Endpoint guest{{0x52, 0x54, 0x00, 0x12, 0x34, 0x80}, {192, 0, 2, 2}, 40000};
+  const Endpoint wrong_ip{guest.mac, {192, 0, 2, 9}, 40000};
+  const Endpoint wrong_mac{{0x52, 0x54, 0x00, 0x12, 0x34, 0x81}, guest.ip, 40000};
+  std::vector<std::vector<uint8_t>> legit;
+  for (int i = 0; i < kEach; i++) {
+    for (const Endpoint* from : {&guest, &wrong_ip, &wrong_mac}) {
+      auto frame = udp_frame(*from, peer, "anti-spoof " + std::to_string(i));
+      auto sent = (*pair)->send(frame, kFrameTimeout);
+      ASSERT_OK(sent);
+      if (from == &guest) legit.push_back(std::move(frame));
+    }
+  }
+  int passed = 0, leaked = 0;
+  for (;;) {
+    auto next = past_tc->receive(passed < kEach ? kFrameTimeout : 500ms);
+    ASSERT_OK(next);
+    if (!next->has_value()) break;
+    if (passed < kEach && **next == legit[passed]) {
+      passed++;
+    } else {
+      leaked++;
+      ADD_FAILURE() << "a frame that is not the guest's legit one passed tc ingress: " << hex_head(**next);
+    }
+  }
+  EXPECT_EQ(passed, kEach) << "the guest's own frames past the tap's tc ingress";
+  EXPECT_EQ(leaked, 0);
+  json details = netdev("n5")["details"];
+  EXPECT_EQ(details.value("anti-spoof", false), true) << details.dump();
+  EXPECT_EQ(details.value("spoof-drops", -1), 2 * kEach) << details.dump();
+  EXPECT_EQ(details["spoof-drops-by-reason"].value("bad-ipv4", -1), kEach) << details.dump();
+  EXPECT_EQ(details["spoof-drops-by-reason"].value("bad-mac", -1), kEach) << details.dump();
+  std::printf("anti-spoof with vhost-net as the writer: %d of %d legit frames passed, %d of %d spoofed leaked\n",
+              passed, kEach, leaked, 2 * kEach);
+}
+
 }  // namespace
 }  // namespace vnet::lab

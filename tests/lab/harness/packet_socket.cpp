@@ -9,14 +9,14 @@
 
 namespace vnet::lab {
 
-Result<PacketSocket> PacketSocket::open(const std::string& ifname) {
+Result<PacketSocket> PacketSocket::open(const std::string& ifname, uint16_t protocol) {
   int ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
   if (!ifindex) return errno_error("if_nametoindex(\"" + ifname + "\")");
-  UniqueFd fd(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ALL)));
+  UniqueFd fd(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(protocol)));
   if (!fd) return errno_error("socket(AF_PACKET)");
   sockaddr_ll addr{};
   addr.sll_family = AF_PACKET;
-  addr.sll_protocol = htons(ETH_P_ALL);
+  addr.sll_protocol = htons(protocol);
   addr.sll_ifindex = ifindex;
   if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
     return errno_error("binding AF_PACKET to \"" + ifname + "\"");

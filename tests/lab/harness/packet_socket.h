@@ -15,7 +15,10 @@ namespace vnet::lab {
 
 class PacketSocket {
  public:
-  static Result<PacketSocket> open(const std::string& ifname);
+  // protocol: ETH_P_ALL sees every frame, and sees a frame the device
+  // receives before its tc ingress runs; one ethertype (ETH_P_IP) sees only
+  // what tc ingress let through (ptype_base handlers run after it).
+  static Result<PacketSocket> open(const std::string& ifname, uint16_t protocol = 0x0003 /* ETH_P_ALL */);
 
   // Transmits frame on the device (for a tap: towards its queues' readers).
   Result<void> send(const std::vector<uint8_t>& frame);
