@@ -125,6 +125,18 @@ TEST(AccessPolicy, TheTargetTable) {
   EXPECT_FALSE(command_names_netdev("query-netdevs"));
 }
 
+// Anti-spoofing guards the host against a guest and its VMM: owning a NIC's
+// tap does not let a VMM switch it off, whatever an owned rule's prefix.
+TEST(AccessPolicy, NoOwnedRuleAllowsSetAntiSpoof) {
+  EXPECT_FALSE(command_names_netdev("set-anti-spoof"));
+  auto rules = parse_access("[[allow]]\nuid = 1000\ncommands = [\"set-*\"]\nowned = true\n", "access.toml");
+  ASSERT_TRUE(rules) << rules.error().message;
+  AccessPolicy policy(std::move(*rules));
+  policy.set_owner_lookup([](const std::string&) -> std::optional<uint32_t> { return 1000; });
+  EXPECT_FALSE(policy.refusal(kVmm, "set-rx-filter", json{{"name", "nic-mine"}}));
+  EXPECT_TRUE(policy.refusal(kVmm, "set-anti-spoof", json{{"name", "nic-mine"}, {"enable", false}}));
+}
+
 TEST(AccessPolicy, AnOwnedRuleDoesNotAllowListCommands) {
   AccessPolicy policy = policy_of("[[allow]]\nuid = 1000\ncommands = [\"query-*\"]\nowned = true\n", {{"t", 1000}});
   EXPECT_EQ(policy.refusal(kVmm, "query-netdevs", json::object()),
