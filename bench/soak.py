@@ -23,14 +23,19 @@ and max < 100 ms per request; reported MET/MISSED, never failed on. Wrong
 work fails the run (exit 1): an error reply, a device left behind, vnetd
 gone.
 
-Run as root:  soak.py [--vnetd PATH] [--cycles 10000] [--clients 100]
+The clients are bench/qmp_load (build target qmp_load), one epoll thread in
+C++, so that the load generator costs little CPU next to the server it
+measures; CPU seconds of both are reported. A reply other than {"return": {}},
+or none within 60 s, is wrong work.
+
+Run as root:  soak.py [--vnetd PATH] [--load PATH (default build/bin/qmp_load, or $QMP_LOAD)]
+                      [--cycles 10000] [--clients 100]
                       [--hogs 2] [--state-fs disk|tmpfs] [--qemu-cycles 1000]
                       [--quick]   (--quick: 600 cycles, 20 clients, 200 for QEMU)
 """
 import argparse
 import json
 import os
-import selectors
 import shutil
 import socket
 import statistics
@@ -46,7 +51,6 @@ TYPES = ["hubport", "socket-udp", "socket-listen", "socket-mcast", "l2tpv3", "us
 QEMU_TYPES = ["hubport", "socket-udp", "socket-listen", "socket-mcast", "l2tpv3", "user", "vde", "tap", "tap-mq"]
 TARGET_MAX = 0.100
 FLAT = 0.05
-REPLY_TIMEOUT = 60.0
 
 
 class WrongWork(Exception):
@@ -74,119 +78,60 @@ def netdev_arguments(kind, client, cycle):
     return {"id": netdev_id, **arguments}
 
 
-class Connection:
-    """One QMP client with one request in flight, driven by the selector."""
+class Load:
+    """The QMP clients: bench/qmp_load, one epoll thread in C++, so that the
+    load generator costs little CPU next to the server it measures. Client k
+    connects to paths[k] and keeps its connection over every run; it cycles
+    through `types` starting at type k mod len(types), ids c{k}n{cycle}."""
 
-    def __init__(self, path, index):
-        self.index = index
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
-        self.sock.settimeout(REPLY_TIMEOUT)
-        self.buffer = b""
-        self.read_message()  # the greeting
-        self.sock.sendall(b'{"execute":"qmp_capabilities"}\n')
-        if self.read_reply() != {"return": {}}:
-            raise WrongWork("qmp_capabilities refused")
-        self.sock.setblocking(False)
-        self.sent_at = 0.0
-        self.request = None
-
-    def read_message(self):
-        while b"\n" not in self.buffer:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise WrongWork("the daemon closed a connection")
-            self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        return json.loads(line)
-
-    def read_reply(self):
-        while True:
-            message = self.read_message()
-            if "return" in message or "error" in message:
-                return message
-
-    def send(self, command, arguments):
-        self.request = (command, arguments)
-        self.sent_at = time.perf_counter()
-        self.sock.sendall(json.dumps({"execute": command, "arguments": arguments}).encode() + b"\n")
-
-    def replies(self):
-        """Replies complete in what has arrived, with the time the last byte came."""
-        try:
-            chunk = self.sock.recv(65536)
-        except BlockingIOError:
-            return []
-        now = time.perf_counter()
-        if not chunk:
-            raise WrongWork("the daemon closed a connection")
-        self.buffer += chunk
-        out = []
-        while b"\n" in self.buffer:
-            line, self.buffer = self.buffer.split(b"\n", 1)
-            message = json.loads(line)
-            if "return" in message or "error" in message:
-                out.append((now, message))
-        return out
-
-
-class Soak:
-    """Clients cycling through the types; latencies kept per cycle number."""
-
-    def __init__(self, paths, types):
-        self.connections = [Connection(path, k) for k, path in enumerate(paths)]
-        clients = len(paths)
+    def __init__(self, program, paths, types):
         self.types = types
-        self.cycle_of = [0] * clients
-        self.started = 0
         self.samples = []  # (global cycle index, kind, command, seconds)
+        self.proc = subprocess.Popen([program], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        arguments = [[{key: value for key, value in netdev_arguments(kind, k, 0).items() if key != "id"}
+                      for kind in types] for k in range(len(paths))]
+        self.send(json.dumps({"sockets": paths, "types": types, "arguments": arguments}))
+        self.read_until("ready")
+
+    def send(self, line):
+        try:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            raise WrongWork(f"qmp_load exited with status {self.proc.wait()}")
+
+    def read_until(self, last):
+        """Reads the driver's lines up to `last`, keeping the samples."""
+        commands = {"a": "netdev_add", "d": "netdev_del"}
+        for line in self.proc.stdout:
+            if line == last + "\n":
+                return
+            if line.startswith("error "):
+                raise WrongWork(json.loads(line[6:]))
+            cycle, type_index, command, nanoseconds = line.split()
+            self.samples.append((int(cycle), self.types[int(type_index)], commands[command], int(nanoseconds) / 1e9))
+        raise WrongWork(f"qmp_load exited with status {self.proc.wait()}")
 
     def run(self, cycles):
         """`cycles` more add/del cycles, spread over the clients; returns when all are idle."""
-        selector = selectors.DefaultSelector()
-        budget = cycles
-        active = 0
-        for connection in self.connections:
-            if budget == 0:
-                break
-            budget -= 1
-            self.start_cycle(connection)
-            selector.register(connection.sock, selectors.EVENT_READ, connection)
-            active += 1
-        while active:
-            ready = selector.select(timeout=REPLY_TIMEOUT)
-            if not ready:
-                raise WrongWork(f"no reply within {REPLY_TIMEOUT}s")
-            for key, _ in ready:
-                connection = key.data
-                for now, reply in connection.replies():
-                    command, arguments = connection.request
-                    elapsed = now - connection.sent_at
-                    if reply != {"return": {}}:
-                        raise WrongWork(f"{command} {json.dumps(arguments)} answered {json.dumps(reply)}")
-                    cycle, kind = connection.cycle
-                    self.samples.append((cycle, kind, command, elapsed))
-                    if command == "netdev_add":
-                        connection.send("netdev_del", {"id": arguments["id"]})
-                    elif budget > 0:
-                        budget -= 1
-                        self.start_cycle(connection)
-                    else:
-                        selector.unregister(connection.sock)
-                        active -= 1
-        selector.close()
-
-    def start_cycle(self, connection):
-        k = connection.index
-        kind = self.types[(k + self.cycle_of[k]) % len(self.types)]
-        connection.cycle = (self.started, kind)
-        connection.send("netdev_add", netdev_arguments(kind, k, self.cycle_of[k]))
-        self.cycle_of[k] += 1
-        self.started += 1
+        self.send(f"run {cycles}")
+        self.read_until("done")
 
     def close(self):
-        for connection in self.connections:
-            connection.sock.close()
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds process `pid` has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(samples, fraction):
@@ -279,17 +224,17 @@ def wait_for_socket(path, proc, what):
     raise WrongWork(f"{what} did not start serving on {path}")
 
 
-def soak_side(name, namespace, server_command, socket_paths, types, cycles, prefixes):
-    """Client k connects to socket_paths[k]."""
-    """Runs one side; returns its figures."""
+def soak_side(name, namespace, server_command, load_program, socket_paths, types, cycles, prefixes):
+    """Runs one side, client k on socket_paths[k]; returns its figures."""
     proc = subprocess.Popen(namespace.exec_prefix() + server_command, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    soak = None
     try:
         for path in set(socket_paths):
             wait_for_socket(path, proc, name)
         pid = proc.pid  # ip netns exec execs the server in place
         clients = len(socket_paths)
-        soak = Soak(socket_paths, types)
+        soak = Load(load_program, socket_paths, types)
         baseline = process_figures(pid)
         warmup = max(clients, cycles // 10)
         soak.run(warmup)
@@ -300,6 +245,7 @@ def soak_side(name, namespace, server_command, socket_paths, types, cycles, pref
         seconds = time.monotonic() - begun
         wait_no_links(namespace.name, prefixes, name)
         end = process_figures(pid)
+        cpu = {"load": cpu_seconds(soak.proc.pid), "server": cpu_seconds(pid)}
         soak.close()
         if proc.poll() is not None:
             raise WrongWork(f"{name} died: {proc.stderr.read().decode(errors='replace')[-2000:]}")
@@ -308,8 +254,11 @@ def soak_side(name, namespace, server_command, socket_paths, types, cycles, pref
         first = [s for s in measured if s[0] < warmup + window]
         last = [s for s in measured if s[0] >= cycles - window]
         return {"baseline": baseline, "start": start, "end": end, "seconds": seconds,
-                "requests": 2 * (cycles - warmup), "first": first, "last": last, "all": measured}
+                "requests": 2 * (cycles - warmup), "first": first, "last": last, "all": measured,
+                "cpu": cpu}
     finally:
+        if soak:
+            soak.close()
         if proc.poll() is None:
             proc.terminate()
             try:
@@ -338,6 +287,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vnetd", default=os.environ.get("VNETD") or str(REPO / "build" / "bin" / "vnetd"))
     parser.add_argument("--qemu", default="qemu-system-x86_64")
+    parser.add_argument("--load", default=os.environ.get("QMP_LOAD") or str(REPO / "build" / "bin" / "qmp_load"),
+                        help="the load generator, bench/qmp_load.cpp's build (target qmp_load)")
     parser.add_argument("--cycles", type=int, default=10000)
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--hogs", type=int, default=2)
@@ -354,6 +305,9 @@ def main():
             raise SystemExit(f"soak: {tool} not found (scripts/install-deps installs it)")
     if not Path(args.vnetd).exists():
         raise SystemExit(f"soak: no vnetd at {args.vnetd} (build it, or pass --vnetd)")
+    if not os.access(args.load, os.X_OK):
+        raise SystemExit(f"soak: no load generator at {args.load} (build it: cmake --build build --target qmp_load; "
+                         f"or pass --load or set QMP_LOAD)")
 
     work = Path(tempfile.mkdtemp(prefix="vnt-soak-"))
     namespace = Namespace(f"vnt-soak-{os.getpid()}")
@@ -373,13 +327,13 @@ def main():
         vnetd_socket = str(work / "vnetd.sock")
         vnetd = soak_side("vnetd", namespace,
                           [args.vnetd, "--socket", vnetd_socket, "--state-dir", str(state_dir),
-                           "--bridge-acl", str(work / "bridge.conf")],
+                           "--bridge-acl", str(work / "bridge.conf")], args.load,
                           [vnetd_socket] * args.clients, TYPES, args.cycles, prefixes)
         # QEMU serves one client per monitor: as many monitors as clients.
         qemu_sockets = [str(work / f"qemu{k}.sock") for k in range(args.clients)]
         qemu_monitors = [arg for path in qemu_sockets for arg in ("-qmp", f"unix:{path},server=on,wait=off")]
         qemu = soak_side("QEMU", namespace,
-                         [args.qemu, "-M", "none", "-nodefaults", "-display", "none", *qemu_monitors],
+                         [args.qemu, "-M", "none", "-nodefaults", "-display", "none", *qemu_monitors], args.load,
                          qemu_sockets, QEMU_TYPES, args.qemu_cycles, prefixes)
         print()
         report("vnetd", vnetd, TYPES)
@@ -404,6 +358,9 @@ def main():
               f"QEMU {qemu_p50 * 1e3:.2f} ms ({vnetd_p50 / qemu_p50:.2f}x); max vnetd {vnetd_max * 1e3:.2f} ms, "
               f"QEMU {qemu_max * 1e3:.2f} ms ({vnetd_max / qemu_max:.2f}x); throughput "
               f"{vnetd['requests'] / vnetd['seconds'] / (qemu['requests'] / qemu['seconds']):.2f}x QEMU's")
+        print(f"CPU seconds, warm-up and run: load generator {vnetd['cpu']['load']:.2f} (vnetd side) + "
+              f"{qemu['cpu']['load']:.2f} (QEMU side), vnetd {vnetd['cpu']['server']:.2f}, "
+              f"QEMU {qemu['cpu']['server']:.2f}")
         for met, text in ((flat(fds0, fds1), f"fds flat within {FLAT:.0%}"),
                           (flat(rss0, rss1), f"VmRSS flat within {FLAT:.0%}"),
                           (worst < TARGET_MAX, f"max per request < {TARGET_MAX * 1e3:.0f} ms: "
