@@ -87,18 +87,35 @@ TEST(TeardownQueue, WaitForNameReturnsOnceTheNameIsFree) {
 
 // A job with a `before` step (a downscript, given the link by name) runs in
 // the caller, whole, as wait_for() runs it.
-TEST(TeardownQueue, WaitForNameRunsAJobWithABeforeStepWhole) {
+// The downscript (a job's before step) is given the link by name, so it must
+// have run before the name can be used again: whether the job was still
+// queued (then it runs here) or a worker had taken it (then the name is freed
+// only after its before step). The link is real, so its name is held.
+TEST(TeardownQueue, WaitForNameReturnsOnlyAfterTheBeforeStep) {
   ASSERT_EQ(unshare(CLONE_NEWNET), 0) << "needs root (CAP_SYS_ADMIN) for a private network namespace";
+  auto tap = tun::open_device();
+  ASSERT_TRUE(tap) << tap.error().message;
+  ASSERT_TRUE(tun::set_iff(tap->get(), "wb0", IFF_TAP | IFF_NO_PI));
+  ASSERT_TRUE(tun::set_persist(tap->get(), true));
+  tap->reset();  // persistent: the link stays until the job deletes it
+  int ifindex = static_cast<int>(if_nametoindex("wb0"));
+  ASSERT_NE(ifindex, 0);
   TeardownQueue queue;
-  std::atomic<int> steps{0};
+  std::atomic<int> before{0}, released{0};
   TeardownJob job;
   job.key = "wb0";
-  job.ifindex = 4242;  // no such link here: deleting it is ENODEV, taken as done
-  job.before = [&] { steps++; };
-  job.release = [&] { steps++; };
+  job.ifindex = ifindex;
+  job.before = [&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    before++;
+  };
+  job.release = [&] { released++; };
   queue.submit(std::move(job));
   queue.wait_for_name("wb0");
-  EXPECT_EQ(steps, 2);
+  EXPECT_EQ(before, 1);
+  EXPECT_EQ(if_nametoindex("wb0"), 0u);
+  queue.drain();
+  EXPECT_EQ(released, 1);
 }
 
 }  // namespace
