@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "backends/nic/ip_prefix.h"
 #include "bench/anti_spoof_corpus.h"
 #include "ebpf/anti_spoof_program.h"
@@ -51,26 +52,6 @@ struct Options {
   size_t frames = 200000;
   int nics = 1000;
 };
-
-struct Failure {
-  std::string message;
-};
-template <typename T>
-T must(Result<T> result) {
-  if (!result) throw Failure{result.error().message};
-  return std::move(result).value();
-}
-inline void must(Result<void> result) {
-  if (!result) throw Failure{result.error().message};
-}
-void check(bool ok, const std::string& what) {
-  if (!ok) throw Failure{"check failed: " + what};
-}
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 uint64_t counter_of(const ebpf::AntiSpoofCounters& c, int which) {
   const uint64_t values[] = {c.bad_mac, c.bad_arp, c.bad_ipv4, c.bad_ipv6, c.bad_na, c.other, c.passed};

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "ebpf/rx_filter_program.h"
 #include "kernel_ifaces/rtnl.h"
 #include "kernel_ifaces/tun.h"
@@ -58,28 +59,6 @@ struct Options {
   uint32_t repeat = 1000000;  // BPF_PROG_TEST_RUN repeats per measurement
   size_t frames = 200000;     // frames per tap round
 };
-
-struct Failure {
-  std::string message;
-};
-
-template <typename T>
-T must(Result<T> result) {
-  if (!result) throw Failure{result.error().message};
-  return std::move(result).value();
-}
-inline void must(Result<void> result) {
-  if (!result) throw Failure{result.error().message};
-}
-void check(bool ok, const std::string& what) {
-  if (!ok) throw Failure{"check failed: " + what};
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 Mac numbered(uint8_t first, uint8_t n) { return {first, 0x00, 0x5e, 0x00, 0x01, n}; }
 

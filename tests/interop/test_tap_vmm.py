@@ -15,7 +15,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "netns"))
-from netns_harness import QmpClient, setns, vnetd_binary  # noqa: E402
+from netns_harness import QmpClient, enter_private_namespace, vnetd_binary  # noqa: E402
 
 PORT_TEST, PORT_QEMU = 47001, 47002
 PROBE = b"\x88\xb5"
@@ -33,20 +33,7 @@ class QemuTakesOurTap(unittest.TestCase):
     def setUp(self):
         qemu = shutil.which("qemu-system-x86_64")
         self.assertIsNotNone(qemu, "qemu-system-x86_64 is missing: install qemu-system-x86 (scripts/install-deps)")
-        self.ns = f"vnt-vmm-{os.getpid()}"
-        subprocess.run(["ip", "netns", "add", self.ns], check=True)
-        self.addCleanup(subprocess.run, ["ip", "netns", "del", self.ns])
-        own = os.open("/proc/self/ns/net", os.O_RDONLY)
-        theirs = os.open(f"/run/netns/{self.ns}", os.O_RDONLY)
-        setns(theirs)
-        self.addCleanup(os.close, own)
-        self.addCleanup(setns, own)  # runs after the processes below are stopped
-        os.close(theirs)
-        # No IPv6: the solicitations a new link sends would travel through QEMU
-        # to the test's UDP port and race with the frames under test.
-        subprocess.run(["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-                        "net.ipv6.conf.default.disable_ipv6=1"], check=True)
-        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+        self.ns = enter_private_namespace(self, "vnt-vmm")
         work = tempfile.mkdtemp(prefix="vnt-vmm-")
         self.addCleanup(shutil.rmtree, work, True)
         vnetd_sock, qemu_sock = os.path.join(work, "vnetd.sock"), os.path.join(work, "qemu.sock")

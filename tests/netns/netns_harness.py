@@ -26,6 +26,26 @@ def setns(fd):
         raise OSError(ctypes.get_errno(), "setns")
 
 
+def enter_private_namespace(test, prefix):
+    """Moves this thread into a new network namespace (lo up, IPv6 off: the
+    solicitations a new link sends would race with the frames under test) for
+    the rest of `test`, and back at its end, after the processes it started
+    are stopped (cleanups run in reverse). Returns the namespace's name."""
+    name = f"{prefix}-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    test.addCleanup(subprocess.run, ["ip", "netns", "del", name])
+    own = os.open("/proc/self/ns/net", os.O_RDONLY)
+    theirs = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    setns(theirs)
+    test.addCleanup(os.close, own)
+    test.addCleanup(setns, own)
+    os.close(theirs)
+    subprocess.run(["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+                    "net.ipv6.conf.default.disable_ipv6=1"], check=True)
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    return name
+
+
 def remove_stale_namespaces():
     """Namespaces of test runs that were killed before their cleanup ran
     (named vnt-PID-...; PID no longer alive)."""
