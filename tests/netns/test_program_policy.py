@@ -5,11 +5,20 @@ allows, never through a shell, in a clean environment; libvdeplug plugins,
 slirp's guestfwd commands and tftp=/smb= directories only where allowed. Each
 refusal names its reason and changes nothing."""
 import os
+import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from netns_harness import NamespaceTestCase  # noqa: E402
+from netns_harness import NamespaceTestCase, vnetd_binary  # noqa: E402
+
+
+def vnetd_has_asan():
+    """libvdeplug opens its plugins with RTLD_DEEPBIND, which ASan refuses
+    (tests/unit's vde tests skip there too): an allowed plugin cannot be
+    opened by an ASan build."""
+    linked = subprocess.run(["ldd", vnetd_binary()], capture_output=True, text=True).stdout
+    return "libasan" in linked
 
 
 class PolicyTestCase(NamespaceTestCase):
@@ -69,7 +78,8 @@ class DefaultPolicy(PolicyTestCase):
         self.assert_refused(reply, "plugin 'cmd'", "vde-plugins")
         self.assert_refused(self.add(type="vde", id="v0", sock="tap://pp0"), "plugin 'tap'")
         self.assertFalse(os.path.exists(self.marker), "a refused vde plugin ran its command")
-        self.assertEqual(self.add(type="vde", id="v1", sock="null://"), {"return": {}})
+        if not vnetd_has_asan():
+            self.assertEqual(self.add(type="vde", id="v1", sock="null://"), {"return": {}})
 
     def test_slirp_commands_and_directories_are_refused(self):
         self.assert_refused(self.add(type="user", id="u0", guestfwd=[{"str": f"tcp:10.0.2.100:1-cmd:touch {self.marker}"}]),
