@@ -101,7 +101,7 @@ void FakeDaemon::Sink::emit(std::string_view name, json data) {
 }
 
 FakeDaemon::FakeDaemon()
-    : resources_{hubs_, shared().teardown, shared().rtnl, shared().acl, "", nullptr, fake_backend} {
+    : resources_{hubs_, shared().teardown, shared().rtnl, shared().acl, "", nullptr, ProgramPolicy{}, fake_backend} {
   auto loop = qmp::EventLoop::create();
   contract(static_cast<bool>(loop), "epoll_create");
   loop_ = std::move(*loop);
