@@ -16,18 +16,14 @@ void ScriptRuns::run(const std::vector<std::string>& argv, std::chrono::millisec
     loop_.defer([done = std::move(done), error = child.take_error()] { done(error); });
     return;
   }
-  if (child->pidfd() < 0) {
-    // No pidfd (a kernel before 5.3): the wait blocks, bounded by the timeout.
-    auto waited = child->wait(timeout);
-    loop_.defer([done = std::move(done), waited] { done(waited); });
-    return;
-  }
   uint64_t key = next_key_++;
   auto run = std::make_unique<Run>(Run{std::move(*child), nullptr, std::move(done)});
-  auto deadline = qmp::LoopTimer::create(loop_, [this, key, timeout] { end(key, true, timeout); });
   int pidfd = run->child.pidfd();
-  if (!deadline || !loop_.add(pidfd, EPOLLIN, [this, key, timeout](uint32_t) { end(key, false, timeout); })) {
-    // Not watchable: wait here, bounded by the timeout, as without a pidfd.
+  auto deadline = qmp::LoopTimer::create(loop_, [this, key, timeout] { end(key, true, timeout); });
+  // No pidfd (a kernel before 5.3), or one the loop cannot watch: the wait
+  // blocks here, bounded by the timeout.
+  auto exited = [this, key, timeout](uint32_t) { end(key, false, timeout); };
+  if (pidfd < 0 || !deadline || !loop_.add(pidfd, EPOLLIN, exited)) {
     auto waited = run->child.wait(timeout);
     loop_.defer([done = std::move(run->done), waited] { done(waited); });
     return;

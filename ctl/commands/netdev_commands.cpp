@@ -81,10 +81,7 @@ QmpResult<Empty> VnetdCommands::qmp_netdev_add(CommandContext& ctx, const qapi::
     name_waits_->when_free(*held, [this, args, reply = ctx.defer()] {
       BackendRequest later{[](const std::string&) { return std::optional<UniqueFd>(); }, {}, {}};
       if (runs_script(args)) return add_running_script(args, later, reply);
-      auto added = add_netdev(args, later);
-      if (!added) return reply->resolve(added.error());
-      state_changed(args.id);
-      reply->resolve(nlohmann::ordered_json::object());
+      answer_add(args, add_netdev(args, later), *reply);
     });
     return Empty{};
   }
@@ -117,10 +114,7 @@ void VnetdCommands::add_running_script(const qapi::Netdev& args, const BackendRe
   std::unique_ptr<Backend> made_backend = std::move(made.value());
   auto* tap = dynamic_cast<tap::TapBackend*>(made_backend.get());
   if (!tap || tap->deferred_script().empty()) {
-    auto added = register_netdev(args, std::move(made_backend));
-    if (!added) return reply->resolve(added.error());
-    state_changed(args.id);
-    return reply->resolve(nlohmann::ordered_json::object());
+    return answer_add(args, register_netdev(args, std::move(made_backend)), *reply);
   }
   std::string script = tap->deferred_script();
   adds_running_scripts_[args.id] = tap->ifname();
@@ -133,11 +127,16 @@ void VnetdCommands::add_running_script(const qapi::Netdev& args, const BackendRe
                         backend->reset();
                         return reply->resolve(generic_error("network script " + script + ": " + ran.error().message));
                       }
-                      auto added = register_netdev(args, std::move(*backend));
-                      if (!added) return reply->resolve(added.error());
-                      state_changed(args.id);
-                      reply->resolve(nlohmann::ordered_json::object());
+                      answer_add(args, register_netdev(args, std::move(*backend)), *reply);
                     });
+}
+
+// A deferred netdev_add's answer: the error, or the change recorded and {}.
+void VnetdCommands::answer_add(const qapi::Netdev& args, const QmpResult<NetdevEntry*>& added,
+                               qmp::DeferredReply& reply) {
+  if (!added) return reply.resolve(added.error());
+  state_changed(args.id);
+  reply.resolve(nlohmann::ordered_json::object());
 }
 
 // A tap add naming a device whose teardown (a netdev_del just before) has not

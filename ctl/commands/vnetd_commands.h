@@ -108,6 +108,7 @@ class VnetdCommands : public qapi::CommandHandlers {
   void add_running_script(const qapi::Netdev& args, const BackendRequest& request,
                           std::shared_ptr<qmp::DeferredReply> reply);
   bool runs_script(const qapi::Netdev& args) const;
+  void answer_add(const qapi::Netdev& args, const QmpResult<NetdevEntry*>& added, qmp::DeferredReply& reply);
   std::optional<std::string> name_still_held(const qapi::Netdev& args);
   // Netdev id (and its peer) changed: journaled at the end of this turn.
   void state_changed(const std::string& id) {

@@ -7,15 +7,13 @@ and allowing; a refused request changes nothing (query-netdevs as root
 before and after)."""
 import array
 import fcntl
-import json
 import os
 import socket
 import stat
 import struct
 import subprocess
-import traceback
 
-from vnetd_harness import QmpClient, Vnetd, VnetdTestCase, main, vnetd_binary
+from vnetd_harness import QmpClient, Vnetd, VnetdTestCase, as_user, main, vnetd_binary
 
 VMM_UID, OTHER_UID, GROUP_UID, STRANGER_UID = 1000, 1001, 1002, 1003
 CLIENT_GID = 1000        # the group the socket is given: every test client is in it
@@ -36,41 +34,6 @@ owned = true
 gid = {KVM_GID}
 commands = ["netdev_add", "query-netdevs"]
 """
-
-
-def as_user(uid, gid, work, groups=(CLIENT_GID,)):
-    """Runs work() in a child that has dropped to uid, primary group gid and
-    supplementary groups (by default the socket's group, so that it can
-    connect), without capabilities; returns what work() returned
-    (JSON-able), or raises with the child's traceback."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_end)
-        status = 0
-        try:
-            os.setgroups(list(groups))
-            os.setgid(gid)
-            os.setuid(uid)
-            result = {"ok": work()}
-        except BaseException:  # noqa: B902 - everything goes back to the parent
-            result = {"error": traceback.format_exc()}
-            status = 1
-        os.write(write_end, json.dumps(result).encode())
-        os._exit(status)
-    os.close(write_end)
-    chunks = []
-    while True:
-        chunk = os.read(read_end, 1 << 16)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(read_end)
-    os.waitpid(pid, 0)
-    result = json.loads(b"".join(chunks) or b'{"error": "the child sent nothing"}')
-    if "error" in result:
-        raise AssertionError(f"as uid {uid}: {result['error']}")
-    return result["ok"]
 
 
 def session(socket_path, requests, negotiate=True):
@@ -331,7 +294,7 @@ class SocketModeAndGroup(VnetdTestCase):
                 except PermissionError:
                     return "EACCES"
                 return "connected"
-        self.assertEqual(as_user(VMM_UID, CLIENT_GID, connect), "EACCES")
+        self.assertEqual(as_user(VMM_UID, CLIENT_GID, connect, groups=(CLIENT_GID,)), "EACCES")
         # Nothing was left under the staging name.
         self.assertEqual(sorted(n for n in os.listdir(self.workdir) if n.startswith("qmp.sock")), ["qmp.sock"])
 

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import unittest
 from pathlib import Path
 
@@ -144,6 +145,40 @@ def _die_with_parent():
     # PR_SET_PDEATHSIG: the daemon dies with the test even if ctest kills it.
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, signal.SIGKILL, 0, 0, 0)
+
+
+def as_user(uid, gid, work, groups=()):
+    """Runs work() in a child that has dropped to uid, primary group gid and
+    supplementary groups, without capabilities; returns what work() returned
+    (JSON-able), or raises with the child's traceback."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        status = 0
+        try:
+            os.setgroups(list(groups))
+            os.setgid(gid)
+            os.setuid(uid)
+            result = {"ok": work()}
+        except BaseException:  # noqa: B902 - everything goes back to the parent
+            result = {"error": traceback.format_exc()}
+            status = 1
+        os.write(write_end, json.dumps(result).encode())
+        os._exit(status)
+    os.close(write_end)
+    chunks = []
+    while True:
+        chunk = os.read(read_end, 1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    result = json.loads(b"".join(chunks) or b'{"error": "the child sent nothing"}')
+    if "error" in result:
+        raise AssertionError(f"as uid {uid}: {result['error']}")
+    return result["ok"]
 
 
 class Vnetd:

@@ -20,11 +20,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "netns"))
 from netns_harness import QmpClient, enter_private_namespace, vnetd_binary  # noqa: E402
+from vnetd_harness import as_user  # noqa: E402
 
 VMM_UID = VMM_GID = 1000
 PORT_TEST, PORT_QEMU = 47011, 47012
@@ -56,29 +56,8 @@ def drop_to_vmm():
 
 
 def as_vmm(work):
-    """work() in a child of uid/gid 1000 without capabilities; returns its
-    JSON-able result or raises with the child's traceback."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_end)
-        try:
-            drop_to_vmm()
-            result = {"ok": work()}
-        except BaseException:  # noqa: B902 - reported to the parent
-            result = {"error": traceback.format_exc()}
-        os.write(write_end, json.dumps(result).encode())
-        os._exit(0)
-    os.close(write_end)
-    chunks = []
-    while chunk := os.read(read_end, 1 << 16):
-        chunks.append(chunk)
-    os.close(read_end)
-    os.waitpid(pid, 0)
-    result = json.loads(b"".join(chunks) or b'{"error": "the child sent nothing"}')
-    if "error" in result:
-        raise AssertionError(f"as uid {VMM_UID}: {result['error']}")
-    return result["ok"]
+    """work() in a child of uid/gid 1000 without capabilities."""
+    return as_user(VMM_UID, VMM_GID, work)
 
 
 def effective_caps(pid):
