@@ -1,5 +1,5 @@
 /* anti_spoof.bpf.c - a guest NIC's anti-spoofing, on the tc ingress hook of
- * the tap behind it: frames the guest sends (written into the tap by its VMM
+ * the tap behind it (tcx, or cls_bpf on older kernels): frames the guest sends (written into the tap by its VMM
  * or by vhost-net) are received on the tap, and those claiming an Ethernet,
  * ARP or IP source that is not the guest's are dropped there, before the
  * host's bridge or stack sees them. What is checked and what passes is in
@@ -56,10 +56,12 @@ struct {
   __type(value, __u64);
 } counters SEC(".maps");
 
+/* A frame that passes is left to whatever comes after us on the hook
+ * (TC_ACT_UNSPEC is tcx's TCX_NEXT): another tool's filters still run. */
 static __always_inline int verdict(__u32 which) {
   __u64 *n = bpf_map_lookup_elem(&counters, &which);
   if (n) *n += 1;
-  return which == AS_COUNT_PASSED ? TC_ACT_OK : TC_ACT_SHOT;
+  return which == AS_COUNT_PASSED ? TC_ACT_UNSPEC : TC_ACT_SHOT;
 }
 
 static __always_inline int same_mac(const __u8 *a, const __u8 *b) {
@@ -163,7 +165,7 @@ SEC("tc")
 int anti_spoof(struct __sk_buff *skb) {
   __u32 zero = 0;
   struct anti_spoof_config *cfg = bpf_map_lookup_elem(&config, &zero);
-  if (!cfg) return TC_ACT_OK;
+  if (!cfg) return TC_ACT_UNSPEC;
   __u32 linear = skb->data_end - skb->data;
   if (linear < HEADERS_PULLED && skb->len > linear) {
     bpf_skb_pull_data(skb, skb->len < HEADERS_PULLED ? skb->len : HEADERS_PULLED);

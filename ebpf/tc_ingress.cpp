@@ -1,58 +1,146 @@
 #include "ebpf/tc_ingress.h"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <utility>
 
 namespace vnet::ebpf {
 
-Result<TcIngressFilter> TcIngressFilter::attach(int ifindex, const std::string& ifname_for_errors, int prog_fd,
-                                                uint32_t handle, uint32_t priority) {
+namespace {
+
+// Linux 6.6's uapi (enum bpf_attach_type, BPF_F_BEFORE); Debian 12's headers
+// and libbpf 1.1 predate tcx, so its two constants are spelled here.
+constexpr int kBpfTcxIngress = 46;
+constexpr uint32_t kBpfFBefore = 1U << 3;
+
+Error bpf_error(int err, const std::string& what) { return Error::from_errno(err < 0 ? -err : err, what); }
+
+// The device a tcx link is attached to; 0 once the device is gone. (The
+// kernel's bpf_link_info.tcx.ifindex sits where 6.1's header has xdp.ifindex.)
+int link_ifindex(int link_fd) {
+  bpf_link_info info{};
+  uint32_t length = sizeof(info);
+  if (bpf_obj_get_info_by_fd(link_fd, &info, &length) != 0) return 0;
+  return static_cast<int>(info.xdp.ifindex);
+}
+
+// A tcx link for prog_fd, first in ifindex's chain, pinned at pin. The link
+// a daemon pinned before a restart is reused when it is still on ifindex:
+// its program is swapped in one step.
+Result<UniqueFd> attach_tcx(int ifindex, const std::string& ifname_for_errors, int prog_fd, const std::string& pin) {
+  if (int fd = bpf_obj_get(pin.c_str()); fd >= 0) {
+    UniqueFd old(fd);
+    if (link_ifindex(old.get()) == ifindex && bpf_link_update(old.get(), prog_fd, nullptr) == 0) return old;
+    // Its device is gone (the link is defunct) or another device has the
+    // name now: a fresh link replaces the pin.
+    (void)bpf_link_detach(old.get());
+    unlink(pin.c_str());
+  }
+  LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = kBpfFBefore);
+  int fd = bpf_link_create(prog_fd, ifindex, static_cast<bpf_attach_type>(kBpfTcxIngress), &opts);
+  if (fd < 0) return bpf_error(fd, "attaching a tcx ingress link to \"" + ifname_for_errors + "\"");
+  UniqueFd link(fd);
+  unlink(pin.c_str());
+  if (int err = bpf_obj_pin(link.get(), pin.c_str())) return bpf_error(err, "pinning the tcx link at " + pin);
+  return link;
+}
+
+Result<void> attach_cls_bpf(int ifindex, const std::string& ifname_for_errors, int prog_fd,
+                            const TcIngressPlace& place) {
   LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
   // EEXIST: the device has a clsact qdisc already (ours from before a
   // restart, or someone else's): filters are added beside theirs.
   if (int err = bpf_tc_hook_create(&hook); err && err != -EEXIST) {
-    return Error::from_errno(-err, "creating a clsact qdisc on \"" + ifname_for_errors + "\"");
+    return bpf_error(err, "creating a clsact qdisc on \"" + ifname_for_errors + "\"");
   }
-  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE, .handle = handle,
-              .priority = priority);
+  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE, .handle = place.handle,
+              .priority = place.priority);
   if (int err = bpf_tc_attach(&hook, &opts)) {
-    return Error::from_errno(-err, "attaching a BPF filter to the tc ingress of \"" + ifname_for_errors + "\"");
-  }
-  TcIngressFilter filter;
-  filter.ifindex_ = ifindex;
-  filter.handle_ = handle;
-  filter.priority_ = priority;
-  return filter;
-}
-
-Result<void> TcIngressFilter::detach(int ifindex, uint32_t handle, uint32_t priority) {
-  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
-  LIBBPF_OPTS(bpf_tc_opts, opts, .handle = handle, .priority = priority);
-  int err = bpf_tc_detach(&hook, &opts);
-  if (err && err != -ENOENT && err != -ENODEV && err != -EINVAL) {
-    return Error::from_errno(-err, "detaching the BPF filter from the tc ingress of ifindex " + std::to_string(ifindex));
+    return bpf_error(err, "attaching a BPF filter to the tc ingress of \"" + ifname_for_errors + "\"");
   }
   return {};
 }
 
+Result<void> detach_cls_bpf(int ifindex, const TcIngressPlace& place) {
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+  LIBBPF_OPTS(bpf_tc_opts, opts, .handle = place.handle, .priority = place.priority);
+  int err = bpf_tc_detach(&hook, &opts);
+  if (err && err != -ENOENT && err != -ENODEV && err != -EINVAL) {
+    return bpf_error(err, "detaching the BPF filter from the tc ingress of ifindex " + std::to_string(ifindex));
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<TcIngressFilter> TcIngressFilter::attach(int ifindex, const std::string& ifname_for_errors, int prog_fd,
+                                                const TcIngressPlace& place) {
+  TcIngressFilter filter;
+  if (!place.link_pin.empty()) {
+    auto link = attach_tcx(ifindex, ifname_for_errors, prog_fd, place.link_pin);
+    if (link) {
+      // An older vnetd's cls_bpf filter goes once ours is in front of it.
+      if (place.replaces_cls_bpf) (void)detach_cls_bpf(ifindex, place);
+      filter.link_ = std::move(link.value());
+    } else if (link.error().errnum != EINVAL) {
+      return link.take_error();
+    }
+    // EINVAL: a kernel without tcx; cls_bpf does the same job.
+  }
+  if (!filter.link_) {
+    if (auto attached = attach_cls_bpf(ifindex, ifname_for_errors, prog_fd, place); !attached) {
+      return attached.take_error();
+    }
+  }
+  filter.ifindex_ = ifindex;
+  filter.place_ = place;
+  return filter;
+}
+
+Result<void> TcIngressFilter::detach(int ifindex, const TcIngressPlace& place) {
+  if (!place.link_pin.empty()) {
+    if (int fd = bpf_obj_get(place.link_pin.c_str()); fd >= 0) {
+      UniqueFd link(fd);
+      (void)bpf_link_detach(link.get());
+      unlink(place.link_pin.c_str());
+    }
+  }
+  return detach_cls_bpf(ifindex, place);
+}
+
 TcIngressFilter& TcIngressFilter::operator=(TcIngressFilter&& other) noexcept {
   if (this != &other) {
-    // A filter attached in our place replaced ours (BPF_TC_F_REPLACE): it
-    // is not ours to take off any more.
-    bool same_place = ifindex_ == other.ifindex_ && handle_ == other.handle_ && priority_ == other.priority_;
+    // A filter attached in our place replaced ours (the same pinned link, or
+    // BPF_TC_F_REPLACE): it is not ours to take off any more.
+    bool same_place = ifindex_ == other.ifindex_ && place_.handle == other.place_.handle &&
+                      place_.priority == other.place_.priority && place_.link_pin == other.place_.link_pin;
     if (same_place) release();
     reset();
     ifindex_ = std::exchange(other.ifindex_, 0);
-    handle_ = other.handle_;
-    priority_ = other.priority_;
+    place_ = std::move(other.place_);
+    link_ = std::move(other.link_);
   }
   return *this;
 }
 
+void TcIngressFilter::release() {
+  ifindex_ = 0;
+  link_.reset();  // the pin holds the link
+}
+
 void TcIngressFilter::reset() {
-  if (ifindex_ > 0) (void)detach(ifindex_, handle_, priority_);
+  if (ifindex_ > 0) {
+    if (link_) {
+      (void)bpf_link_detach(link_.get());
+      unlink(place_.link_pin.c_str());
+      link_.reset();
+    } else {
+      (void)detach_cls_bpf(ifindex_, place_);
+    }
+  }
   ifindex_ = 0;
 }
 

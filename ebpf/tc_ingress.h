@@ -1,28 +1,43 @@
-// TcIngressFilter - a BPF program attached as a direct-action cls_bpf filter
-// on a device's tc ingress hook (a clsact qdisc, made if missing), through
-// libbpf's bpf_tc_* API. Owned: destruction detaches it, unless released
-// (the daemon stops and leaves it enforcing for the next one).
+// TcIngressFilter - a BPF program on a device's tc ingress hook. Where the
+// kernel has tcx (Linux 6.6 on) it is a tcx link pinned in a bpffs, first in
+// the device's tcx chain: no qdisc and no classifier walk per frame. Without
+// tcx, or without a pin path, it is a direct-action cls_bpf filter on a
+// clsact qdisc (made if missing), through libbpf's bpf_tc_* API. Owned:
+// destruction detaches it, unless released (the daemon stops and leaves it
+// enforcing for the next one).
 #pragma once
 
 #include <cstdint>
 #include <string>
 
 #include "kernel_ifaces/result.h"
+#include "kernel_ifaces/unique_fd.h"
 
 namespace vnet::ebpf {
+
+// Where a filter goes and how the next daemon finds it again.
+struct TcIngressPlace {
+  uint32_t handle = 0;    // the cls_bpf filter's handle and priority: kernels
+  uint32_t priority = 0;  // without tcx, and filters an older vnetd attached
+  std::string link_pin;   // the tcx link's pin; "" for cls_bpf only
+  // A cls_bpf filter at (handle, priority) may be there from an older vnetd
+  // (a restart re-adopting its maps): the tcx link replaces it.
+  bool replaces_cls_bpf = false;
+};
 
 class TcIngressFilter {
  public:
   TcIngressFilter() = default;
-  // Attaches prog_fd at (handle, priority) on ifindex's ingress, replacing a
-  // filter already there at the same place (ours, from before a restart): a
-  // frame meets the old program or the new one, never none.
+  // Attaches prog_fd on ifindex's ingress. A filter of ours already there
+  // (from before a restart: the pinned link, or a cls_bpf filter at the same
+  // place) is replaced: a frame meets the old program or the new one (or,
+  // for a moment, both), never none.
   static Result<TcIngressFilter> attach(int ifindex, const std::string& ifname_for_errors, int prog_fd,
-                                        uint32_t handle, uint32_t priority);
-  // Takes the filter at (handle, priority) off ifindex's ingress; a device or
-  // filter already gone is not an error. The clsact qdisc stays: it is the
-  // device's, and goes with it.
-  static Result<void> detach(int ifindex, uint32_t handle, uint32_t priority);
+                                        const TcIngressPlace& place);
+  // Takes our filter off ifindex's ingress (both kinds); a device or filter
+  // already gone is not an error. A clsact qdisc stays: it is the device's,
+  // and goes with it.
+  static Result<void> detach(int ifindex, const TcIngressPlace& place);
 
   TcIngressFilter(TcIngressFilter&& other) noexcept { *this = std::move(other); }
   TcIngressFilter& operator=(TcIngressFilter&& other) noexcept;
@@ -31,15 +46,17 @@ class TcIngressFilter {
   ~TcIngressFilter() { reset(); }
 
   int ifindex() const { return ifindex_; }
+  bool is_tcx() const { return bool(link_); }
   explicit operator bool() const { return ifindex_ > 0; }
-  // Leaves the filter attached; this object no longer owns it.
-  void release() { ifindex_ = 0; }
+  // Leaves the filter attached (a tcx link stays by its pin); this object
+  // no longer owns it.
+  void release();
   void reset();
 
  private:
   int ifindex_ = 0;
-  uint32_t handle_ = 0;
-  uint32_t priority_ = 0;
+  TcIngressPlace place_;
+  UniqueFd link_;  // a tcx link; none for a cls_bpf filter
 };
 
 }  // namespace vnet::ebpf

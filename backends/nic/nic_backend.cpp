@@ -66,12 +66,10 @@ NicBackend::~NicBackend() {
 
 Result<void> NicBackend::set_anti_spoof(AntiSpoofSetting setting) {
   if (!setting.enabled) {
-    drop_anti_spoof();
     // A filter in our place that we do not hold (a crash between attaching
     // it and recording the setting) goes too.
-    if (peer_ifindex_ > 0 && restarted()) {
-      (void)ebpf::TcIngressFilter::detach(peer_ifindex_, kAntiSpoofTcHandle, kAntiSpoofTcPriority);
-    }
+    if (peer_ifindex_ > 0 && restarted()) (void)ebpf::TcIngressFilter::detach(peer_ifindex_, anti_spoof_place());
+    drop_anti_spoof();
     return {};
   }
   if (peer_ifindex_ <= 0) {
@@ -91,8 +89,10 @@ Result<void> NicBackend::set_anti_spoof(AntiSpoofSetting setting) {
     unpin_unless_attached();
     return applied;
   }
+  auto place = anti_spoof_place();
+  place.replaces_cls_bpf = program.value()->adopted();
   auto filter = ebpf::TcIngressFilter::attach(peer_ifindex_, "ifindex " + std::to_string(peer_ifindex_),
-                                              program.value()->prog_fd(), kAntiSpoofTcHandle, kAntiSpoofTcPriority);
+                                              program.value()->prog_fd(), place);
   if (!filter) {
     unpin_unless_attached();
     return filter.take_error();
@@ -101,6 +101,12 @@ Result<void> NicBackend::set_anti_spoof(AntiSpoofSetting setting) {
   anti_spoof_filter_ = std::move(filter.value());
   anti_spoof_ = std::move(setting);
   return {};
+}
+
+ebpf::TcIngressPlace NicBackend::anti_spoof_place() const {
+  // The tcx link is pinned beside the program's maps, so that it goes with them.
+  return {kAntiSpoofTcHandle, kAntiSpoofTcPriority,
+          anti_spoof_pin_dir_.empty() ? "" : anti_spoof_pin_dir_ + "/" + kAntiSpoofLinkPin};
 }
 
 void NicBackend::drop_anti_spoof() {

@@ -36,6 +36,7 @@ struct AntiSpoofSetting {
 // so that a restarted daemon replaces its own filter and nobody else's.
 inline constexpr uint32_t kAntiSpoofTcHandle = 0x5653;    // "VS"
 inline constexpr uint32_t kAntiSpoofTcPriority = 0x5653;
+inline constexpr const char* kAntiSpoofLinkPin = "tcx_link";
 
 class NicBackend : public Backend {
  public:
@@ -104,6 +105,7 @@ class NicBackend : public Backend {
       : identity_(std::move(identity)), program_(std::move(program)) {}
 
   void drop_anti_spoof();
+  ebpf::TcIngressPlace anti_spoof_place() const;
 
   NicIdentity identity_;
   std::unique_ptr<ebpf::RxFilterProgram> program_;

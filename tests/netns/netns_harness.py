@@ -4,6 +4,8 @@ it, both removed after the test whatever happens."""
 import ctypes
 import os
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -24,6 +26,52 @@ def setns(fd):
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
         raise OSError(ctypes.get_errno(), "setns")
+
+
+def tcx_ingress_programs(ns, ifname):
+    """The names of the BPF programs on ifname's tcx ingress (Linux 6.6 on),
+    in the namespace ns, in order: BPF_PROG_QUERY, as iproute2 and bpftool
+    of Debian 12 do not show tcx."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+
+    def bpf(cmd, attr):
+        return libc.syscall(321, cmd, ctypes.byref(attr), ctypes.sizeof(attr))  # __NR_bpf on x86_64
+
+    own = os.open("/proc/self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+    try:
+        setns(target)
+        ifindex = socket.if_nametoindex(ifname)
+        ids = (ctypes.c_uint32 * 64)()
+        query = (ctypes.c_uint8 * 64)()  # union bpf_attr's query member
+        struct.pack_into("=IIII", query, 0, ifindex, 46, 0, 0)  # BPF_TCX_INGRESS
+        struct.pack_into("=QI", query, 16, ctypes.addressof(ids), 64)
+        if bpf(16, query) != 0:  # BPF_PROG_QUERY
+            errno = ctypes.get_errno()
+            if errno == 22:  # EINVAL: no tcx in this kernel
+                return []
+            raise OSError(errno, "BPF_PROG_QUERY")
+        count = struct.unpack_from("=I", query, 24)[0]
+        names = []
+        for prog_id in ids[:count]:
+            by_id = (ctypes.c_uint8 * 16)()
+            struct.pack_into("=I", by_id, 0, prog_id)
+            fd = bpf(13, by_id)  # BPF_PROG_GET_FD_BY_ID
+            if fd < 0:
+                continue
+            info = (ctypes.c_uint8 * 256)()
+            get = (ctypes.c_uint8 * 16)()
+            struct.pack_into("=IIQ", get, 0, fd, 256, ctypes.addressof(info))
+            ok = bpf(15, get) == 0  # BPF_OBJ_GET_INFO_BY_FD
+            os.close(fd)
+            if ok:
+                names.append(bytes(info[64:80]).split(b"\0")[0].decode())  # bpf_prog_info.name
+        return names
+    finally:
+        setns(own)
+        os.close(own)
+        os.close(target)
 
 
 def enter_private_namespace(test, prefix):
