@@ -123,7 +123,7 @@ vnet::Result<vnet::UniqueFd> qmp_listener(const Options& options, const vnet::qm
   }
   created = true;
   if (auto made = make_dir(std::filesystem::path(options.socket_path).parent_path()); !made) return made.take_error();
-  return vnet::qmp::listen_unix(options.socket_path, access);
+  return vnet::unix_socket::listen_at(options.socket_path, access);
 }
 
 // --access FILE, and the [[allow]] tables of --config, make one policy.

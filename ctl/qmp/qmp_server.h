@@ -98,9 +98,5 @@ class QmpServer : public EventSink {
   bool flush_after_commit_ = false;  // a flush of every client is waiting on the gate
 };
 
-// Creates a listening UNIX socket at path with access's mode and group,
-// replacing a stale one. The socket appears at path only once both are set:
-// never with a wider mode or another group.
-Result<UniqueFd> listen_unix(const std::string& path, const SocketAccess& access = {});
 
 }  // namespace vnet::qmp

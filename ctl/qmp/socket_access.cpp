@@ -15,23 +15,15 @@ constexpr unsigned long long kMaxGid = 4294967294;
 
 }  // namespace
 
-Result<void> check_socket_mode(mode_t mode) {
-  if (mode & ~mode_t{0777}) return Error{EINVAL, "a socket mode has permission bits only (0 to 0777)"};
-  // Anyone could connect; and the access rules would be all that is left.
-  if (mode & S_IWOTH) {
-    return Error{EINVAL, "a world-writable socket (o+w) is refused: let a group in with --socket-group"};
-  }
-  return {};
-}
-
 Result<SocketAccess> parse_socket_access(const std::string& mode, const std::string& name) {
   SocketAccess access;
   if (mode.empty() || mode.size() > 4 || mode.find_first_not_of("01234567") != std::string::npos) {
     return Error{EINVAL, "--socket-mode " + mode + ": expected an octal mode such as 0660"};
   }
   access.mode = static_cast<mode_t>(std::stoul(mode, nullptr, 8));
-  if (auto checked = check_socket_mode(access.mode); !checked) {
-    return Error{EINVAL, "--socket-mode " + mode + ": " + checked.error().message};
+  if (auto checked = unix_socket::check_mode(access.mode); !checked) {
+    const char* instead = access.mode & S_IWOTH ? ": let a group in with --socket-group" : "";
+    return Error{EINVAL, "--socket-mode " + mode + ": " + checked.error().message + instead};
   }
   if (name.empty()) return access;
   if (name.find_first_not_of("0123456789") == std::string::npos) {

@@ -9,17 +9,11 @@
 #include <string>
 
 #include "kernel_ifaces/result.h"
+#include "kernel_ifaces/unix_listener.h"
 
 namespace vnet::qmp {
 
-// Connecting needs write permission on the file.
-struct SocketAccess {
-  mode_t mode = 0660;
-  std::optional<gid_t> group;  // nullopt: vnetd's own gid
-};
-
-// Permission bits only, and never o+w: anyone could connect.
-Result<void> check_socket_mode(mode_t mode);
+using SocketAccess = unix_socket::FileAccess;
 
 // From the options' text: mode in octal ("0660"), group a name or a number
 // ("" keeps vnetd's gid). Errors name the option.
