@@ -14,18 +14,14 @@
 #include <string>
 
 #include "backends/vhost_user/memory_table.h"
+#include "tests/unit/vhost_user_test_fds.h"
 
 namespace vnet::vhost_user {
 namespace {
 
 constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
 
-UniqueFd make_memfd(size_t size, const char* name = "vhost-user-memory") {
-  UniqueFd fd(memfd_create(name, MFD_CLOEXEC));
-  EXPECT_TRUE(fd.valid());
-  EXPECT_EQ(ftruncate(fd.get(), size), 0);
-  return fd;
-}
+using test::make_memfd;
 
 RegionWithFd region(uint64_t gpa, uint64_t size, uint64_t uva, uint64_t offset = 0,
                     const char* name = "vhost-user-memory") {
