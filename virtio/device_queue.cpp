@@ -98,8 +98,8 @@ class DeviceQueue::ChainBuilder {
     while (left > 0) {
       std::span<uint8_t> host = memory_.translate_prefix(gpa, left);
       if (host.empty()) {
-        return Error::plain(where.text() + ": buffer " + hex(desc.addr) + "+" + std::to_string(desc.len) + " not mapped at " +
-                            hex(gpa));
+        return Error::plain(where.text() + ": buffer " + hex(desc.addr) + "+" + std::to_string(desc.len) +
+                            " not mapped at " + hex(gpa));
       }
       (writable ? chain_.writable : chain_.readable).push_back(Segment{host, gpa});
       gpa += host.size();
@@ -289,11 +289,11 @@ void DeviceQueue::flush_used() {
 }
 
 bool DeviceQueue::needs_notify() {
+  if (published_used_idx_ == signalled_used_idx_) return false;  // nothing new
   bool first = !signalled_valid_;
   uint16_t old = signalled_used_idx_;
   signalled_used_idx_ = published_used_idx_;
   signalled_valid_ = true;
-  if (!first && old == published_used_idx_) return false;
   // Our idx store must be visible before we read the driver's wishes, which
   // it writes before re-reading idx (the other half of this full barrier).
   __atomic_thread_fence(__ATOMIC_SEQ_CST);

@@ -276,6 +276,7 @@ struct Offered {
 TEST(DeviceQueueNotify, EventIdxAsksWhenUsedIdxPassesUsedEvent) {
   Offered offered(4, kEventIdx);
   DeviceQueue& queue = *offered.queue;
+  EXPECT_FALSE(queue.needs_notify()) << "nothing published yet";
   offered.use_one();
   EXPECT_TRUE(queue.needs_notify()) << "the first publish after start always notifies";
   EXPECT_FALSE(queue.needs_notify()) << "nothing new was published";

@@ -199,7 +199,8 @@ TEST(DeviceQueueHostile, IndirectTableAcrossRegionsIsFine) {
 
 TEST(DeviceQueueHostile, NestedIndirect) {
   TestDriver driver(8);
-  driver.set_table(kBuffers + 0x1000, {{kBuffers, 10, VRING_DESC_F_NEXT, 1}, {kBuffers + 0x1000, 32, VRING_DESC_F_INDIRECT, 0}});
+  driver.set_table(kBuffers + 0x1000,
+                   {{kBuffers, 10, VRING_DESC_F_NEXT, 1}, {kBuffers + 0x1000, 32, VRING_DESC_F_INDIRECT, 0}});
   driver.set_desc(0, kBuffers + 0x1000, 32, VRING_DESC_F_INDIRECT);
   driver.offer(0);
   DeviceQueue queue = make_queue(driver, kIndirect);
