@@ -78,8 +78,9 @@ TEST(DeviceQueueHostile, NextOutsideTheQueue) {
 
 TEST(DeviceQueueHostile, ChainThatLoops) {
   TestDriver driver(4);
-  driver.set_desc(0, kBuffers, 10, VRING_DESC_F_NEXT, 1);
-  driver.set_desc(1, kBuffers, 10, VRING_DESC_F_NEXT, 0);
+  // 64 KiB buffers: without the loop check the walk would still end, at 4 GiB.
+  driver.set_desc(0, kBuffers, 0x10000, VRING_DESC_F_NEXT, 1);
+  driver.set_desc(1, kBuffers, 0x10000, VRING_DESC_F_NEXT, 0);
   driver.offer(0);
   DeviceQueue queue = make_queue(driver);
   EXPECT_SAYS(pop_error(queue), "longer than the queue");
@@ -209,7 +210,9 @@ TEST(DeviceQueueHostile, NestedIndirect) {
 
 TEST(DeviceQueueHostile, IndirectChainThatLoops) {
   TestDriver driver(8);
-  driver.set_table(kBuffers + 0x1000, {{kBuffers, 10, VRING_DESC_F_NEXT, 1}, {kBuffers, 10, VRING_DESC_F_NEXT, 0}});
+  // 64 KiB buffers: without the loop check the walk would still end, at 4 GiB.
+  driver.set_table(kBuffers + 0x1000,
+                   {{kBuffers, 0x10000, VRING_DESC_F_NEXT, 1}, {kBuffers, 0x10000, VRING_DESC_F_NEXT, 0}});
   driver.set_desc(0, kBuffers + 0x1000, 32, VRING_DESC_F_INDIRECT);
   driver.offer(0);
   DeviceQueue queue = make_queue(driver, kIndirect);
