@@ -14,6 +14,7 @@
 #include "backends/user/user_backend.h"
 #include "backends/user/user_options.h"
 #include "backends/vde/vde_backend.h"
+#include "backends/vhost_user/vhost_user_backend.h"
 #include "backends/vhost_vdpa/vhost_vdpa_backend.h"
 
 namespace vnet {
@@ -198,6 +199,27 @@ Created create_user(const qapi::Netdev& netdev, DaemonResources& r) {
   return std::unique_ptr<Backend>(std::move(made.value()));
 }
 
+// vnetd is the back end, listening on chardev (a path): a deliberate
+// difference from QEMU, the front end (docs/qmp-oracle.md).
+Created create_vhost_user(const qapi::Netdev& netdev, DaemonResources& r) {
+  const auto& options = std::get<qapi::NetdevVhostUserOptions>(netdev.u);
+  // QEMU's net_init_vhost_user() order: the chardev, then the queue count
+  // (its range and words).
+  if (options.chardev.empty() || options.chardev[0] != '/') {
+    return generic_error("vhost-user chardev '" + options.chardev +
+                         "': vnetd listens on it, so it is the absolute path of a UNIX socket");
+  }
+  int64_t queues = options.queues.value_or(1);
+  if (queues < 1 || queues > vhost_user::kMaxQueuePairs) {
+    return generic_error("vhost-user number of queues must be in range [1, " +
+                         std::to_string(vhost_user::kMaxQueuePairs) + "]");
+  }
+  if (!r.frames) return generic_error("vhost-user netdev: this vnetd runs without a userspace datapath");
+  auto made = vhost_user::VhostUserBackend::create({options.chardev, static_cast<uint32_t>(queues)}, *r.frames);
+  if (!made) return generic_error("vhost-user netdev '" + netdev.id + "': " + made.error().message);
+  return std::unique_ptr<Backend>(std::move(made.value()));
+}
+
 Created create_vhost_vdpa(const qapi::Netdev& netdev) {
   auto made = vhost_vdpa::VhostVdpaBackend::create(std::get<qapi::NetdevVhostVDPAOptions>(netdev.u));
   if (!made) return generic_error(made.error().message);
@@ -214,6 +236,7 @@ Created create_backend(const qapi::Netdev& netdev, DaemonResources& resources, c
     case T::bridge: return create_bridge(netdev, resources, request);
     case T::nic: return create_nic(netdev, resources, request);
     case T::vhost_vdpa: return create_vhost_vdpa(netdev);
+    case T::vhost_user: return create_vhost_user(netdev, resources);
     case T::socket: return create_socket(netdev, resources, request);
     case T::l2tpv3: return create_l2tpv3(netdev, resources);
     case T::vde: return create_vde(netdev, resources);

@@ -244,9 +244,9 @@ class Frontend:
         self.rings[index] = ring
         return ring
 
-    def start(self, queue_pairs=1, memory_size=4 << 20, ring_size=256):
+    def start(self, queue_pairs=1, memory_size=4 << 20, ring_size=256, want=(1 << F_VERSION_1)):
         """Negotiates, shares guest memory and starts every ring (RX 2k, TX 2k+1)."""
-        self.negotiate()
+        self.negotiate(want)
         if queue_pairs > 1 and self.queue_num() < queue_pairs:
             raise VhostUserError(f"the back end has fewer than {queue_pairs} queue pairs")
         self.set_mem_table(GuestMemory(memory_size))
@@ -288,28 +288,44 @@ class Frontend:
             if done < pending and not ring.wait_call(5.0):
                 raise VhostUserError(f"TX queue {ring.index}: {pending - done} frames not used in 5 s")
 
-    def receive_frames(self, count, pair=0, timeout=5.0):
-        """Frames the back end put into the guest's RX queue, header removed;
-        used buffers are offered again."""
+    def receive_frames(self, count, pair=0, timeout=5.0, capacity=2048):
+        """Frames the back end put into the guest's RX queue, header removed
+        (with MRG_RXBUF, joined from the header's num_buffers buffers); used
+        buffers are offered again with `capacity` bytes."""
         ring = self.rings[2 * pair]
-        frames = []
+        mergeable = bool(self.features & (1 << F_NET_MRG_RXBUF))
+        frames, parts, wanted = [], [], 0
         while len(frames) < count:
             used = ring.take_used()
             for _, written, data in used:
-                if written < NET_HDR_LEN:
-                    raise VhostUserError(f"RX queue {ring.index}: {written} bytes, less than a header")
-                frames.append(data[NET_HDR_LEN:])
-                ring.offer(capacity=2048, device_writes=True)
+                ring.offer(capacity=capacity, device_writes=True)
+                if not parts:
+                    if written < NET_HDR_LEN:
+                        raise VhostUserError(f"RX queue {ring.index}: {written} bytes, less than a header")
+                    wanted = struct.unpack_from("<H", data, 10)[0] if mergeable else 1
+                    if wanted < 1:
+                        raise VhostUserError(f"RX queue {ring.index}: num_buffers 0")
+                    parts.append(data[NET_HDR_LEN:])
+                else:
+                    parts.append(data)
+                if len(parts) == wanted:
+                    frames.append(b"".join(parts))
+                    parts = []
             if used:
                 ring.notify()
             elif not ring.wait_call(timeout):
                 break
+        if parts:
+            raise VhostUserError(f"RX queue {ring.index}: a frame cut short: {len(parts)} of {wanted} buffers")
         return frames
 
     def close(self):
+        """Idempotent: a test may close early and its cleanup again."""
         self.sock.close()
         for ring in self.rings:
             if ring:
                 ring.close()
+        self.rings = []
         if self.memory:
             self.memory.close()
+            self.memory = None

@@ -1,0 +1,283 @@
+#include "backends/vhost_user/vhost_user_backend.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "kernel_ifaces/unix_listener.h"
+#include "virtio/net_header.h"
+#include "virtio/chain_io.h"
+
+namespace vnet::vhost_user {
+
+namespace {
+
+// Chains one kick may take before the loop serves others; the rest are taken
+// on the next turn (the kick eventfd is raised again).
+constexpr unsigned kTxChainsPerTurn = 512;
+
+void drain_eventfd(int fd) {
+  eventfd_t value;
+  (void)eventfd_read(fd, &value);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<VhostUserBackend>> VhostUserBackend::create(const BackendOptions& options,
+                                                                   datapath::FrameLoop& loop) {
+  if (options.queue_pairs < 1 || options.queue_pairs > kMaxQueuePairs) {
+    return Error{EINVAL, "queues must be 1 to " + std::to_string(kMaxQueuePairs)};
+  }
+  std::unique_ptr<VhostUserBackend> backend(new VhostUserBackend(options, loop));
+  auto listener = unix_socket::listen_at(options.path);
+  if (!listener) return listener.take_error();
+  backend->listener_ = std::move(*listener);
+  struct stat st {};
+  if (stat(options.path.c_str(), &st) == 0) backend->socket_inode_ = st.st_ino;
+  auto watch = loop.watch(backend->listener_.get(), POLLIN, [b = backend.get()](uint32_t) { b->accept_front_end(); });
+  if (!watch) return watch.take_error();
+  backend->listen_watch_ = *watch;
+  return backend;
+}
+
+VhostUserBackend::~VhostUserBackend() {
+  close_front_end("");
+  if (listen_watch_) loop_.unwatch(*listen_watch_);
+  loop_.forget_flush(*this);
+  // The socket file is ours unless another process has put its own there since.
+  struct stat st {};
+  if (socket_inode_ && stat(options_.path.c_str(), &st) == 0 && st.st_ino == socket_inode_) {
+    unlink(options_.path.c_str());
+  }
+}
+
+void VhostUserBackend::accept_front_end() {
+  UniqueFd fd(accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+  if (!fd) return;
+  // One front end at a time: a second is turned away, the first keeps going.
+  if (connection_) {
+    std::fprintf(stderr, "vnetd: vhost-user %s: a second front end connected; closed\n", options_.path.c_str());
+    return;
+  }
+  auto watch = loop_.watch(fd.get(), POLLIN, [this](uint32_t) { front_end_readable(); });
+  if (!watch) return;
+  connection_ = std::move(fd);
+  connection_watch_ = *watch;
+  framer_ = Framer{};
+  session_ = std::make_unique<Session>(SessionLimits{options_.queue_pairs},
+                                       [this](std::span<const uint8_t> frame) { deliver(frame); });
+  kick_watches_.assign(session_->ring_count(), std::nullopt);
+  rx_stash_.assign(session_->ring_count(), {});
+  connections_++;
+}
+
+void VhostUserBackend::front_end_readable() {
+  for (;;) {
+    auto got = receive(connection_.get(), framer_);
+    if (!got) {
+      if (got.error().errnum == EAGAIN) return;
+      return close_front_end(got.error().message);
+    }
+    if (*got == 0) return close_front_end("the front end closed the connection");
+    while (auto message = framer_.next()) {
+      if (!*message) return close_front_end(message->error().message);
+      auto outcome = session_->handle(std::move(message->value()));
+      if (!outcome) return close_front_end(outcome.error().message);
+      if (!outcome->reply.empty() &&
+          send(connection_.get(), outcome->reply.data(), outcome->reply.size(), MSG_NOSIGNAL) !=
+              static_cast<ssize_t>(outcome->reply.size())) {
+        return close_front_end(errno_error("sending a reply").message);
+      }
+      for (uint32_t index : outcome->rings_changed) reconcile(index);
+    }
+  }
+}
+
+void VhostUserBackend::close_front_end(const std::string& why) {
+  if (!connection_) return;
+  if (!why.empty()) {
+    last_error_ = why;
+    std::fprintf(stderr, "vnetd: vhost-user %s: front end disconnected: %s\n", options_.path.c_str(), why.c_str());
+  }
+  for (auto& watch : kick_watches_) {
+    if (watch) loop_.unwatch(*watch);
+    watch.reset();
+  }
+  rx_stash_.clear();
+  dirty_rings_.clear();
+  loop_.unwatch(*connection_watch_);
+  connection_watch_.reset();
+  connection_.reset();
+  // Every ring goes, and the guest's memory is unmapped with the session.
+  session_.reset();
+  disconnects_++;
+}
+
+void VhostUserBackend::reconcile(uint32_t index) {
+  if (!session_ || index >= kick_watches_.size()) return;
+  auto& watch = kick_watches_[index];
+  if (watch) loop_.unwatch(*watch);
+  watch.reset();
+  Ring& ring = session_->ring(index);
+  // A stopped ring's chains are the front end's again; a remapped one's
+  // point into memory that is gone.
+  rx_stash_[index].clear();
+  if (!ring.running() || index % 2 == 0) return;  // RX rings are filled on demand, never kicked for
+  auto watched = loop_.watch(ring.kick.get(), POLLIN, [this, index](uint32_t) { drain_tx(index); });
+  if (!watched) return close_front_end("watching the kick of ring " + std::to_string(index) + ": " +
+                                       watched.error().message);
+  watch = *watched;
+}
+
+void VhostUserBackend::drain_tx(uint32_t index) {
+  Ring& ring = session_->ring(index);
+  drain_eventfd(ring.kick.get());
+  if (!ring.running()) return;
+  const size_t header = session_->net_header_size();
+  for (unsigned taken = 0;; taken++) {
+    if (taken == kTxChainsPerTurn) {
+      (void)eventfd_write(ring.kick.get(), 1);  // more next turn
+      break;
+    }
+    auto chain = ring.queue->pop();
+    if (!chain) return close_front_end("TX ring " + std::to_string(index) + ": " + chain.error().message);
+    if (!*chain) break;
+    const virtio::Chain& c = **chain;
+    if (c.readable_len > header && c.readable_len - header <= datapath::FrameLoop::kMaxFrame) {
+      // The frame is copied once: the peer may keep it until the batch ends,
+      // and the guest may reuse its buffer as soon as it is used.
+      tx_frames_.emplace_back(c.readable_len - header);
+      auto& frame = tx_frames_.back();
+      frame.resize(virtio::copy_from_chain(c, header, frame));
+      deliver(frame);
+    } else {
+      drops_oversize_++;
+    }
+    if (auto used = ring.queue->push_used(c.head, 0); !used) {
+      return close_front_end("TX ring " + std::to_string(index) + ": " + used.error().message);
+    }
+  }
+  mark_dirty(index);
+}
+
+void VhostUserBackend::mark_dirty(uint32_t index) {
+  if (std::find(dirty_rings_.begin(), dirty_rings_.end(), index) == dirty_rings_.end()) dirty_rings_.push_back(index);
+  if (loop_.in_batch()) {
+    loop_.defer_flush(*this);
+  } else {
+    flush_batch();
+  }
+}
+
+Result<void> VhostUserBackend::send_from_guest(std::span<const uint8_t> frame) {
+  // Every frame goes to the first pair's RX ring: one flow's frames stay in order.
+  const uint32_t index = 0;
+  if (!session_ || !session_->ring(index).running()) {
+    drops_not_running_++;
+    return {};
+  }
+  if (!fill_rx(index, frame)) return {};
+  frames_out_++;
+  bytes_out_ += frame.size();
+  mark_dirty(index);
+  return {};
+}
+
+bool VhostUserBackend::fill_rx(uint32_t index, std::span<const uint8_t> frame) {
+  Ring& ring = session_->ring(index);
+  auto& stash = rx_stash_[index];
+  const size_t header_size = session_->net_header_size();
+  const bool mergeable = session_->feature(virtio::kNetFMrgRxbuf);
+  const size_t need = header_size + frame.size();
+  // The buffers the frame needs: one, or with MRG_RXBUF as many as it takes.
+  std::vector<virtio::Chain> chains;
+  size_t room = 0;
+  while (room < need && (chains.empty() || mergeable)) {
+    std::optional<virtio::Chain> next;
+    if (!stash.empty()) {
+      next = std::move(stash.front());
+      stash.pop_front();
+    } else {
+      auto popped = ring.queue->pop();
+      if (!popped) {
+        close_front_end("RX ring " + std::to_string(index) + ": " + popped.error().message);
+        return false;
+      }
+      next = std::move(*popped);
+    }
+    if (!next) break;
+    room += next->writable_len;
+    chains.push_back(std::move(*next));
+  }
+  if (room < need) {
+    // Too few buffers (kept for the next frame), or one too small.
+    bool too_small = !chains.empty() && !mergeable;
+    for (auto it = chains.rbegin(); it != chains.rend(); ++it) stash.push_front(std::move(*it));
+    too_small ? drops_oversize_++ : drops_no_rx_buffer_++;
+    return false;
+  }
+  virtio::NetHeader header{};
+  header.gso_type = virtio::kNetHdrGsoNone;
+  header.num_buffers = static_cast<uint16_t>(chains.size());
+  std::span<const uint8_t> header_bytes(reinterpret_cast<const uint8_t*>(&header), header_size);
+  size_t offset = 0;
+  for (size_t i = 0; i < chains.size(); i++) {
+    auto head = i == 0 ? header_bytes : std::span<const uint8_t>();
+    size_t frame_room = chains[i].writable_len - head.size();
+    auto part = frame.subspan(offset, std::min(frame_room, frame.size() - offset));
+    size_t written = virtio::copy_into_chain(chains[i], head, part);
+    offset += part.size();
+    ring.queue->log_written(chains[i], static_cast<uint32_t>(written));
+    if (auto used = ring.queue->push_used(chains[i].head, static_cast<uint32_t>(written)); !used) {
+      close_front_end("RX ring " + std::to_string(index) + ": " + used.error().message);
+      return false;
+    }
+  }
+  return true;
+}
+
+void VhostUserBackend::flush_batch() {
+  for (uint32_t index : dirty_rings_) {
+    if (!session_) break;
+    Ring& ring = session_->ring(index);
+    if (!ring.queue) continue;
+    ring.queue->flush_used();
+    if (ring.queue->needs_notify() && ring.call) (void)eventfd_write(ring.call.get(), 1);
+  }
+  dirty_rings_.clear();
+  tx_frames_.clear();
+}
+
+std::vector<Detail> VhostUserBackend::details() const {
+  std::vector<Detail> out{{"chardev", options_.path},
+                          {"queues", int64_t{options_.queue_pairs}},
+                          {"connected", static_cast<bool>(connection_)}};
+  if (session_) {
+    out.push_back({"features", static_cast<int64_t>(session_->features())});
+    out.push_back({"protocol-features", static_cast<int64_t>(session_->protocol_features())});
+    std::vector<int64_t> running;
+    for (uint32_t i = 0; i < session_->ring_count(); i++) {
+      if (session_->ring(i).running()) running.push_back(i);
+    }
+    out.push_back({"rings-running", running});
+    if (auto mtu = session_->mtu()) out.push_back({"mtu", static_cast<int64_t>(*mtu)});
+  }
+  append_inbound_details(out);
+  out.push_back({"frames-out", static_cast<int64_t>(frames_out_)});
+  out.push_back({"bytes-out", static_cast<int64_t>(bytes_out_)});
+  out.push_back({"drops-no-rx-buffer", static_cast<int64_t>(drops_no_rx_buffer_)});
+  out.push_back({"drops-not-running", static_cast<int64_t>(drops_not_running_)});
+  out.push_back({"drops-oversize", static_cast<int64_t>(drops_oversize_)});
+  out.push_back({"connections", static_cast<int64_t>(connections_)});
+  out.push_back({"disconnects", static_cast<int64_t>(disconnects_)});
+  if (!last_error_.empty()) out.push_back({"last-error", last_error_});
+  return out;
+}
+
+}  // namespace vnet::vhost_user

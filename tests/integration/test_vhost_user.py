@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""The vhost-user netdev (issue 15): vnetd is the back end on a UNIX socket;
+VM-free front ends (tests/vhost_user/vhost_user_frontend.py, checked against
+DPDK's testpmd by the interop tier) drive it as QEMU does.
+
+    front end A <-> vhost-user a0 -hub 0- a1 vhost-user <-> front end B
+
+Frames cross the hub both ways byte for byte; buffers smaller than a frame
+are merged with MRG_RXBUF; a front end that goes is replaced by the next; a
+second front end is turned away; a front end that breaks the protocol is cut
+off with a reason, and vnetd goes on serving everyone else."""
+import os
+import socket
+import struct
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "vhost_user"))
+from vnetd_harness import VnetdTestCase, main  # noqa: E402
+import vhost_user_frontend as vu  # noqa: E402
+
+
+def frame(tag, index, size):
+    return bytes.fromhex("ffffffffffff5254001200") + bytes([tag]) + b"\x08\x00" + bytes([index % 251]) * (size - 14)
+
+
+class VhostUserNetdev(VnetdTestCase):
+    def setUp(self):
+        super().setUp()
+        self.client = self.connect()
+        self.paths = {}
+        for name in ("a0", "a1"):
+            path = os.path.join(self.workdir, f"{name}.sock")
+            self.client.cmd("netdev_add", type="vhost-user", id=name, chardev=path)
+            self.client.cmd("netdev_add", type="hubport", id=f"h{name}", hubid=0, netdev=name)
+            self.paths[name] = path
+
+    def front_end(self, name):
+        front = vu.Frontend(self.paths[name])
+        self.addCleanup(front.close)
+        front.start()
+        front.post_rx_buffers(0, 128)
+        return front
+
+    def details(self, netdev_id):
+        return [n for n in self.client.cmd("query-netdevs") if n["id"] == netdev_id][0]["details"]
+
+    def wait_running(self, name, rings):
+        deadline = time.monotonic() + 5
+        while self.details(name).get("rings-running") != rings:
+            if time.monotonic() > deadline:
+                self.fail(f"{name}: rings running {self.details(name).get('rings-running')}, not {rings}")
+            time.sleep(0.02)
+
+    def test_frames_cross_the_hub_both_ways(self):
+        a, b = self.front_end("a0"), self.front_end("a1")
+        self.wait_running("a0", [0, 1])
+        self.wait_running("a1", [0, 1])
+        for size in (60, 1514):
+            sent = [frame(1, i, size) for i in range(40)]
+            a.send_frames(sent)
+            self.assertEqual(b.receive_frames(len(sent)), sent, f"A to B, {size} bytes")
+            back = [frame(2, i, size) for i in range(40)]
+            b.send_frames(back)
+            self.assertEqual(a.receive_frames(len(back)), back, f"B to A, {size} bytes")
+        a0, a1 = self.details("a0"), self.details("a1")
+        self.assertTrue(a0["connected"])
+        self.assertEqual(a0["frames-in"], 80)
+        self.assertEqual(a0["frames-out"], 80)
+        self.assertEqual(a1["frames-in"], 80)
+        self.assertEqual(a0["drops-no-rx-buffer"], 0)
+        self.assertEqual(a0["features"] & (1 << vu.F_VERSION_1), 1 << vu.F_VERSION_1)
+
+    def test_mergeable_buffers_carry_a_frame_larger_than_one(self):
+        a = self.front_end("a0")
+        b = vu.Frontend(self.paths["a1"])
+        self.addCleanup(b.close)
+        b.start(want=(1 << vu.F_VERSION_1) | (1 << vu.F_NET_MRG_RXBUF))
+        b.post_rx_buffers(0, 128, capacity=256)
+        self.wait_running("a1", [0, 1])
+        sent = [frame(3, i, 1514) for i in range(10)]
+        a.send_frames(sent)
+        self.assertEqual(b.receive_frames(len(sent), capacity=256), sent)
+
+    def test_no_rx_buffers_drops_and_counts(self):
+        a = self.front_end("a0")
+        b = vu.Frontend(self.paths["a1"])
+        self.addCleanup(b.close)
+        b.start()  # no buffers posted
+        self.wait_running("a1", [0, 1])
+        a.send_frames([frame(4, i, 60) for i in range(5)])
+        self.assertEqual(self.details("a1")["drops-no-rx-buffer"], 5)
+        b.post_rx_buffers(0, 8)
+        a.send_frames([frame(5, 0, 60)])
+        self.assertEqual(b.receive_frames(1), [frame(5, 0, 60)])
+
+    def test_a_front_end_that_goes_is_replaced_by_the_next(self):
+        a = self.front_end("a0")
+        self.wait_running("a0", [0, 1])
+        a.close()
+        deadline = time.monotonic() + 5
+        while self.details("a0")["connected"]:
+            self.assertLess(time.monotonic(), deadline, "still connected after the front end closed")
+            time.sleep(0.02)
+        self.assertNotIn("rings-running", self.details("a0"))
+        again, b = self.front_end("a0"), self.front_end("a1")
+        self.wait_running("a0", [0, 1])
+        again.send_frames([frame(6, 0, 60)])
+        self.assertEqual(b.receive_frames(1), [frame(6, 0, 60)])
+        self.assertEqual(self.details("a0")["connections"], 2)
+
+    def test_a_second_front_end_is_turned_away(self):
+        a, b = self.front_end("a0"), self.front_end("a1")
+        intruder = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(intruder.close)
+        intruder.connect(self.paths["a0"])
+        intruder.settimeout(5)
+        self.assertEqual(intruder.recv(1), b"", "closed by vnetd")
+        a.send_frames([frame(7, 0, 60)])
+        self.assertEqual(b.receive_frames(1), [frame(7, 0, 60)])
+
+    def test_protocol_breaches_cut_the_front_end_off_and_nothing_else(self):
+        cases = {
+            "a ring size not a power of two": lambda f: f.send(vu.SET_VRING_NUM, struct.pack("<II", 0, 3)),
+            "a ring past the queue count": lambda f: f.send(vu.SET_VRING_NUM, struct.pack("<II", 9, 256)),
+            "a payload of the wrong size": lambda f: f.send(vu.SET_FEATURES, b"\0" * 4),
+            "a memory table without its fd": lambda f: f.send(
+                vu.SET_MEM_TABLE, struct.pack("<II", 1, 0) + struct.pack("<QQQQ", vu.GPA_BASE, 4096, vu.USER_BASE, 0)),
+            "a request nobody knows": lambda f: f.send(999),
+        }
+        b = self.front_end("a1")
+        for why, breach in cases.items():
+            with self.subTest(why):
+                front = vu.Frontend(self.paths["a0"])
+                self.addCleanup(front.close)
+                front.negotiate()
+                breach(front)
+                front.sock.settimeout(5)
+                self.assertEqual(front.sock.recv(1), b"", f"{why}: connection closed")
+                deadline = time.monotonic() + 5
+                while self.details("a0")["connected"]:
+                    self.assertLess(time.monotonic(), deadline)
+                    time.sleep(0.02)
+                self.assertIn("last-error", self.details("a0"))
+        # Still serving: a well-behaved front end gets through.
+        a = self.front_end("a0")
+        self.wait_running("a0", [0, 1])
+        a.send_frames([frame(8, 0, 60)])
+        self.assertEqual(b.receive_frames(1), [frame(8, 0, 60)])
+
+    def test_a_ring_outside_guest_memory_is_refused(self):
+        front = vu.Frontend(self.paths["a0"])
+        self.addCleanup(front.close)
+        front.negotiate()
+        front.set_mem_table(vu.GuestMemory(1 << 20))
+        front.send(vu.SET_VRING_NUM, struct.pack("<II", 1, 256))
+        front.send(vu.SET_VRING_ADDR, struct.pack("<IIQQQQ", 1, 0, vu.USER_BASE + (2 << 20), vu.USER_BASE,
+                                                  vu.USER_BASE + 8192, 0))
+        kick = os.eventfd(0)
+        self.addCleanup(os.close, kick)
+        front.send(vu.SET_VRING_KICK, struct.pack("<Q", 1), fds=[kick])
+        front.sock.settimeout(5)
+        self.assertEqual(front.sock.recv(1), b"")
+        self.assertIn("not inside one memory region", self.details("a0")["last-error"])
+
+    def test_deleting_the_netdev_removes_its_socket(self):
+        self.assertTrue(os.path.exists(self.paths["a0"]))
+        self.client.cmd("netdev_del", id="ha0")
+        self.client.cmd("netdev_del", id="a0")
+        self.assertFalse(os.path.exists(self.paths["a0"]))
+
+    def test_bad_options_are_refused(self):
+        for arguments, words in (({"chardev": "relative.sock"}, "absolute path"),
+                                 ({"chardev": "/tmp/x.sock", "queues": 0}, "must be in range [1, 1024]"),
+                                 ({"chardev": "/tmp/x.sock", "queues": 1025}, "must be in range [1, 1024]")):
+            reply = self.client.execute("netdev_add", dict(type="vhost-user", id="bad", **arguments))
+            self.assertIn(words, reply["error"]["desc"], reply)
+        path = os.path.join(self.workdir, "file")
+        open(path, "w").close()
+        reply = self.client.execute("netdev_add", {"type": "vhost-user", "id": "bad", "chardev": path})
+        self.assertIn("not a socket", reply["error"]["desc"])
+        self.assertTrue(os.path.exists(path), "another kind of file is never replaced")
+        self.assertNotIn("bad", [n["id"] for n in self.client.cmd("query-netdevs")])
+
+
+if __name__ == "__main__":
+    main()
