@@ -147,7 +147,13 @@ void VhostUserBackend::drain_tx(uint32_t index) {
     }
     auto chain = ring.queue->pop();
     if (!chain) return close_front_end("TX ring " + std::to_string(index) + ": " + chain.error().message);
-    if (!*chain) break;
+    if (!*chain) {
+      // Asks for a kick at the next buffer (with EVENT_IDX, avail_event moves
+      // up to here); one that came meanwhile is taken now, as no kick will
+      // announce it.
+      if (ring.queue->enable_notifications(true)) continue;
+      break;
+    }
     const virtio::Chain& c = **chain;
     if (c.readable_len > header && c.readable_len - header <= datapath::FrameLoop::kMaxFrame) {
       // The frame is copied once: the peer may keep it until the batch ends,
