@@ -236,6 +236,7 @@ void MemoryTable::log_write(uint64_t gpa, uint64_t len) {
     if (first >= log_pages) return;
     last = log_pages - 1;
   }
+  pages_logged_ += last - first + 1;
   // The front end reads and clears the bitmap concurrently: atomic ORs, with
   // release so that whoever sees a bit also sees the page's new bytes.
   for (uint64_t page = first; page <= last;) {

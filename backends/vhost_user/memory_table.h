@@ -81,6 +81,8 @@ class MemoryTable : public virtio::DeviceMemory {
   void log_write(uint64_t gpa, uint64_t len) override;
   // Pages written while logging that the log was too small to mark.
   uint64_t pages_beyond_log() const { return pages_beyond_log_; }
+  // Pages marked dirty in the log (a page written twice counts twice).
+  uint64_t pages_logged() const { return pages_logged_; }
 
  private:
   struct Region {
@@ -103,6 +105,7 @@ class MemoryTable : public virtio::DeviceMemory {
   std::span<uint8_t> log_;
   bool logging_ = false;
   uint64_t pages_beyond_log_ = 0;
+  uint64_t pages_logged_ = 0;
 };
 
 }  // namespace vnet::vhost_user

@@ -273,6 +273,8 @@ std::vector<Detail> VhostUserBackend::details() const {
     }
     out.push_back({"rings-running", running});
     if (auto mtu = session_->mtu()) out.push_back({"mtu", static_cast<int64_t>(*mtu)});
+    out.push_back({"dirty-log", session_->memory().logging()});
+    out.push_back({"dirty-pages-logged", static_cast<int64_t>(session_->pages_logged())});
   }
   append_inbound_details(out);
   out.push_back({"frames-out", static_cast<int64_t>(frames_out_)});

@@ -154,6 +154,7 @@ Result<Session::Outcome> Session::set_mem_table(Message& m) {
   for (size_t i = 0; i < regions->size(); i++) with_fds.push_back({(*regions)[i], std::move(m.fds[i])});
   // The old mappings stay until every running queue has moved to the new.
   auto old = std::move(memory_);
+  pages_logged_before_ += old->pages_logged();
   memory_ = std::make_unique<MemoryTable>();
   memory_->set_logging(feature(VHOST_F_LOG_ALL));
   if (auto set = memory_->set_regions(std::move(with_fds)); !set) return set.take_error();

@@ -66,6 +66,8 @@ class Session {
   const Ring& ring(uint32_t index) const { return rings_[index]; }
   MemoryTable& memory() { return *memory_; }
   std::optional<uint64_t> mtu() const { return mtu_; }
+  // Pages marked in the dirty log over the session, whatever memory tables came and went.
+  uint64_t pages_logged() const { return pages_logged_before_ + memory_->pages_logged(); }
 
  private:
   using Handler = Result<Outcome> (Session::*)(const Message&);
@@ -107,6 +109,7 @@ class Session {
   std::vector<Ring> rings_;
   UniqueFd log_fd_;
   std::optional<uint64_t> mtu_;
+  uint64_t pages_logged_before_ = 0;  // by memory tables since replaced
 };
 
 }  // namespace vnet::vhost_user
