@@ -165,6 +165,57 @@ class VhostUserNetdev(VnetdTestCase):
         self.assertEqual(front.sock.recv(1), b"")
         self.assertIn("not inside one memory region", self.details("a0")["last-error"])
 
+    def test_hostile_rings_cut_the_front_end_off_and_nothing_else(self):
+        """What a guest driver can write into its own rings: each breaks the
+        virtio rules, vnetd closes that front end with the reason, and the
+        other front end's traffic goes on."""
+
+        def descriptor(front, desc_id, gpa, length, flags=0, next_id=0):
+            ring = front.rings[1]
+            struct.pack_into("<QIHH", front.memory.map, front.memory.offset(ring.desc) + 16 * desc_id,
+                             gpa, length, flags, next_id)
+
+        def make_available(front, desc_id, count=1):
+            ring = front.rings[1]
+            slot = ring.avail_idx % ring.size
+            struct.pack_into("<H", front.memory.map, front.memory.offset(ring.avail) + 4 + 2 * slot, desc_id)
+            ring.avail_idx = (ring.avail_idx + count) & 0xFFFF
+            struct.pack_into("<H", front.memory.map, front.memory.offset(ring.avail) + 2, ring.avail_idx)
+            ring.notify()
+
+        def buffer(front):
+            return front.memory.allocate(256)
+
+        cases = {
+            "a head past the ring": ("outside the queue", lambda f: make_available(f, 300)),
+            "a next past the ring": ("outside the queue", lambda f: (
+                descriptor(f, 0, buffer(f), 64, flags=vu.DESC_F_NEXT, next_id=999), make_available(f, 0))),
+            "a chain that loops": ("a loop", lambda f: (
+                descriptor(f, 0, buffer(f), 64, flags=vu.DESC_F_NEXT, next_id=1),
+                descriptor(f, 1, buffer(f), 64, flags=vu.DESC_F_NEXT, next_id=0), make_available(f, 0))),
+            "indices that jump": ("avail idx jumped", lambda f: (descriptor(f, 0, buffer(f), 64), make_available(f, 0, count=300))),
+            "a buffer outside guest memory": ("not mapped", lambda f: (
+                descriptor(f, 0, vu.GPA_BASE + (64 << 20), 64), make_available(f, 0))),
+        }
+        b = self.front_end("a1")
+        for why, (words, hostile) in cases.items():
+            with self.subTest(why):
+                front = vu.Frontend(self.paths["a0"])
+                self.addCleanup(front.close)
+                front.start()
+                self.wait_running("a0", [0, 1])
+                hostile(front)
+                front.sock.settimeout(5)
+                self.assertEqual(front.sock.recv(1), b"", f"{why}: connection closed")
+                error = self.details("a0")["last-error"]
+                self.assertIn("TX ring 1", error)
+                self.assertIn(words, error)
+                front.close()
+        a = self.front_end("a0")
+        self.wait_running("a0", [0, 1])
+        a.send_frames([frame(9, 0, 60)])
+        self.assertEqual(b.receive_frames(1), [frame(9, 0, 60)])
+
     def test_deleting_the_netdev_removes_its_socket(self):
         self.assertTrue(os.path.exists(self.paths["a0"]))
         self.client.cmd("netdev_del", id="ha0")
