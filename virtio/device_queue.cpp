@@ -258,6 +258,19 @@ bool DeviceQueue::copy_from_guest(uint64_t gpa, void* out, size_t len) const {
   return true;
 }
 
+Result<void> DeviceQueue::unpop(std::span<const uint16_t> heads) {
+  if (heads.size() > in_flight_) return Error::plain("unpop: more chains than are in flight");
+  // The entries they came from: the last heads.size() before last_avail_idx_.
+  uint16_t first = static_cast<uint16_t>(last_avail_idx_ - heads.size());
+  for (size_t i = 0; i < heads.size(); i++) {
+    if (heads[i] >= num_ || !head_in_flight_[heads[i]]) return Error::plain("unpop: a head not in flight");
+  }
+  for (uint16_t head : heads) head_in_flight_[head] = false;
+  in_flight_ = static_cast<uint16_t>(in_flight_ - heads.size());
+  last_avail_idx_ = first;
+  return {};
+}
+
 Result<void> DeviceQueue::push_used(uint16_t head, uint32_t written_len) {
   if (head >= num_ || !head_in_flight_[head]) {
     return Error::plain("push_used: head " + std::to_string(head) + " is not a chain the device holds");

@@ -68,6 +68,11 @@ class DeviceQueue {
   // rules; the queue must not be used after it.
   Result<std::optional<Chain>> pop();
 
+  // Gives back the chains of the last heads.size() pops, in the order they
+  // were popped, none of them pushed: their ring entries are available again
+  // (a device that took buffers for a frame it could not place). Heads that
+  // are not the latest pops in flight are an Error.
+  Result<void> unpop(std::span<const uint16_t> heads);
   // Returns a popped chain to the driver; it becomes visible at flush_used().
   Result<void> push_used(uint16_t head, uint32_t written_len);
   Result<void> push_used(std::span<const UsedElem> used);

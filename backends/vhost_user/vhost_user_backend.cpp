@@ -73,7 +73,6 @@ void VhostUserBackend::accept_front_end() {
   session_ = std::make_unique<Session>(SessionLimits{options_.queue_pairs},
                                        [this](std::span<const uint8_t> frame) { deliver(frame); });
   kick_watches_.assign(session_->ring_count(), std::nullopt);
-  rx_stash_.assign(session_->ring_count(), {});
   connections_++;
 }
 
@@ -109,7 +108,6 @@ void VhostUserBackend::close_front_end(const std::string& why) {
     if (watch) loop_.unwatch(*watch);
     watch.reset();
   }
-  rx_stash_.clear();
   dirty_rings_.clear();
   loop_.unwatch(*connection_watch_);
   connection_watch_.reset();
@@ -125,9 +123,6 @@ void VhostUserBackend::reconcile(uint32_t index) {
   if (watch) loop_.unwatch(*watch);
   watch.reset();
   Ring& ring = session_->ring(index);
-  // A stopped ring's chains are the front end's again; a remapped one's
-  // point into memory that is gone.
-  rx_stash_[index].clear();
   if (!ring.running() || index % 2 == 0) return;  // RX rings are filled on demand, never kicked for
   auto watched = loop_.watch(ring.kick.get(), POLLIN, [this, index](uint32_t) { drain_tx(index); });
   if (!watched) return close_front_end("watching the kick of ring " + std::to_string(index) + ": " +
@@ -197,7 +192,6 @@ Result<void> VhostUserBackend::send_from_guest(std::span<const uint8_t> frame) {
 
 bool VhostUserBackend::fill_rx(uint32_t index, std::span<const uint8_t> frame) {
   Ring& ring = session_->ring(index);
-  auto& stash = rx_stash_[index];
   const size_t header_size = session_->net_header_size();
   const bool mergeable = session_->feature(virtio::kNetFMrgRxbuf);
   const size_t need = header_size + frame.size();
@@ -205,26 +199,25 @@ bool VhostUserBackend::fill_rx(uint32_t index, std::span<const uint8_t> frame) {
   std::vector<virtio::Chain> chains;
   size_t room = 0;
   while (room < need && (chains.empty() || mergeable)) {
-    std::optional<virtio::Chain> next;
-    if (!stash.empty()) {
-      next = std::move(stash.front());
-      stash.pop_front();
-    } else {
-      auto popped = ring.queue->pop();
-      if (!popped) {
-        close_front_end("RX ring " + std::to_string(index) + ": " + popped.error().message);
-        return false;
-      }
-      next = std::move(*popped);
+    auto popped = ring.queue->pop();
+    if (!popped) {
+      close_front_end("RX ring " + std::to_string(index) + ": " + popped.error().message);
+      return false;
     }
-    if (!next) break;
-    room += next->writable_len;
-    chains.push_back(std::move(*next));
+    if (!*popped) break;
+    room += (*popped)->writable_len;
+    chains.push_back(std::move(**popped));
   }
   if (room < need) {
-    // Too few buffers (kept for the next frame), or one too small.
+    // Too few buffers, or one too small: they go back on the ring for the
+    // next frame.
     bool too_small = !chains.empty() && !mergeable;
-    for (auto it = chains.rbegin(); it != chains.rend(); ++it) stash.push_front(std::move(*it));
+    std::vector<uint16_t> heads;
+    for (const auto& chain : chains) heads.push_back(chain.head);
+    if (auto given_back = ring.queue->unpop(heads); !given_back) {
+      close_front_end("RX ring " + std::to_string(index) + ": " + given_back.error().message);
+      return false;
+    }
     too_small ? drops_oversize_++ : drops_no_rx_buffer_++;
     return false;
   }

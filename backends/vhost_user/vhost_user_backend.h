@@ -16,7 +16,6 @@
 #include <sys/types.h>
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -71,7 +70,6 @@ class VhostUserBackend : public datapath::UserspacePort, private datapath::Batch
   Framer framer_;
   std::unique_ptr<Session> session_;
   std::vector<std::optional<uint32_t>> kick_watches_;  // by ring
-  std::vector<std::deque<virtio::Chain>> rx_stash_;    // popped RX chains not yet filled, by ring
   std::vector<uint32_t> dirty_rings_;                  // used entries to publish at the batch's end
   std::vector<std::vector<uint8_t>> tx_frames_;        // guest frames the peer may hold until the batch's end
 

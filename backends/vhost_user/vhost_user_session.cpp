@@ -213,12 +213,17 @@ Result<Ring*> Session::ring_for(uint32_t index, const char* request) {
   return &rings_[index];
 }
 
+Result<Ring*> Session::stopped_ring(const Message& m, uint32_t index) {
+  auto ring = ring_for(index, request_name(m.request).c_str());
+  if (ring && (*ring)->started) return breach(m, "ring " + std::to_string(index) + " is started");
+  return ring;
+}
+
 Result<Session::Outcome> Session::set_vring_num(const Message& m) {
   auto state = decode_vring_state(m);
   if (!state) return state.take_error();
-  auto ring = ring_for(state->index, "SET_VRING_NUM");
+  auto ring = stopped_ring(m, state->index);
   if (!ring) return ring.take_error();
-  if ((*ring)->started) return breach(m, "ring " + std::to_string(state->index) + " is started");
   if (state->num == 0 || state->num > 32768 || (state->num & (state->num - 1))) {
     return breach(m, std::to_string(state->num) + " is not a power of two up to 32768");
   }
@@ -241,9 +246,8 @@ Result<Session::Outcome> Session::set_vring_addr(const Message& m) {
 Result<Session::Outcome> Session::set_vring_base(const Message& m) {
   auto state = decode_vring_state(m);
   if (!state) return state.take_error();
-  auto ring = ring_for(state->index, "SET_VRING_BASE");
+  auto ring = stopped_ring(m, state->index);
   if (!ring) return ring.take_error();
-  if ((*ring)->started) return breach(m, "ring " + std::to_string(state->index) + " is started");
   if (state->num > 0xffff) return breach(m, "base " + std::to_string(state->num) + " past 65535");
   (*ring)->base = static_cast<uint16_t>(state->num);
   return nothing();
@@ -306,6 +310,9 @@ Result<void> Session::start_queue(uint32_t index) {
     return Error{EPROTO, which + ": its descriptor table, available or used ring is not inside one memory region"};
   }
   if (a.flags & (1u << VHOST_VRING_F_LOG)) config.used_ring_log_gpa = a.log_guest_addr;
+  // A running ring made again (new mappings, logging switched) carries on
+  // where it was, its used entries published first.
+  if (ring.queue) ring.queue->flush_used();
   config.last_avail_idx = ring.queue ? ring.queue->last_avail_idx() : ring.base;
   config.features = features_;
   auto queue = virtio::DeviceQueue::create(config, *memory_);

@@ -94,6 +94,8 @@ class Session {
   Result<Outcome> net_set_mtu(const Message& m);
 
   Result<Ring*> ring_for(uint32_t index, const char* request);
+  // The ring a SET_VRING_NUM or SET_VRING_BASE names: it must be stopped.
+  Result<Ring*> stopped_ring(const Message& m, uint32_t index);
   Result<void> start_queue(uint32_t index);
   // The memory table changed: running rings' queues are made again over the
   // new mappings, where they were.

@@ -83,6 +83,28 @@ TEST(DeviceQueuePop, SingleReadableBufferIsTranslated) {
   EXPECT_EQ(queue.last_avail_idx(), 1);
 }
 
+TEST(DeviceQueuePop, UnpoppedChainsComeBackInOrder) {
+  TestDriver driver(8);
+  for (uint16_t id : {2, 6, 4}) {
+    driver.set_desc(id, kBuffers + 2048u * id, 256, VRING_DESC_F_WRITE);
+    driver.offer(id);
+  }
+  DeviceQueue queue = make_queue(driver);
+  Chain first = pop_one(queue);
+  Chain second = pop_one(queue);
+  Chain third = pop_one(queue);
+  ASSERT_TRUE(queue.push_used(first.head, 10).ok());
+  // The last two were taken for a frame that did not fit: they go back.
+  const uint16_t heads[] = {second.head, third.head};
+  ASSERT_TRUE(queue.unpop(heads).ok());
+  EXPECT_EQ(queue.in_flight(), 0);
+  EXPECT_EQ(queue.last_avail_idx(), 1);
+  EXPECT_EQ(pop_one(queue).head, 6);
+  EXPECT_EQ(pop_one(queue).head, 4);
+  const uint16_t not_in_flight[] = {2};
+  EXPECT_FALSE(queue.unpop(not_in_flight).ok()) << "a head already used is not the queue's to give back";
+}
+
 TEST(DeviceQueuePop, SingleWritableBufferIsUsedBack) {
   TestDriver driver(8);
   driver.set_desc(5, kBuffers, 1514, VRING_DESC_F_WRITE);

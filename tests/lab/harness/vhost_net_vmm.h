@@ -16,6 +16,7 @@
 #include "kernel_ifaces/unique_fd.h"
 #include "kernel_ifaces/virtio/guest_memory.h"
 #include "kernel_ifaces/virtio/split_queue.h"
+#include "virtio/net_header.h"
 
 namespace vnet::lab {
 
@@ -23,18 +24,9 @@ using virtio::GuestMemory;
 using virtio::SplitQueue;
 using virtio::UsedBuffer;
 
-// struct virtio_net_hdr_mrg_rxbuf, the header before every frame once
-// VIRTIO_F_VERSION_1 or VIRTIO_NET_F_MRG_RXBUF is negotiated.
-struct VirtioNetHdr {
-  uint8_t flags;
-  uint8_t gso_type;
-  uint16_t hdr_len;
-  uint16_t gso_size;
-  uint16_t csum_start;
-  uint16_t csum_offset;
-  uint16_t num_buffers;
-};
-static_assert(sizeof(VirtioNetHdr) == 12);
+// The header before every frame once VIRTIO_F_VERSION_1 or
+// VIRTIO_NET_F_MRG_RXBUF is negotiated.
+using VirtioNetHdr = virtio::NetHeader;
 
 struct ReceivedFrame {
   VirtioNetHdr header;
