@@ -129,7 +129,23 @@ class VhostUserNetdev(VnetdTestCase):
             "a memory table without its fd": lambda f: f.send(
                 vu.SET_MEM_TABLE, struct.pack("<II", 1, 0) + struct.pack("<QQQQ", vu.GPA_BASE, 4096, vu.USER_BASE, 0)),
             "a request nobody knows": lambda f: f.send(999),
+            "regions that overlap": lambda f: overlapping_regions(f),
+            "a region whose fd does not map": lambda f: unmappable_region(f),
         }
+
+        def overlapping_regions(front):
+            memory = vu.GuestMemory(1 << 20)
+            self.addCleanup(memory.close)
+            regions = struct.pack("<QQQQ", vu.GPA_BASE, 1 << 20, vu.USER_BASE, 0) + \
+                struct.pack("<QQQQ", vu.GPA_BASE + 4096, 1 << 20, vu.USER_BASE + (2 << 20), 0)
+            front.send(vu.SET_MEM_TABLE, struct.pack("<II", 2, 0) + regions, fds=[memory.fd, memory.fd])
+
+        def unmappable_region(front):
+            reader, writer = os.pipe()
+            self.addCleanup(os.close, reader)
+            self.addCleanup(os.close, writer)
+            region = struct.pack("<QQQQ", vu.GPA_BASE, 1 << 20, vu.USER_BASE, 0)
+            front.send(vu.SET_MEM_TABLE, struct.pack("<II", 1, 0) + region, fds=[reader])
         b = self.front_end("a1")
         for why, breach in cases.items():
             with self.subTest(why):
