@@ -94,6 +94,7 @@ void VhostUserBackend::front_end_readable() {
         return close_front_end(errno_error("sending a reply").message);
       }
       for (uint32_t index : outcome->rings_changed) reconcile(index);
+      if (!connection_) return;  // a ring that could not be watched ended it
     }
   }
 }

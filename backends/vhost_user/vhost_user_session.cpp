@@ -259,7 +259,9 @@ Result<Session::Outcome> Session::get_vring_base(const Message& m) {
   auto ring = ring_for(state->index, "GET_VRING_BASE");
   if (!ring) return ring.take_error();
   Ring& r = **ring;
-  // The ring stops; where the device got to is where a new start resumes.
+  // The ring stops, its used entries published first; where the device got
+  // to is where a new start resumes.
+  if (r.queue) r.queue->flush_used();
   uint16_t base = r.queue ? r.queue->last_avail_idx() : r.base;
   r.base = base;
   r.started = false;
