@@ -24,6 +24,8 @@ class GuestMemory {
   uint64_t gpa_base() const { return gpa_base_; }
   size_t size() const { return size_; }
   uint64_t userspace_addr() const { return reinterpret_cast<uint64_t>(base_); }
+  // The memfd behind it, for a device in another process (a vhost-user back end).
+  int fd() const { return memfd_.get(); }
 
   // Where guest-physical [gpa, gpa+len) is in this process; nullptr when the
   // range is not all guest memory.

@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""vhost_user_relay - frames/s from a guest's transmit ring to a UDP peer,
+one run, same machine (issue 15; bench/README.md):
+
+  vhost-user  bench/vhost_user_load's C++ front end -> vnetd vhost-user -hub- socket udp -> sink
+  tap path    vhost_user_load writes a VMM's tap -> br0 -> vnetd's tap netdev -hub- socket udp -> sink
+              (today's way to a userspace netdev: a second tap and a bridge)
+  QEMU 7.2    relay_load's datagrams -> QEMU's socket udp -hub- socket udp -> sink
+              (QEMU's own socket netdev, as bench/datapath_relay.py runs it)
+
+64- and 1500-byte frames, sent as fast as each generator can for --seconds;
+the paths take turns, in rounds; medians are reported with the ratios and
+the targets (vhost-user >= 3x the tap path, >= 5x QEMU). Everything runs on
+loopback in a network namespace of its own. --quick (ctest) checks that
+every path delivers, never timings. Exit 1 when a path delivered nothing.
+
+Run as root:  vhost_user_relay.py --vnetd build/bin/vnetd --vu-load build/bin/vhost_user_load
+              --load build/bin/relay_load [--rounds 3] [--seconds 2] [--quick]
+"""
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+sys.path.insert(0, str(REPO / "tests" / "interop"))
+sys.path.insert(0, str(REPO / "bench"))
+from vnetd_harness import QmpClient, Vnetd  # noqa: E402
+from qemu_announce import find_qemu, private_netns  # noqa: E402
+import datapath_relay  # noqa: E402  (QEMU's relay and its generator)
+
+LOCAL = "127.0.0.1"
+SINK = datapath_relay.SINK
+OUT_VU, OUT_TAP = 48011, 48012
+VMM_TAP = "vmtap0"
+TARGET_TAP, TARGET_QEMU = 3.0, 5.0
+
+
+def sh(*argv):
+    subprocess.run(argv, check=True, capture_output=True)
+
+
+@contextlib.contextmanager
+def vnetd_paths(vnetd_binary, work):
+    """One vnetd: hub 0 joins vhost-user vu0 to a socket to the sink, hub 1 a
+    tap on br0 to another socket to the sink."""
+    os.environ["VNETD"] = vnetd_binary
+    daemon = Vnetd(os.path.join(work, f"vnetd-{time.monotonic_ns()}"), own_netns=False)
+    os.mkdir(daemon.workdir)
+    (Path(daemon.workdir) / "bridge.conf").write_text("allow br0\n")
+    daemon.start()
+    client = QmpClient(daemon.socket_path)
+    socket_path = os.path.join(daemon.workdir, "vu0.sock")
+    try:
+        for netdev in ({"type": "socket", "id": "o0", "udp": f"{LOCAL}:{SINK}", "localaddr": f"{LOCAL}:{OUT_VU}"},
+                       {"type": "hubport", "id": "h0", "hubid": 0, "netdev": "o0"},
+                       {"type": "vhost-user", "id": "vu0", "chardev": socket_path},
+                       {"type": "hubport", "id": "h1", "hubid": 0, "netdev": "vu0"},
+                       {"type": "socket", "id": "o1", "udp": f"{LOCAL}:{SINK}", "localaddr": f"{LOCAL}:{OUT_TAP}"},
+                       {"type": "hubport", "id": "h2", "hubid": 1, "netdev": "o1"},
+                       {"type": "tap", "id": "t0", "br": "br0", "vnet_hdr": False},
+                       {"type": "hubport", "id": "h3", "hubid": 1, "netdev": "t0"}):
+            client.cmd("netdev_add", **netdev)
+        yield socket_path
+    finally:
+        client.close()
+        daemon.stop()
+        daemon.kill()
+
+
+def run_vhost_user(vu_load, socket_path, size, seconds):
+    argv = [vu_load, "vhost-user", "--socket", socket_path, "--sink", str(SINK), "--size", str(size),
+            "--seconds", str(seconds)]
+    return json.loads(subprocess.run(argv, check=True, capture_output=True, text=True).stdout)
+
+
+def run_tap(vu_load, size, seconds):
+    proc = subprocess.Popen([vu_load, "tap", "--ifname", VMM_TAP, "--sink", str(SINK), "--size", str(size),
+                             "--seconds", str(seconds)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        ready = json.loads(proc.stdout.readline())
+        assert ready.get("ready"), ready
+        sh("ip", "link", "set", VMM_TAP, "master", "br0", "up")
+        proc.stdin.write("g")
+        proc.stdin.flush()
+        out = proc.stdout.readline()
+        proc.wait(30)
+        return json.loads(out)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def run(args):
+    qemu = find_qemu()
+    work = tempfile.mkdtemp(prefix="vnt-vurelay-")
+    seconds = 0.5 if args.quick else args.seconds
+    rounds = 1 if args.quick else args.rounds
+    results = {path: {64: [], 1500: []} for path in ("vhost-user", "tap", "qemu")}
+    try:
+        with private_netns():
+            sh("ip", "link", "add", "br0", "type", "bridge")
+            sh("ip", "link", "set", "br0", "up")
+            for round_number in range(rounds):
+                with vnetd_paths(args.vnetd, work) as socket_path:
+                    time.sleep(0.2)
+                    for size in (64, 1500):
+                        results["vhost-user"][size].append(run_vhost_user(args.vu_load, socket_path, size, seconds))
+                        results["tap"][size].append(run_tap(args.vu_load, size, seconds))
+                with datapath_relay.qemu_relay(qemu, "udp", work):
+                    time.sleep(0.2)
+                    datapath_relay.measure(args.load, "udp", 64, 0.2)  # warm-up
+                    for size in (64, 1500):
+                        results["qemu"][size].append(datapath_relay.measure(args.load, "udp", size, seconds))
+                print(f"round {round_number + 1}/{rounds} done", file=sys.stderr)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def report(results, quick):
+    table = {path: {size: statistics.median(s["delivered_fps"] for s in samples)
+                    for size, samples in sizes.items()} for path, sizes in results.items()}
+    print(f"{'path':<12} {'64 B fps':>10} {'1500 B fps':>11}")
+    for path, row in table.items():
+        print(f"{path:<12} {row[64]:>10.0f} {row[1500]:>11.0f}")
+    failed = [f"{path} delivered nothing" for path, sizes in results.items()
+              if min(s["received"] for samples in sizes.values() for s in samples) == 0]
+    print()
+    for size in (64, 1500):
+        vs_tap = table["vhost-user"][size] / max(table["tap"][size], 1)
+        vs_qemu = table["vhost-user"][size] / max(table["qemu"][size], 1)
+        print(f"{size} B: vhost-user / tap path = {vs_tap:.2f}x (target >= {TARGET_TAP:.0f}x) "
+              f"{'MET' if vs_tap >= TARGET_TAP else 'MISSED'}; vhost-user / QEMU = {vs_qemu:.2f}x "
+              f"(target >= {TARGET_QEMU:.0f}x) {'MET' if vs_qemu >= TARGET_QEMU else 'MISSED'}")
+    if quick:
+        print("(--quick: a smoke run; the figures mean nothing)")
+    for reason in failed:
+        print(f"FAILED: {reason}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--vnetd", required=True)
+    parser.add_argument("--vu-load", required=True)
+    parser.add_argument("--load", required=True)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("vhost_user_relay: needs root (a private network namespace)", file=sys.stderr)
+        return 1
+    return report(run(args), args.quick)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
