@@ -154,10 +154,8 @@ void VhostUserBackend::drain_tx(uint32_t index) {
     if (c.readable_len > header && c.readable_len - header <= datapath::FrameLoop::kMaxFrame) {
       // The frame is copied once: the peer may keep it until the batch ends,
       // and the guest may reuse its buffer as soon as it is used.
-      tx_frames_.emplace_back(c.readable_len - header);
-      auto& frame = tx_frames_.back();
-      frame.resize(virtio::copy_from_chain(c, header, frame));
-      deliver(frame);
+      auto buffer = tx_buffers_.take(c.readable_len - header);
+      deliver(buffer.first(virtio::copy_from_chain(c, header, buffer)));
     } else {
       drops_oversize_++;
     }
@@ -251,7 +249,7 @@ void VhostUserBackend::flush_batch() {
     if (ring.queue->needs_notify() && ring.call) (void)eventfd_write(ring.call.get(), 1);
   }
   dirty_rings_.clear();
-  tx_frames_.clear();
+  tx_buffers_.recycle();
 }
 
 std::vector<Detail> VhostUserBackend::details() const {

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,37 @@ inline constexpr int64_t kMaxQueuePairs = 1024;
 struct BackendOptions {
   std::string path;  // the socket the front end connects to
   uint32_t queue_pairs = 1;
+};
+
+// Buffers handed out during one batch and all taken back at its end, kept
+// for the next: no allocation per frame once the sizes have been seen.
+class BatchBuffers {
+ public:
+  std::span<uint8_t> take(size_t size) {
+    if (used_ == slots_.size()) slots_.emplace_back();
+    Slot& slot = slots_[used_++];
+    if (slot.capacity < size) {
+      slot.data = std::make_unique_for_overwrite<uint8_t[]>(size);
+      slot.capacity = size;
+    }
+    return {slot.data.get(), size};
+  }
+  // Every buffer is free again; an outsized one (a jumbo frame's) goes.
+  void recycle() {
+    for (size_t i = 0; i < used_; i++) {
+      if (slots_[i].capacity > kKeptCapacity) slots_[i] = Slot{};
+    }
+    used_ = 0;
+  }
+
+ private:
+  static constexpr size_t kKeptCapacity = 16 << 10;
+  struct Slot {
+    std::unique_ptr<uint8_t[]> data;
+    size_t capacity = 0;
+  };
+  std::vector<Slot> slots_;
+  size_t used_ = 0;
 };
 
 class VhostUserBackend : public datapath::UserspacePort, private datapath::BatchFlush {
@@ -71,7 +103,7 @@ class VhostUserBackend : public datapath::UserspacePort, private datapath::Batch
   std::unique_ptr<Session> session_;
   std::vector<std::optional<uint32_t>> kick_watches_;  // by ring
   std::vector<uint32_t> dirty_rings_;                  // used entries to publish at the batch's end
-  std::vector<std::vector<uint8_t>> tx_frames_;        // guest frames the peer may hold until the batch's end
+  BatchBuffers tx_buffers_;                            // guest frames the peer may hold until the batch's end
 
   uint64_t connections_ = 0, disconnects_ = 0;
   std::string last_error_;
