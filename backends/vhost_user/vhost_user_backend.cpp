@@ -195,7 +195,8 @@ bool VhostUserBackend::fill_rx(uint32_t index, std::span<const uint8_t> frame) {
   const bool mergeable = session_->feature(virtio::kNetFMrgRxbuf);
   const size_t need = header_size + frame.size();
   // The buffers the frame needs: one, or with MRG_RXBUF as many as it takes.
-  std::vector<virtio::Chain> chains;
+  auto& chains = rx_chains_;
+  chains.clear();
   size_t room = 0;
   while (room < need && (chains.empty() || mergeable)) {
     auto popped = ring.queue->pop();
@@ -207,10 +208,12 @@ bool VhostUserBackend::fill_rx(uint32_t index, std::span<const uint8_t> frame) {
     room += (*popped)->writable_len;
     chains.push_back(std::move(**popped));
   }
-  if (room < need) {
+  // The header goes whole into the first buffer (virtio 1.2, 5.1.6.4).
+  bool header_fits = !chains.empty() && chains[0].writable_len >= header_size;
+  if (room < need || !header_fits) {
     // Too few buffers, or one too small: they go back on the ring for the
     // next frame.
-    bool too_small = !chains.empty() && !mergeable;
+    bool too_small = !chains.empty() && (!mergeable || !header_fits);
     std::vector<uint16_t> heads;
     for (const auto& chain : chains) heads.push_back(chain.head);
     if (auto given_back = ring.queue->unpop(heads); !given_back) {

@@ -103,6 +103,7 @@ class VhostUserBackend : public datapath::UserspacePort, private datapath::Batch
   std::unique_ptr<Session> session_;
   std::vector<std::optional<uint32_t>> kick_watches_;  // by ring
   std::vector<uint32_t> dirty_rings_;                  // used entries to publish at the batch's end
+  std::vector<virtio::Chain> rx_chains_;               // the RX buffers of the frame being placed
   BatchBuffers tx_buffers_;                            // guest frames the peer may hold until the batch's end
 
   uint64_t connections_ = 0, disconnects_ = 0;

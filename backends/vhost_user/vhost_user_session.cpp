@@ -2,8 +2,8 @@
 
 
 #include <algorithm>
-#include <cstring>
 #include <string>
+#include <utility>
 
 #include "backends/nic/announce_frames.h"
 #include "virtio/net_header.h"
@@ -99,7 +99,6 @@ Result<Session::Outcome> Session::set_features(const Message& m) {
   if (!value) return value.take_error();
   if (*value & ~offered_features()) return breach(m, "features beyond those offered");
   features_ = *value;
-  features_set_ = true;
   memory_->set_logging(feature(VHOST_F_LOG_ALL));
   // Without protocol features a ring runs as soon as it starts.
   Outcome outcome;
@@ -136,7 +135,6 @@ Result<Session::Outcome> Session::reset_owner(const Message&) {
 void Session::reset() {
   for (auto& ring : rings_) ring = Ring{};
   features_ = 0;
-  features_set_ = false;
   protocol_features_ = 0;
   memory_ = std::make_unique<MemoryTable>();
   log_fd_.reset();
@@ -152,12 +150,12 @@ Result<Session::Outcome> Session::set_mem_table(Message& m) {
   if (!regions) return regions.take_error();
   std::vector<RegionWithFd> with_fds;
   for (size_t i = 0; i < regions->size(); i++) with_fds.push_back({(*regions)[i], std::move(m.fds[i])});
+  auto table = std::make_unique<MemoryTable>();
+  table->set_logging(feature(VHOST_F_LOG_ALL));
+  if (auto set = table->set_regions(std::move(with_fds)); !set) return set.take_error();
   // The old mappings stay until every running queue has moved to the new.
-  auto old = std::move(memory_);
-  pages_logged_before_ += old->pages_logged();
-  memory_ = std::make_unique<MemoryTable>();
-  memory_->set_logging(feature(VHOST_F_LOG_ALL));
-  if (auto set = memory_->set_regions(std::move(with_fds)); !set) return set.take_error();
+  pages_logged_before_ += memory_->pages_logged();
+  auto old = std::exchange(memory_, std::move(table));
   auto changed = remap_rings();
   if (!changed) return changed.take_error();
   return Outcome{{}, std::move(*changed)};
@@ -205,16 +203,15 @@ Result<Session::Outcome> Session::set_log_fd(Message& m) {
   return nothing();
 }
 
-Result<Ring*> Session::ring_for(uint32_t index, const char* request) {
+Result<Ring*> Session::ring_for(const Message& m, uint32_t index) {
   if (index >= rings_.size()) {
-    return Error{EPROTO, std::string(request) + ": ring " + std::to_string(index) + " of " +
-                             std::to_string(rings_.size())};
+    return breach(m, "ring " + std::to_string(index) + " of " + std::to_string(rings_.size()));
   }
   return &rings_[index];
 }
 
 Result<Ring*> Session::stopped_ring(const Message& m, uint32_t index) {
-  auto ring = ring_for(index, request_name(m.request).c_str());
+  auto ring = ring_for(m, index);
   if (ring && (*ring)->started) return breach(m, "ring " + std::to_string(index) + " is started");
   return ring;
 }
@@ -234,7 +231,7 @@ Result<Session::Outcome> Session::set_vring_num(const Message& m) {
 Result<Session::Outcome> Session::set_vring_addr(const Message& m) {
   auto address = decode_vring_addr(m);
   if (!address) return address.take_error();
-  auto ring = ring_for(address->index, "SET_VRING_ADDR");
+  auto ring = ring_for(m, address->index);
   if (!ring) return ring.take_error();
   (*ring)->address = *address;
   // QEMU sends it again on a running ring to turn used-ring logging on or off.
@@ -256,7 +253,7 @@ Result<Session::Outcome> Session::set_vring_base(const Message& m) {
 Result<Session::Outcome> Session::get_vring_base(const Message& m) {
   auto state = decode_vring_state(m);
   if (!state) return state.take_error();
-  auto ring = ring_for(state->index, "GET_VRING_BASE");
+  auto ring = ring_for(m, state->index);
   if (!ring) return ring.take_error();
   Ring& r = **ring;
   // The ring stops, its used entries published first; where the device got
@@ -275,7 +272,7 @@ Result<Session::Outcome> Session::get_vring_base(const Message& m) {
 Result<Session::Outcome> Session::set_vring_file(Message& m) {
   auto file = decode_vring_file(m);
   if (!file) return file.take_error();
-  auto ring = ring_for(file->index, request_name(m.request).c_str());
+  auto ring = ring_for(m, file->index);
   if (!ring) return ring.take_error();
   UniqueFd fd = file->has_fd ? std::move(m.fds[0]) : UniqueFd();
   if (m.request == VHOST_USER_SET_VRING_CALL) {
@@ -336,7 +333,7 @@ Result<std::vector<uint32_t>> Session::remap_rings() {
 Result<Session::Outcome> Session::set_vring_enable(const Message& m) {
   auto state = decode_vring_state(m);
   if (!state) return state.take_error();
-  auto ring = ring_for(state->index, "SET_VRING_ENABLE");
+  auto ring = ring_for(m, state->index);
   if (!ring) return ring.take_error();
   if (state->num > 1) return breach(m, "enable is 0 or 1, not " + std::to_string(state->num));
   (*ring)->enabled = state->num == 1;

@@ -70,7 +70,6 @@ class Session {
   uint64_t pages_logged() const { return pages_logged_before_ + memory_->pages_logged(); }
 
  private:
-  using Handler = Result<Outcome> (Session::*)(const Message&);
   Result<Outcome> get_features(const Message& m);
   Result<Outcome> set_features(const Message& m);
   Result<Outcome> get_protocol_features(const Message& m);
@@ -93,7 +92,7 @@ class Session {
   Result<Outcome> send_rarp(const Message& m);
   Result<Outcome> net_set_mtu(const Message& m);
 
-  Result<Ring*> ring_for(uint32_t index, const char* request);
+  Result<Ring*> ring_for(const Message& m, uint32_t index);
   // The ring a SET_VRING_NUM or SET_VRING_BASE names: it must be stopped.
   Result<Ring*> stopped_ring(const Message& m, uint32_t index);
   Result<void> start_queue(uint32_t index);
@@ -105,7 +104,6 @@ class Session {
   SessionLimits limits_;
   SendFrame send_frame_;
   uint64_t features_ = 0;
-  bool features_set_ = false;
   uint64_t protocol_features_ = 0;
   std::unique_ptr<MemoryTable> memory_;
   std::vector<Ring> rings_;

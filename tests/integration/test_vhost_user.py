@@ -84,6 +84,17 @@ class VhostUserNetdev(VnetdTestCase):
         a.send_frames(sent)
         self.assertEqual(b.receive_frames(len(sent), capacity=256), sent)
 
+    def test_a_first_buffer_smaller_than_the_header_is_refused(self):
+        a = self.front_end("a0")
+        b = vu.Frontend(self.paths["a1"])
+        self.addCleanup(b.close)
+        b.start(want=(1 << vu.F_VERSION_1) | (1 << vu.F_NET_MRG_RXBUF))
+        b.post_rx_buffers(0, 64, capacity=8)  # room for the frame, none for its 12-byte header
+        self.wait_running("a1", [0, 1])
+        a.send_frames([frame(10, 0, 60)])
+        self.assertEqual(self.details("a1")["drops-oversize"], 1)
+        self.assertEqual(b.rings[0].take_used(), [], "nothing half written reaches the guest")
+
     def test_no_rx_buffers_drops_and_counts(self):
         a = self.front_end("a0")
         b = vu.Frontend(self.paths["a1"])
