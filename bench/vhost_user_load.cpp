@@ -68,6 +68,16 @@ class Sink {
     }
   }
   int fd() const { return fd_.get(); }
+  // What arrives until `wait` has passed: the frames still in flight at the end.
+  uint64_t drain_for(std::chrono::milliseconds wait) {
+    uint64_t got = 0;
+    for (auto end = Clock::now() + wait; Clock::now() < end;) {
+      got += drain();
+      pollfd fd{fd_.get(), POLLIN, 0};
+      poll(&fd, 1, 20);
+    }
+    return got;
+  }
   uint64_t drain() {
     mmsghdr messages[64]{};
     char buffers[64][64];
@@ -209,19 +219,14 @@ Counts run_vhost_user(const Options& o, Sink& sink) {
     }
   }
   counts.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  auto drain_end = Clock::now() + std::chrono::milliseconds(300);
-  while (Clock::now() < drain_end) {
-    counts.received += sink.drain();
-    pollfd fd{sink.fd(), POLLIN, 0};
-    poll(&fd, 1, 20);
-  }
+  counts.received += sink.drain_for(std::chrono::milliseconds(300));
   return counts;
 }
 
 Counts run_tap(const Options& o, Sink& sink) {
   UniqueFd tap = must(tun::open_device());
   must(tun::set_iff(tap.get(), o.ifname, IFF_TAP | IFF_NO_PI));
-  // The caller enslaves it and brings it up; a marker file says when.
+  // The caller enslaves it and brings it up, then writes a byte to our stdin.
   std::printf("{\"ready\": true}\n");
   std::fflush(stdout);
   char go;
@@ -237,12 +242,7 @@ Counts run_tap(const Options& o, Sink& sink) {
     counts.received += sink.drain();
   }
   counts.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  auto drain_end = Clock::now() + std::chrono::milliseconds(300);
-  while (Clock::now() < drain_end) {
-    counts.received += sink.drain();
-    pollfd fd{sink.fd(), POLLIN, 0};
-    poll(&fd, 1, 20);
-  }
+  counts.received += sink.drain_for(std::chrono::milliseconds(300));
   return counts;
 }
 
