@@ -280,7 +280,8 @@ def run_fs(args, fs_kind, qemu_binary):
         shutil.rmtree(work, ignore_errors=True)
         raise WrongWork(f"{work} is on {fstype}, not what --state-fs {fs_kind} asks for")
     os.environ["VNETD"] = args.vnetd
-    daemon = Vnetd(os.path.join(work, "vnetd"))
+    daemon = Vnetd(os.path.join(work, "vnetd"),
+                   extra_args=["--state-sync", args.state_sync] if args.state_sync else [])
     os.mkdir(daemon.workdir)
     qemu_sock = os.path.join(work, "qemu.sock")
     qemu_log = open(os.path.join(work, "qemu.log"), "wb")
@@ -490,6 +491,8 @@ def main():
     parser.add_argument("--vnetd", default=os.environ.get("VNETD") or str(REPO / "build" / "bin" / "vnetd"))
     parser.add_argument("--qemu", default="qemu-system-x86_64")
     parser.add_argument("--state-fs", choices=("tmpfs", "disk", "both"), default="both")
+    parser.add_argument("--state-sync", choices=("background", "each-commit"),
+                        help="vnetd's --state-sync (default: vnetd's own default, background)")
     parser.add_argument("--hubports", type=int)
     parser.add_argument("--hubs", type=int)
     parser.add_argument("--taps", type=int)
@@ -522,7 +525,7 @@ def main():
             print(f"scale: {p}", file=sys.stderr)
         return 1
     version = subprocess.run([qemu, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
-    print(f"vnetd {args.vnetd}; {version}; kernel {os.uname().release}; {os.cpu_count()} CPUs; "
+    print(f"vnetd {args.vnetd} (--state-sync {args.state_sync or 'default'}); {version}; kernel {os.uname().release}; {os.cpu_count()} CPUs; "
           f"load {os.getloadavg()[0]:.2f}", flush=True)
     results = []
     try:

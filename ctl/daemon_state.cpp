@@ -84,6 +84,34 @@ void DaemonState::when_committed(std::function<void()> fn) {
   schedule_commit();
 }
 
+DaemonState::DaemonState(std::string dir, NetdevRegistry& registry, qmp::EventLoop& loop, state::SyncPolicy sync)
+    : journal_(std::move(dir), sync), registry_(registry), loop_(loop) {
+  if (sync != state::SyncPolicy::kBackground) return;
+  flusher_.emplace();
+  // Made now rather than at the first commit: the daemon's fds are counted
+  // once it serves (the fd-leak tests' baseline).
+  if (auto timer = qmp::LoopTimer::create(loop_, [this] { flush_journal(); })) {
+    flush_timer_ = std::move(*timer);
+  } else {
+    log_state_error(timer.error());  // each commit is then handed over at once
+  }
+}
+
+DaemonState::~DaemonState() {
+  if (flusher_) flush_journal();
+}
+
+void DaemonState::schedule_flush() {
+  if (!flusher_ || !journal_.unsynced()) return;
+  if (!flush_timer_) {
+    flush_journal();  // no timer: at once, late being worse than often
+  } else if (!flush_timer_->armed()) {
+    flush_timer_->arm_ms(kFlushIntervalMs);
+  }
+}
+
+void DaemonState::flush_journal() { flusher_->flush(journal_.take_unsynced(), journal_.journal_file()); }
+
 // Work first (a tap made persistent), then the replies that confirm it.
 void DaemonState::run_after_commit() {
   auto work = std::move(after_commit_);
@@ -146,6 +174,7 @@ Result<void> DaemonState::commit_now() {
   // What waits for durability runs even when the commit failed (it is
   // logged): replies must not hang.
   run_after_commit();
+  schedule_flush();
   return committed;
 }
 

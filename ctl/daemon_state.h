@@ -4,9 +4,11 @@
 // devices of deleted netdevs still being torn down.
 //
 // Each change costs a journal line for what changed (StateJournal), not a
-// rewrite. Changes of one turn of the event loop are committed together (one
-// fdatasync), and replies wait for it (CommitGate): an answered request
-// survives kill -9. Work that must follow durability (a created tap made
+// rewrite. Changes of one turn of the event loop are committed together
+// (one write), and replies wait for it (CommitGate): an answered request
+// survives kill -9. The commit is made durable on the device before the
+// replies (SyncPolicy::kEachCommit) or within kFlushInterval after them, off
+// the loop (kBackground). Work that must follow durability (a created tap made
 // persistent, so that no device outlives an unrecorded netdev) runs after
 // the commit and before the replies.
 #pragma once
@@ -24,6 +26,8 @@
 #include "ctl/netdev_registry.h"
 #include "ctl/qmp/commit_gate.h"
 #include "ctl/qmp/event_loop.h"
+#include "ctl/qmp/loop_timer.h"
+#include "ctl/state/journal_flusher.h"
 #include "ctl/state/state_journal.h"
 #include "ctl/vmm/vmm_attachments.h"
 #include "kernel_ifaces/result.h"
@@ -32,8 +36,15 @@ namespace vnet {
 
 class DaemonState : public qmp::CommitGate {
  public:
-  DaemonState(std::string dir, NetdevRegistry& registry, qmp::EventLoop& loop)
-      : journal_(std::move(dir)), registry_(registry), loop_(loop) {}
+  // How long a background flush waits after a commit: commits made meanwhile
+  // share it, and a host crash loses at most this much.
+  static constexpr unsigned kFlushIntervalMs = 1000;
+
+  DaemonState(std::string dir, NetdevRegistry& registry, qmp::EventLoop& loop,
+              state::SyncPolicy sync = state::SyncPolicy::kEachCommit);
+  ~DaemonState();  // what is written but not flushed is flushed first
+  DaemonState(const DaemonState&) = delete;
+  DaemonState& operator=(const DaemonState&) = delete;
 
   // What the last daemon left: {"netdevs": [...], "announce-timers": [...],
   // "vmm-attachments": [...]}, or nullopt when there is none. A state that
@@ -72,9 +83,14 @@ class DaemonState : public qmp::CommitGate {
   void discard() { journal_.discard(); }
   const std::string& path() const { return journal_.snapshot_path(); }
   uint64_t bytes_written() const { return journal_.bytes_written(); }
+  // kBackground: flushes done so far (for tests).
+  uint64_t background_flushes() const { return flusher_ ? flusher_->flushes() : 0; }
 
  private:
   void schedule_commit();
+  // kBackground: a flush of what the last commits wrote, kFlushIntervalMs on.
+  void schedule_flush();
+  void flush_journal();
   void stage_netdev(const std::string& id);
   void stage_sections();
   void stage_finished_teardowns();
@@ -99,6 +115,8 @@ class DaemonState : public qmp::CommitGate {
   const Announcer* announcer_ = nullptr;
   const vmm::VmmAttachments* vmm_ = nullptr;
   TeardownQueue* teardown_ = nullptr;
+  std::optional<state::JournalFlusher> flusher_;  // kBackground only
+  std::unique_ptr<qmp::LoopTimer> flush_timer_;
 };
 
 // What load() returns for the files' contents (records and sections are

@@ -48,6 +48,7 @@ struct Options {
   std::string socket_mode = "0660";
   std::string socket_group;
   bool keep_devices = false;
+  std::string state_sync = "background";
 };
 
 void log_error(const std::string& message) { std::fprintf(stderr, "vnetd: %s\n", message.c_str()); }
@@ -305,7 +306,9 @@ int run(const Options& options) {
   server.set_access_policy(access_policy);
 
   // What a daemon before us left: re-adopt it, before serving anyone.
-  vnet::DaemonState state(options.state_dir, registry, **loop);
+  vnet::DaemonState state(options.state_dir, registry, **loop,
+                         options.state_sync == "each-commit" ? vnet::state::SyncPolicy::kEachCommit
+                                                             : vnet::state::SyncPolicy::kBackground);
   auto previous = state.load();
   if (!previous) {
     log_error(previous.error().message);
@@ -462,6 +465,12 @@ int main(int argc, char** argv) {
   app.add_option("--socket-mode", options.socket_mode, "octal mode of the QMP socket; never o+w")
       ->capture_default_str();
   app.add_option("--socket-group", options.socket_group, "group (name or gid) of the QMP socket");
+  app.add_option("--state-sync", options.state_sync,
+                 "when a change is flushed to the state dir's device: \"each-commit\" before its reply "
+                 "(survives a host crash; one device flush per commit), or \"background\" within 1 s after it "
+                 "(the reply still waits for the write, so kill -9 loses nothing)")
+      ->check(CLI::IsMember({"background", "each-commit"}))
+      ->capture_default_str();
   app.add_flag("--keep-devices", options.keep_devices, "leave created devices in place on exit");
   CLI11_PARSE(app, argc, argv);
   return run(options);

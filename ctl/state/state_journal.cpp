@@ -47,7 +47,8 @@ Result<std::string> read_file(const std::string& path) {
 
 }  // namespace
 
-StateJournal::StateJournal(std::string dir) : dir_(std::move(dir)), snapshot_path_(dir_ + "/netdevs.json") {}
+StateJournal::StateJournal(std::string dir, SyncPolicy sync)
+    : dir_(std::move(dir)), snapshot_path_(dir_ + "/netdevs.json"), sync_(sync) {}
 
 std::string StateJournal::journal_path(uint64_t generation) const {
   return dir_ + "/" + kJournalPrefix + std::to_string(generation);
@@ -241,12 +242,19 @@ void StateJournal::teardown_done(int ifindex) {
 Result<void> StateJournal::open_journal() {
   std::string path = journal_path(generation_);
   int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
-  journal_ = UniqueFd(open(path.c_str(), flags | O_DIRECT, 0600));
+  // Flushed in the background, appends are better cached: the flush then
+  // writes a second's worth of them at once.
+  journal_.reset();
+  if (sync_ == SyncPolicy::kEachCommit) journal_ = UniqueFd(open(path.c_str(), flags | O_DIRECT, 0600));
   direct_ = bool(journal_);
-  if (!journal_ && errno == EINVAL) journal_ = UniqueFd(open(path.c_str(), flags, 0600));  // no O_DIRECT here
+  bool no_direct_here = sync_ == SyncPolicy::kEachCommit && errno == EINVAL;
+  if (!journal_ && (sync_ == SyncPolicy::kBackground || no_direct_here)) {
+    journal_ = UniqueFd(open(path.c_str(), flags, 0600));
+  }
   if (!journal_) return errno_error("creating " + path);
   journal_bytes_ = 0;
   journal_allocated_ = 0;
+  unsynced_ = false;
   tail_.clear();
   return preallocate(kPreallocBytes);
 }
@@ -301,12 +309,15 @@ Result<void> StateJournal::commit() {
   std::string lines = std::move(staged_);
   staged_.clear();
   auto written = write_at(lines, journal_bytes_);
-  if (written && fdatasync(journal_.get()) < 0) written = errno_error("fdatasync " + path);
+  if (written && sync_ == SyncPolicy::kEachCommit && fdatasync(journal_.get()) < 0) {
+    written = errno_error("fdatasync " + path);
+  }
   if (!written) {
     // Zero what may have been written: nothing may follow a torn line.
     if (!write_at(std::string(lines.size(), '\0'), journal_bytes_)) journal_.reset();
     return written;
   }
+  unsynced_ = sync_ == SyncPolicy::kBackground;
   tail_ += lines;
   tail_.erase(0, tail_.size() - (journal_bytes_ + lines.size()) % kBlock);
   journal_bytes_ += lines.size();
@@ -319,6 +330,12 @@ Result<void> StateJournal::commit() {
     }
   }
   return {};
+}
+
+UniqueFd StateJournal::take_unsynced() {
+  if (!unsynced_ || !journal_) return UniqueFd();
+  unsynced_ = false;
+  return UniqueFd(fcntl(journal_.get(), F_DUPFD_CLOEXEC, 0));
 }
 
 Result<void> StateJournal::reserve(size_t bytes) {

@@ -7,12 +7,21 @@
 // A crash at any point leaves a snapshot and the journals after it; a line
 // torn by the crash can only end the last journal, and is ignored.
 //
+// Durability has two policies (SyncPolicy). With kEachCommit every commit
+// is fdatasynced before its replies leave: it survives a host crash, at one
+// device flush per commit. With kBackground a commit is written (into the
+// page cache, which a killed or crashed daemon does not take with it) and
+// flushed to the device later, off the daemon's loop (JournalFlusher): an
+// answered request still survives kill -9, and a host crash (which also takes
+// the VMs and the devices the state describes) loses the last interval.
+//
 // A journal is written over zeros laid down ahead of it (in steps of
 // kPreallocBytes): an append then changes no file size or block map, so its
 // fdatasync writes the data alone (on ext4, half the time of an append that
-// grows the file). The journal ends at its first NUL byte. Where the file
-// system allows it, appends bypass the page cache (O_DIRECT, whole 4 KiB
-// blocks): with large folios a cached append would write back 64 KiB.
+// grows the file). The journal ends at its first NUL byte. With kEachCommit,
+// where the file system allows it, appends bypass the page cache (O_DIRECT,
+// whole 4 KiB blocks): with large folios a cached append would write back
+// 64 KiB per commit.
 //
 // It knows records by key and sections by name, not what is in them.
 #pragma once
@@ -64,6 +73,8 @@ class ContentsReader {
   std::unordered_map<std::string, size_t> index_;  // record key -> index in out_.records
 };
 
+enum class SyncPolicy { kEachCommit, kBackground };
+
 class StateJournal {
  public:
   static constexpr int kVersion = 2;
@@ -72,7 +83,7 @@ class StateJournal {
   static constexpr size_t kMinCompactBytes = 1 << 20;
   static constexpr size_t kPreallocBytes = 1 << 20;
 
-  explicit StateJournal(std::string dir);
+  explicit StateJournal(std::string dir, SyncPolicy sync = SyncPolicy::kEachCommit);
 
   const std::string& snapshot_path() const { return snapshot_path_; }
 
@@ -91,9 +102,14 @@ class StateJournal {
   // rather than made and not recorded (a full disk).
   Result<void> reserve(size_t bytes);
 
-  // Writes the staged lines and fdatasyncs them; compacts when due. On an
-  // error the journal is cut back to what it held before.
+  // Writes the staged lines (and fdatasyncs them, kEachCommit); compacts when
+  // due. On an error the journal is cut back to what it held before.
   Result<void> commit();
+  // kBackground: the journal's fd (a dup) when commits since the last call
+  // are written but not yet flushed, for the caller to fdatasync; else none.
+  UniqueFd take_unsynced();
+  bool unsynced() const { return unsynced_; }
+  std::string journal_file() const { return journal_path(generation_); }
   // A new snapshot of everything now (also starts the first journal).
   Result<void> compact();
   // Removes the snapshot and the journals (nothing is left to re-adopt).
@@ -127,7 +143,9 @@ class StateJournal {
   UniqueFd journal_;
   size_t journal_bytes_ = 0;      // where the next append goes
   size_t journal_allocated_ = 0;  // zeros laid down up to here
+  SyncPolicy sync_;
   bool direct_ = false;           // the journal is open with O_DIRECT
+  bool unsynced_ = false;         // kBackground: written since the last take_unsynced()
   std::string tail_;              // the bytes of the last, partial block
   size_t snapshot_bytes_ = 0;
   uint64_t bytes_written_ = 0;

@@ -24,6 +24,11 @@ test_restart.py, so pinned maps survive the daemon). Each round:
 3. After a seeded random delay (early, middle or late in the burst) vnetd gets
    SIGKILL. Replies already in the socket when it died count as answered.
 
+Rounds alternate vnetd's --state-sync between its two policies (background,
+the default: the reply waits for the write; each-commit: for the device
+flush too), over the same state dir: both must keep the rules, and a daemon
+must read what one of the other policy left.
+
 At the end SIGTERM must stop the last vnetd with status 0 and remove every
 tap it made. The seed is printed (set KILL_ANYWHERE_SEED to replay a run);
 each failure names the seed, the round, the request and what was found.
@@ -156,13 +161,15 @@ class KillAnywhere(NamespaceTestCase):
 
     # -- the daemon
 
-    def launch(self):
+    def launch(self, round_number=0):
+        sync = "each-commit" if round_number % 2 else "background"
         if os.path.exists(self.sock):
             os.unlink(self.sock)
         with open(self.log_path, "ab") as log:
-            log.write(b"--- start\n")
+            log.write(f"--- start (--state-sync {sync})\n".encode())
             self.vnetd = subprocess.Popen(["ip", "netns", "exec", self.ns, self.binary, "--socket", self.sock,
-                                           "--state-dir", self.state, "--bridge-acl", self.acl],
+                                           "--state-dir", self.state, "--bridge-acl", self.acl,
+                                           "--state-sync", sync],
                                           stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         deadline = time.monotonic() + START_TIMEOUT
         while True:
@@ -226,7 +233,7 @@ class KillAnywhere(NamespaceTestCase):
             if time.monotonic() - started > TEST_BUDGET:
                 self.fail(f"ran out of the {TEST_BUDGET}s budget after round {round_number - 1} "
                           f"(seed {self.seed}); failures so far: {failures[:MAX_REPORTED]}")
-            self.launch()
+            self.launch(round_number)
             unanswered = getattr(self, "_unanswered", [])
             found = self.check(round_number, present, deleted, unanswered, failures, answered_adds)
             # Those checked: the model now follows what vnetd lists.
@@ -244,7 +251,7 @@ class KillAnywhere(NamespaceTestCase):
                 else:
                     deleted[args["id"]] = present.pop(args["id"], {"id": args["id"], "type": "?"})
             self._unanswered = unanswered
-            print(f"round {round_number}: kill at {delay * 1000:.0f} ms; {len(answered)} of {len(plan)} answered, "
+            print(f"round {round_number} ({'each-commit' if round_number % 2 else 'background'}): kill at {delay * 1000:.0f} ms; {len(answered)} of {len(plan)} answered, "
                   f"{len(unanswered)} sent unanswered, {len(plan) - sent} not sent; model {len(present)} netdevs",
                   flush=True)
             print("  answered: " + " ".join(("+" if r["execute"] == "netdev_add" else "-") + r["arguments"]["id"]

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "ctl/state/journal_flusher.h"
 #include "ctl/state/state_journal.h"
 
 namespace vnet::state {
@@ -137,6 +138,51 @@ TEST_F(StateJournalTest, AVersionOneFileStillLoads) {
 
 // The loader's logic on texts alone (as the fuzz target drives it): wrong
 // types are errors naming the file, never exceptions.
+// kBackground: a commit is in the file (what a restarted daemon reads) as
+// soon as commit() returns, with no flush; the journal is handed for a flush
+// once per batch of commits, and a compaction (which fsyncs) owes none.
+TEST_F(StateJournalTest, BackgroundCommitsAreReadableBeforeAnyFlushAndHandedOverOnce) {
+  StateJournal journal(dir_, SyncPolicy::kBackground);
+  ASSERT_TRUE(journal.compact());
+  EXPECT_FALSE(journal.unsynced());
+  EXPECT_FALSE(journal.take_unsynced());
+  journal.put("a", record("a", 1));
+  ASSERT_TRUE(journal.commit());
+  journal.put("b", record("b", 1));
+  ASSERT_TRUE(journal.commit());
+  EXPECT_EQ(ids(load()), (std::vector<std::string>{"a=1", "b=1"}));
+  EXPECT_TRUE(journal.unsynced());
+  UniqueFd fd = journal.take_unsynced();
+  ASSERT_TRUE(fd);
+  EXPECT_FALSE(journal.take_unsynced()) << "one hand-over covers every commit before it";
+  JournalFlusher flusher;
+  flusher.flush(std::move(fd), journal.journal_file());
+  flusher.wait_idle();
+  EXPECT_EQ(flusher.flushes(), 1u);
+  journal.put("c", record("c", 1));
+  ASSERT_TRUE(journal.commit());
+  ASSERT_TRUE(journal.compact());
+  EXPECT_FALSE(journal.unsynced()) << "a snapshot is fsynced as it is written";
+  EXPECT_EQ(ids(load()), (std::vector<std::string>{"a=1", "b=1", "c=1"}));
+}
+
+// The journal outlives its snapshot's generation while a flush is waiting:
+// flushing a journal compaction removed is harmless.
+TEST_F(StateJournalTest, AFlushOfAJournalCompactedAwayIsHarmless) {
+  StateJournal journal(dir_, SyncPolicy::kBackground);
+  ASSERT_TRUE(journal.compact());
+  journal.put("a", record("a", 1));
+  ASSERT_TRUE(journal.commit());
+  UniqueFd old_journal = journal.take_unsynced();
+  ASSERT_TRUE(journal.compact());
+  JournalFlusher flusher;
+  flusher.flush(std::move(old_journal), "old");
+  flusher.flush(UniqueFd(), "none");  // nothing to flush: ignored
+  flusher.wait_idle();
+  EXPECT_EQ(flusher.flushes(), 1u);
+  EXPECT_EQ(ids(load()), (std::vector<std::string>{"a=1"}));
+}
+
 TEST(ContentsReader, WrongTypesAreErrorsNamingTheFile) {
   for (const char* text : {R"({"version":"1"})", R"({"version":"1","netdevs":[]})", R"({"version":2,"netdevs":[5]})",
                            R"({"version":2,"netdevs":[{"id":5,"netdev":5,"details":{}}]})",
