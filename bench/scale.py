@@ -48,6 +48,7 @@ WINDOW = 256             # requests in flight when pipelining
 REPLY_TIMEOUT = 60.0     # one reply (the old vnetd takes ~0.2 s per add at 10,000)
 SETTLE = 10.0            # background tap deletion, seconds
 CALIBRATION = 200        # query-version requests that calibrate the wchar method
+ONE_QUERY_TIMES = 500    # query-netdevs {id} requests timed with one netdev and with all
 
 
 class WrongWork(Exception):
@@ -235,6 +236,17 @@ def listed_count(side, expected_hubports, expected_taps):
     return elapsed
 
 
+def one_netdev_query(side, netdev_id, times=ONE_QUERY_TIMES):
+    """p50 and p99 seconds of query-netdevs {"id"} (what `vnetctl netdev show ID` sends)."""
+    samples = []
+    for _ in range(times):
+        elapsed, reply = side.client.timed_call("query-netdevs", {"id": netdev_id})
+        if "return" not in reply or [n["id"] for n in reply["return"]] != [netdev_id]:
+            raise WrongWork(f"vnetd: query-netdevs {{id: {netdev_id}}} answered {json.dumps(reply)[:300]}")
+        samples.append(elapsed)
+    return pct(samples, 50), pct(samples, 99)
+
+
 def query_hubs(side, hubports):
     """vnetd's query-hubs, when this build has it: (seconds, ok) or None."""
     elapsed, reply = side.client.timed_call("query-hubs")
@@ -324,6 +336,7 @@ def run_fs(args, fs_kind, qemu_binary):
             r["query_s"] = listed_count(side, hub_added, tap_added)
             if side.name == "vnetd":
                 r["query_hubs_s"] = query_hubs(side, hub_added)
+                r["one_query_full"] = one_netdev_query(side, ops[0][2]["id"])
             before = (proc_io(daemon.pid), vnetd.client.bytes_read, os.path.getsize(daemon.log_path))
             r["del"], r["deleted"], r["del_s"] = side.one_at_a_time(ops[:r["added"]], "netdev_del",
                                                                    max(args.phase_budget, 4 * r["add_s"]),
@@ -333,6 +346,14 @@ def run_fs(args, fs_kind, qemu_binary):
             if side.name == "vnetd":
                 r["del_bytes"] = state_bytes(daemon, vnetd, before, r["deleted"], socket_share)
             check_empty(side)
+            if side.name == "vnetd":
+                # The same one-netdev query with one netdev in all.
+                first = ops[0][2]
+                for command, arguments in (("netdev_add", first), ("netdev_del", {"id": first["id"]})):
+                    if command == "netdev_del":
+                        r["one_query_alone"] = one_netdev_query(side, first["id"])
+                    if (reply := side.client.call(command, arguments)) != {"return": {}}:
+                        raise WrongWork(f"vnetd: {command} {json.dumps(arguments)} answered {reply}")
             print(f"{side.name}: one at a time: {r['added']} added in {r['add_s']:.1f}s, deleted in "
                   f"{r['del_s']:.1f}s", flush=True)
             # Pipelined: the same work.
@@ -443,6 +464,10 @@ def report(results, args):
             print(f"vnetd query-hubs at full size: {ms(v['query_hubs_s']):.1f} ms")
         else:
             print("vnetd query-hubs: not in this build")
+        (full50, full99), (alone50, alone99) = v["one_query_full"], v["one_query_alone"]
+        print(f"vnetd query-netdevs {{id}} (`vnetctl netdev show ID`), p50 / p99 of {ONE_QUERY_TIMES}: "
+              f"{ms(alone50):.3f} / {ms(alone99):.3f} ms with 1 netdev, {ms(full50):.3f} / {ms(full99):.3f} ms with "
+              f"{v['hubports_full'] + v['taps_full']}")
         print(f"RSS at full size: vnetd {v['rss_full'] / 1024:.1f} MiB, {v['rss_per_hubport']:.0f} B per hubport "
               f"(RSS delta / hubports; the taps' share included); QEMU {q['rss_full'] / 1024:.1f} MiB, "
               f"{q['rss_per_hubport']:.0f} B per hubport")
@@ -478,6 +503,8 @@ def report(results, args):
              f"{sum(r[0] < r[2] for r in rows)}/{len(rows)} add buckets, "
              f"{sum(r[4] < r[6] for r in rows)}/{len(rows)} del buckets"),
             ("query-netdevs of all netdevs < 100 ms", complete and v["query_s"] < 0.1, f"{ms(v['query_s']):.1f} ms"),
+            ("vnetd query-netdevs {id} p50 with every netdev within 1.5x of it with one",
+             complete and full50 <= 1.5 * alone50, f"{ms(alone50):.3f} -> {ms(full50):.3f} ms"),
             ("RSS < 4 KiB per hubport", complete and v["rss_per_hubport"] < 4096, f"{v['rss_per_hubport']:.0f} B"),
         ]
         for name, met, detail in targets:

@@ -23,6 +23,7 @@ constexpr std::array kTargets{
     Target{"netdev_del", "id"},
     Target{"netdev-get-fds", "id"},
     Target{"set_link", "name"},
+    Target{"query-netdevs", "id"},      // absent: every netdev
     Target{"query-rx-filter", "name"},  // absent: every NIC's filter
     Target{"set-rx-filter", "name"},
     Target{"set-nic-features", "name"},

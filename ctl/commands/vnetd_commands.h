@@ -66,7 +66,8 @@ class VnetdCommands : public qapi::CommandHandlers {
   QmpResult<std::vector<qapi::RxFilterInfo>> qmp_query_rx_filter(qapi::CommandContext& ctx,
                                                                  const qapi::QueryRxFilterArgs& args) override;
   QmpResult<Empty> qmp_announce_self(qapi::CommandContext& ctx, const qapi::AnnounceParameters& args) override;
-  QmpResult<std::vector<qapi::NetdevInfo>> qmp_query_netdevs(qapi::CommandContext& ctx) override;
+  QmpResult<std::vector<qapi::NetdevInfo>> qmp_query_netdevs(qapi::CommandContext& ctx,
+                                                          const qapi::QueryNetdevsArgs& args) override;
   QmpResult<std::vector<qapi::HubInfo>> qmp_query_hubs(qapi::CommandContext& ctx) override;
   QmpResult<qapi::NetdevFds> qmp_netdev_get_fds(qapi::CommandContext& ctx,
                                                 const qapi::NetdevGetFdsArgs& args) override;

@@ -44,6 +44,8 @@ class CliTest(VnetdTestCase):
     def test_errors_carry_the_daemons_text(self):
         done = self.vnetctl("netdev", "del", "nope", ok=False)
         self.assertEqual(done.stderr.strip(), "vnetctl: Device 'nope' not found")
+        done = self.vnetctl("netdev", "show", "nope", ok=False)
+        self.assertEqual(done.stderr.strip(), "vnetctl: Device 'nope' not found")
         done = self.vnetctl("netdev", "add", "hubport,id=x,hubid=1,bogus=2", ok=False)
         self.assertEqual(done.stderr.strip(), "vnetctl: Parameter 'bogus' is unexpected")
         done = self.vnetctl("netdev", "add", "tap,id=t,queues=many", ok=False)

@@ -72,6 +72,18 @@ class RegistryTest(VnetdTestCase):
         self.assertEqual(self.add(**hubport("h1", 7)), {"return": {}})
         self.assertEqual(self.netdevs()["h1"]["hubid"], 7)
 
+    def test_query_netdevs_of_one_id(self):
+        for id, hub in (("h0", 0), ("h1", 0), ("h2", 4)):
+            self.client.cmd("netdev_add", **hubport(id, hub))
+        everything = self.client.cmd("query-netdevs")
+        for entry in everything:
+            self.assertEqual(self.client.cmd("query-netdevs", id=entry["id"]), [entry],
+                             "one netdev is listed as the full listing lists it")
+        self.assert_error(self.client.execute("query-netdevs", {"id": "nope"}), "DeviceNotFound",
+                          "Device 'nope' not found")
+        self.assert_error(self.client.execute("query-netdevs", {"id": 7}), "GenericError")
+        self.assertEqual(self.client.cmd("query-netdevs"), everything)
+
     def test_peering(self):
         self.client.cmd("netdev_add", **hubport("h0"))
         self.client.cmd("netdev_add", **hubport("h1", 1, netdev="h0"))

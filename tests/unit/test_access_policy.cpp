@@ -120,9 +120,10 @@ TEST(AccessPolicy, TheTargetTable) {
   EXPECT_EQ(request_targets("vmm-attach", json{{"nic", "n"}, {"qmp", "/x"}}), std::vector<std::string>{"n"});
   EXPECT_FALSE(request_targets("netdev_add", json{{"id", "a"}, {"type", "tap"}}));
   EXPECT_FALSE(request_targets("query-netdevs", json::object()));
+  EXPECT_EQ(request_targets("query-netdevs", json{{"id", "a"}}), std::vector<std::string>{"a"});
   EXPECT_TRUE(command_names_netdev("netdev_del"));
   EXPECT_FALSE(command_names_netdev("netdev_add"));
-  EXPECT_FALSE(command_names_netdev("query-netdevs"));
+  EXPECT_FALSE(command_names_netdev("query-hubs"));
 }
 
 // Anti-spoofing guards the host against a guest and its VMM: owning a NIC's
@@ -143,6 +144,8 @@ TEST(AccessPolicy, AnOwnedRuleDoesNotAllowListCommands) {
             "Permission denied: uid 1000 may not run query-netdevs (its rule is for owned netdevs, and this request "
             "names none)");
   EXPECT_FALSE(policy.refusal(kVmm, "query-rx-filter", json{{"name", "t"}}));
+  EXPECT_FALSE(policy.refusal(kVmm, "query-netdevs", json{{"id", "t"}}));
+  EXPECT_TRUE(policy.refusal(kVmm, "query-netdevs", json{{"id", "someone-elses"}}));
   EXPECT_FALSE(policy.refusal(kVmm, "qmp_capabilities", json::object()));
 }
 
