@@ -162,14 +162,21 @@ bool QmpServer::read_from(Client& client) {
 }
 
 void QmpServer::queue(Client& client, std::string bytes, std::vector<UniqueFd> fds) {
+  if (fds.empty() && !client.output.empty()) return queue_text(client, bytes);
   client.pending_bytes += bytes.size();
-  // Text without fds joins what is queued, so that an event and the reply
-  // after it leave in one sendmsg (fds must come with their own reply).
-  if (fds.empty() && !client.output.empty()) {
-    client.output.back().bytes += bytes;
-    return;
-  }
   client.output.push_back(Outgoing{std::move(bytes), std::move(fds)});
+}
+
+// Text without fds joins what is queued, so that an event and the reply
+// after it leave in one sendmsg (fds must come with their own reply). An
+// event is queued for every client: copied once, into the queue.
+void QmpServer::queue_text(Client& client, std::string_view text) {
+  client.pending_bytes += text.size();
+  if (!client.output.empty()) {
+    client.output.back().bytes.append(text);
+  } else {
+    client.output.push_back(Outgoing{std::string(text), {}});
+  }
 }
 
 // Writes what the socket takes; returns false when the client is gone.
@@ -244,7 +251,7 @@ void QmpServer::emit(std::string_view name, nlohmann::ordered_json data) {
   for (auto it = clients_.begin(); it != clients_.end(); ++it) {
     // QEMU sends events only to clients past capability negotiation.
     if (it->closing || !it->session->negotiated()) continue;
-    queue(*it, text, {});
+    queue_text(*it, text);
     if (it->pending_bytes > kMaxPendingOutput) {
       drop(it);
       continue;

@@ -82,6 +82,7 @@ class QmpServer : public EventSink {
   void deliver_deferred(ClientIt client, std::string text);
   void drop_if_done(ClientIt client);
   void queue(Client& client, std::string bytes, std::vector<UniqueFd> fds);
+  void queue_text(Client& client, std::string_view text);
   bool flush(Client& client);
   void update_interest(Client& client);
   void drop(ClientIt client);
