@@ -188,6 +188,7 @@ Result<void> DaemonState::save_now() {
   stage_finished_teardowns();
   Result<void> compacted = journal_.compact();
   run_after_commit();
+  schedule_flush();  // the new journal's zeros
   return compacted;
 }
 

@@ -144,6 +144,10 @@ TEST_F(StateJournalTest, AVersionOneFileStillLoads) {
 TEST_F(StateJournalTest, BackgroundCommitsAreReadableBeforeAnyFlushAndHandedOverOnce) {
   StateJournal journal(dir_, SyncPolicy::kBackground);
   ASSERT_TRUE(journal.compact());
+  // The snapshot is fsynced as it is written; the new journal's zeros are
+  // left for a flush, as commits are.
+  EXPECT_TRUE(journal.unsynced());
+  EXPECT_TRUE(journal.take_unsynced());
   EXPECT_FALSE(journal.unsynced());
   EXPECT_FALSE(journal.take_unsynced());
   journal.put("a", record("a", 1));
@@ -162,7 +166,6 @@ TEST_F(StateJournalTest, BackgroundCommitsAreReadableBeforeAnyFlushAndHandedOver
   journal.put("c", record("c", 1));
   ASSERT_TRUE(journal.commit());
   ASSERT_TRUE(journal.compact());
-  EXPECT_FALSE(journal.unsynced()) << "a snapshot is fsynced as it is written";
   EXPECT_EQ(ids(load()), (std::vector<std::string>{"a=1", "b=1", "c=1"}));
 }
 
