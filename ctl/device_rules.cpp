@@ -2,12 +2,12 @@
 #include "kernel_ifaces/utf8.h"
 
 #include <fnmatch.h>
-#include <linux/if_tun.h>
 
 #include <algorithm>
 #include <cstdio>
 
 #include "kernel_ifaces/ethtool.h"
+#include "kernel_ifaces/tun.h"
 #include "kernel_ifaces/vdpa_sysfs.h"
 
 namespace vnet {
@@ -166,10 +166,8 @@ void DeviceRules::apply(const config::DeviceRule& rule, const rtnl::Link& link) 
   }
   if (rule.offloads && !netdev_id.empty()) {
     unsigned flags = 0;
-    for (const auto& offload : *rule.offloads) {
-      flags |= offload == "csum" ? TUN_F_CSUM : offload == "tso4" ? TUN_F_TSO4 : offload == "tso6" ? TUN_F_TSO6
-               : offload == "ecn" ? TUN_F_TSO_ECN : TUN_F_UFO;
-    }
+    // The config parser let through only names tun knows.
+    for (const auto& offload : *rule.offloads) flags |= tun::offload_flag(offload).value_or(0);
     if (auto set = commands_.set_tap_offloads(netdev_id, flags); !set) {
       log(rule.where + ": offloads of \"" + ifname + "\": " + set.error().message);
     }

@@ -63,6 +63,15 @@ Result<void> set_offload(int fd, unsigned offload) {
   return {};
 }
 
+std::optional<unsigned> offload_flag(std::string_view name) {
+  if (name == "csum") return TUN_F_CSUM;
+  if (name == "tso4") return TUN_F_TSO4;
+  if (name == "tso6") return TUN_F_TSO6;
+  if (name == "ecn") return TUN_F_TSO_ECN;
+  if (name == "ufo") return TUN_F_UFO;
+  return std::nullopt;
+}
+
 Result<void> set_queue(int fd, bool attach) {
   ifreq ifr{};
   ifr.ifr_flags = attach ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE;

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "kernel_ifaces/result.h"
 #include "kernel_ifaces/unique_fd.h"
@@ -31,6 +33,9 @@ Result<IffInfo> get_iff(int fd);
 Result<void> set_vnet_hdr_size(int fd, int size);   // TUNSETVNETHDRSZ
 Result<int> get_vnet_hdr_size(int fd);              // TUNGETVNETHDRSZ
 Result<void> set_offload(int fd, unsigned offload); // TUNSETOFFLOAD (TUN_F_*)
+// The TUN_F_* flag an offload's name stands for in vnetd's config ("csum",
+// "tso4", "tso6", "ecn", "ufo"), or none.
+std::optional<unsigned> offload_flag(std::string_view name);
 Result<void> set_queue(int fd, bool attach);        // TUNSETQUEUE
 Result<void> set_persist(int fd, bool persist);     // TUNSETPERSIST
 Result<void> set_carrier(int fd, bool carrier);     // TUNSETCARRIER

@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include "ctl/qapi/input_visitor.h"
+#include "kernel_ifaces/tun.h"
 #include "kernel_ifaces/vdpa_genl.h"
 #include "qapi_visit.h"
 
@@ -216,7 +217,7 @@ DeviceRule parse_rule(const std::string& path, const toml::table& table) {
       rule.offloads.emplace();
       for (const auto& element : *array) {
         std::string offload = string_of(path, element, key);
-        if (offload != "csum" && offload != "tso4" && offload != "tso6" && offload != "ecn" && offload != "ufo") {
+        if (!tun::offload_flag(offload)) {
           fail(path, element, key, "unknown offload '" + offload + "' (csum, tso4, tso6, ecn, ufo)");
         }
         rule.offloads->push_back(offload);
