@@ -12,6 +12,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "kernel_ifaces/fd_flags.h"
+
 namespace vnet::socket {
 
 Result<sockaddr_in> parse_host_port(const std::string& text) {
@@ -207,9 +209,9 @@ Result<void> SocketBackend::adopt_fd(const std::string& name, const TakeNamedFd&
   }
   auto fd = take_named_fd ? take_named_fd(name) : std::nullopt;
   if (!fd) return Error{EBADF, "File descriptor named '" + name + "' has not been found"};
-  int flags = fcntl(fd->get(), F_GETFL);
-  if (flags < 0 || fcntl(fd->get(), F_SETFL, flags | O_NONBLOCK) < 0) {
-    return Error{errno, with_errno(name + ": Can't use file descriptor " + std::to_string(fd->get()), errno)};
+  if (auto nonblocking = set_nonblocking(fd->get(), "fd '" + name + "'"); !nonblocking) {
+    int err = nonblocking.error().errnum;
+    return Error{err, with_errno(name + ": Can't use file descriptor " + std::to_string(fd->get()), err)};
   }
   int type = -1;
   socklen_t length = sizeof type;

@@ -12,6 +12,7 @@
 
 #include "backends/bridge/bridge_attach.h"
 #include "backends/bridge/bridge_helper.h"
+#include "kernel_ifaces/fd_flags.h"
 #include "kernel_ifaces/utf8.h"
 #include "kernel_ifaces/process.h"
 #include "kernel_ifaces/tun.h"
@@ -35,12 +36,6 @@ std::optional<unsigned> existing_tun_flags(const std::string& ifname) {
   unsigned flags = 0;
   if (!(file >> std::hex >> flags)) return std::nullopt;
   return flags;
-}
-
-Result<void> set_nonblocking(int fd) {
-  int flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return errno_error("O_NONBLOCK on fd " + std::to_string(fd));
-  return {};
 }
 
 }  // namespace
@@ -229,7 +224,7 @@ Result<void> TapBackend::run_helper(const TapPlan& plan, TapEnv& env) {
 
 // Takes a tap fd someone else opened, checking it as tap_probe_vnet_hdr().
 Result<void> TapBackend::adopt_fd(UniqueFd fd) {
-  if (auto nb = set_nonblocking(fd.get()); !nb) return nb.take_error();
+  if (auto nb = set_nonblocking(fd.get(), "fd " + std::to_string(fd.get())); !nb) return nb.take_error();
   auto iff = tun::get_iff(fd.get());
   if (!iff) {
     // QEMU's tap_probe_vnet_hdr() text.

@@ -1,6 +1,5 @@
 #include "backends/vde/vde_backend.h"
 
-#include <fcntl.h>
 // libvdeplug.h declares C functions without extern "C".
 extern "C" {
 #include <libvdeplug.h>
@@ -11,6 +10,8 @@ extern "C" {
 
 #include <cerrno>
 #include <cstring>
+
+#include "kernel_ifaces/fd_flags.h"
 
 namespace vnet::vde {
 
@@ -62,8 +63,7 @@ Result<void> VdeBackend::start() {
   // libvdeplug's vde plugin ignores recv/send flags on a blocking socket; the
   // daemon must never sleep in a recv, nor for long in a send.
   int data = connection_.data_fd();
-  int flags = fcntl(data, F_GETFL);
-  if (flags < 0 || fcntl(data, F_SETFL, flags | O_NONBLOCK) < 0) return errno_error("O_NONBLOCK on the vde data fd");
+  if (auto nonblocking = set_nonblocking(data, "the vde data fd"); !nonblocking) return nonblocking;
   auto watch = loop_.watch(data, POLLIN, [this](uint32_t revents) { data_ready(revents); });
   if (!watch) return watch.take_error();
   data_watch_ = *watch;

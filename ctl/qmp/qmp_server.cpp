@@ -1,6 +1,5 @@
 #include "ctl/qmp/qmp_server.h"
 
-#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -13,6 +12,7 @@
 #include <cstring>
 
 #include "ctl/qmp/qemu_json_writer.h"
+#include "kernel_ifaces/fd_flags.h"
 #include "kernel_ifaces/scm_rights.h"
 
 namespace vnet::qmp {
@@ -24,10 +24,7 @@ QmpServer::~QmpServer() {
 }
 
 Result<void> QmpServer::serve(UniqueFd listener) {
-  int flags = fcntl(listener.get(), F_GETFL);
-  if (flags < 0 || fcntl(listener.get(), F_SETFL, flags | O_NONBLOCK) < 0) {
-    return errno_error("making the QMP listener non-blocking");
-  }
+  if (auto nonblocking = set_nonblocking(listener.get(), "the QMP listener"); !nonblocking) return nonblocking;
   listener_ = std::move(listener);
   // Made now: when accepting fails for want of fds, a timerfd could not be had.
   auto timer = LoopTimer::create(loop_, [this] { resume_accepting(); });
