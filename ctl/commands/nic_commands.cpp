@@ -97,6 +97,14 @@ nic::NicBackend* as_nic(NetdevEntry& entry) { return dynamic_cast<nic::NicBacken
 
 }  // namespace
 
+QmpResult<nic::NicBackend*> VnetdCommands::find_nic(const std::string& name) {
+  NetdevEntry* entry = registry_.find(name);
+  if (!entry) return QmpError{ErrorClass::DeviceNotFound, texts::device_not_found(name)};
+  nic::NicBackend* nic = as_nic(*entry);
+  if (!nic) return generic_error(texts::not_a_nic(name));
+  return nic;
+}
+
 QmpResult<std::vector<qapi::RxFilterInfo>> VnetdCommands::qmp_query_rx_filter(CommandContext&,
                                                                               const qapi::QueryRxFilterArgs& args) {
   std::vector<qapi::RxFilterInfo> out;
@@ -122,10 +130,9 @@ QmpResult<Empty> VnetdCommands::qmp_set_rx_filter(CommandContext&, const qapi::R
 }
 
 QmpResult<Empty> VnetdCommands::program_rx_filter(const qapi::RxFilterInfo& args) {
-  NetdevEntry* entry = registry_.find(args.name);
-  if (!entry) return QmpError{ErrorClass::DeviceNotFound, texts::device_not_found(args.name)};
-  nic::NicBackend* nic = as_nic(*entry);
-  if (!nic) return generic_error(texts::not_a_nic(args.name));
+  auto found = find_nic(args.name);
+  if (!found) return found.error();
+  nic::NicBackend* nic = found.value();
   auto state = to_state(args);
   if (!state) return state.error();
   if (auto applied = nic->set_rx_filter(state.value()); !applied) {
@@ -139,10 +146,9 @@ QmpResult<Empty> VnetdCommands::program_rx_filter(const qapi::RxFilterInfo& args
 }
 
 QmpResult<Empty> VnetdCommands::qmp_set_nic_features(CommandContext&, const qapi::SetNicFeaturesArgs& args) {
-  NetdevEntry* entry = registry_.find(args.name);
-  if (!entry) return QmpError{ErrorClass::DeviceNotFound, texts::device_not_found(args.name)};
-  nic::NicBackend* nic = as_nic(*entry);
-  if (!nic) return generic_error(texts::not_a_nic(args.name));
+  auto found = find_nic(args.name);
+  if (!found) return found.error();
+  nic::NicBackend* nic = found.value();
   if (args.failover_pair && !id_wellformed(*args.failover_pair)) {
     return generic_error(texts::parameter_expects("failover-pair", "an identifier"));
   }
@@ -163,10 +169,9 @@ QmpResult<Empty> VnetdCommands::qmp_set_nic_features(CommandContext&, const qapi
 
 QmpResult<Empty> VnetdCommands::qmp_set_announce_addresses(CommandContext&,
                                                            const qapi::SetAnnounceAddressesArgs& args) {
-  NetdevEntry* entry = registry_.find(args.name);
-  if (!entry) return QmpError{ErrorClass::DeviceNotFound, texts::device_not_found(args.name)};
-  nic::NicBackend* nic = as_nic(*entry);
-  if (!nic) return generic_error(texts::not_a_nic(args.name));
+  auto found = find_nic(args.name);
+  if (!found) return found.error();
+  nic::NicBackend* nic = found.value();
   std::vector<nic::IpAddress> addresses;
   for (const auto& text : args.addresses) {
     auto address = nic::parse_ip(text);
@@ -180,10 +185,9 @@ QmpResult<Empty> VnetdCommands::qmp_set_announce_addresses(CommandContext&,
 }
 
 QmpResult<Empty> VnetdCommands::qmp_set_anti_spoof(CommandContext&, const qapi::SetAntiSpoofArgs& args) {
-  NetdevEntry* entry = registry_.find(args.name);
-  if (!entry) return QmpError{ErrorClass::DeviceNotFound, texts::device_not_found(args.name)};
-  nic::NicBackend* nic = as_nic(*entry);
-  if (!nic) return generic_error(texts::not_a_nic(args.name));
+  auto found = find_nic(args.name);
+  if (!found) return found.error();
+  nic::NicBackend* nic = found.value();
   nic::AntiSpoofSetting setting;
   setting.enabled = args.enable;
   if (args.enable) {

@@ -20,6 +20,10 @@
 
 namespace vnet {
 
+namespace nic {
+class NicBackend;
+}
+
 class VnetdCommands : public qapi::CommandHandlers {
  public:
   VnetdCommands(NetdevRegistry& registry, DaemonResources& resources, qmp::EventSink& events, Announcer& announcer)
@@ -98,6 +102,8 @@ class VnetdCommands : public qapi::CommandHandlers {
   // ifname -> id of the netdev whose tap vnetd created (created_tap_owner).
   std::unordered_map<std::string, std::string> created_taps_;
   std::optional<std::string> created_tap_owner(const std::string& ifname);
+  // The NIC name names: DeviceNotFound for no netdev, QEMU's text for another kind.
+  QmpResult<nic::NicBackend*> find_nic(const std::string& name);
 
   // Why netdev id may not be deleted now (a NIC attached to a VMM, or its tap).
   std::optional<std::string> vmm_attachment_of(const std::string& id);
