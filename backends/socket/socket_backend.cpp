@@ -55,6 +55,22 @@ namespace {
 
 std::string with_errno(const std::string& text, int error) { return text + ": " + std::strerror(error); }
 
+// A non-blocking UDP socket bound to address, with SO_REUSEADDR: several
+// netdevs (and QEMUs) on one host bind the same multicast group and port.
+// QEMU's texts, as net_socket_udp_init() and net_socket_mcast_create().
+Result<UniqueFd> bind_datagram(const sockaddr_in& address) {
+  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) return Error{errno, with_errno("can't create datagram socket", errno)};
+  int one = 1;
+  if (setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) {
+    return Error{errno, with_errno("can't set socket option SO_REUSEADDR", errno)};
+  }
+  if (bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) < 0) {
+    return Error{errno, with_errno(std::string("can't bind ip=") + inet_ntoa(address.sin_addr) + " to socket", errno)};
+  }
+  return fd;
+}
+
 std::string address_text(const sockaddr_in& address) {
   return std::string(inet_ntoa(address.sin_addr)) + ":" + std::to_string(ntohs(address.sin_port));
 }
@@ -101,15 +117,9 @@ Result<void> SocketBackend::open_udp(const qapi::NetdevSocketOptions& options) {
   localaddr_ = *options.localaddr;
   destination_.v4 = *remote;
   destination_length_ = sizeof(sockaddr_in);
-  fd_ = UniqueFd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd_) return Error{errno, with_errno("can't create datagram socket", errno)};
-  int one = 1;
-  if (setsockopt(fd_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) {
-    return Error{errno, with_errno("can't set socket option SO_REUSEADDR", errno)};
-  }
-  if (bind(fd_.get(), reinterpret_cast<const sockaddr*>(&*local), sizeof *local) < 0) {
-    return Error{errno, with_errno(std::string("can't bind ip=") + inet_ntoa(local->sin_addr) + " to socket", errno)};
-  }
+  auto bound = bind_datagram(*local);
+  if (!bound) return bound.take_error();
+  fd_ = std::move(*bound);
   return start_datagrams();
 }
 
@@ -135,16 +145,10 @@ Result<void> SocketBackend::open_mcast(const qapi::NetdevSocketOptions& options)
   }
   mode_ = Mode::mcast;
   option_ = *options.mcast;
-  fd_ = UniqueFd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd_) return Error{errno, with_errno("can't create datagram socket", errno)};
-  // Several netdevs (and QEMUs) on one host bind the same group and port.
+  auto bound = bind_datagram(*group);
+  if (!bound) return bound.take_error();
+  fd_ = std::move(*bound);
   int one = 1;
-  if (setsockopt(fd_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) {
-    return Error{errno, with_errno("can't set socket option SO_REUSEADDR", errno)};
-  }
-  if (bind(fd_.get(), reinterpret_cast<const sockaddr*>(&*group), sizeof *group) < 0) {
-    return Error{errno, with_errno(std::string("can't bind ip=") + inet_ntoa(group->sin_addr) + " to socket", errno)};
-  }
   ip_mreq membership{};
   membership.imr_multiaddr = group->sin_addr;
   membership.imr_interface.s_addr = local ? local->s_addr : htonl(INADDR_ANY);
