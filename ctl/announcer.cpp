@@ -1,7 +1,6 @@
 #include "ctl/announcer.h"
 
 #include <sys/epoll.h>
-#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -10,6 +9,7 @@
 
 #include "backends/nic/announce_frames.h"
 #include "backends/nic/nic_backend.h"
+#include "kernel_ifaces/timer_fd.h"
 
 namespace vnet {
 
@@ -40,12 +40,12 @@ Result<Announcer::Timer*> Announcer::make_timer(const qapi::AnnounceParameters& 
   auto timer = std::make_unique<Timer>();
   timer->params = params;
   timer->rounds_left = rounds_left;
-  int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (fd < 0) return Error::from_errno(errno, "timerfd_create for announce timer '" + id + "'");
-  timer->fd = UniqueFd(fd);
+  auto fd_made = timer_fd::create("announce timer '" + id + "'");
+  if (!fd_made) return fd_made.take_error();
+  timer->fd = std::move(*fd_made);
+  int fd = timer->fd.get();
   auto on_expiry = [this, id, fd](uint32_t) {
-    uint64_t expirations = 0;
-    if (read(fd, &expirations, sizeof expirations) == sizeof expirations) fire(id);
+    if (timer_fd::take_expirations(fd) > 0) fire(id);
   };
   if (auto added = loop_.add(fd, EPOLLIN, on_expiry); !added) return added.take_error();
   Timer* made = timer.get();
@@ -85,12 +85,8 @@ void Announcer::arm(const std::string& id, Timer& timer, int64_t delay) {
   // delay >= 0 may be up to INT64_MAX (max and step are any int64): saturate.
   int64_t now = monotonic_ms();
   timer.due_ms = delay > INT64_MAX - now ? INT64_MAX : now + delay;
-  itimerspec when{};
-  // A zero it_value would disarm the timer: 0 ms means "at once", i.e. 1 ns.
-  when.it_value.tv_sec = delay / 1000;
-  when.it_value.tv_nsec = delay % 1000 * 1000000 + (delay == 0 ? 1 : 0);
-  if (timerfd_settime(timer.fd.get(), 0, &when, nullptr) < 0) {
-    std::fprintf(stderr, "vnetd: announce timer '%s': timerfd_settime: %m; stopped\n", id.c_str());
+  if (auto armed = timer_fd::arm_ms(timer.fd.get(), delay); !armed) {
+    std::fprintf(stderr, "vnetd: announce timer '%s': %s; stopped\n", id.c_str(), armed.error().message.c_str());
     cancel(id);
   }
 }

@@ -6,7 +6,6 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -30,6 +29,7 @@
 #include "ctl/device_rules.h"
 #include "ebpf/anti_spoof.h"
 #include "ebpf/rx_filter.h"
+#include "kernel_ifaces/timer_fd.h"
 #include "kernel_ifaces/bpffs.h"
 #include "ctl/commands/vnetd_commands.h"
 #include "ctl/netdev_registry.h"
@@ -78,23 +78,19 @@ vnet::Result<vnet::UniqueFd> lock_state_dir(const std::string& dir) {
 vnet::Result<vnet::UniqueFd> start_watchdog(vnet::qmp::EventLoop& loop) {
   uint64_t usec = 0;
   if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return vnet::UniqueFd();
-  vnet::UniqueFd timer(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
-  if (!timer) return vnet::errno_error("timerfd_create for the watchdog");
-  uint64_t half = usec / 2;
-  itimerspec every{};
-  every.it_interval.tv_sec = static_cast<time_t>(half / 1000000);
-  every.it_interval.tv_nsec = static_cast<long>(half % 1000000 * 1000);
-  every.it_value = every.it_interval;
-  if (timerfd_settime(timer.get(), 0, &every, nullptr) < 0) return vnet::errno_error("timerfd_settime (watchdog)");
-  int fd = timer.get();
+  auto timer = vnet::timer_fd::create("the watchdog");
+  if (!timer) return timer.take_error();
+  // Half of WATCHDOG_USEC, in whole ms (systemd's watchdogs are seconds long).
+  int64_t half_ms = std::max<int64_t>(static_cast<int64_t>(usec / 2000), 1);
+  if (auto armed = vnet::timer_fd::arm_ms(timer->get(), half_ms, half_ms); !armed) return armed.take_error();
+  int fd = timer->get();
   if (auto added = loop.add(fd, EPOLLIN, [fd](uint32_t) {
-        uint64_t expirations = 0;
-        if (read(fd, &expirations, sizeof expirations) == sizeof expirations) sd_notify(0, "WATCHDOG=1");
+        if (vnet::timer_fd::take_expirations(fd) > 0) sd_notify(0, "WATCHDOG=1");
       });
       !added) {
     return added.take_error();
   }
-  return timer;
+  return std::move(*timer);
 }
 
 // SIGTERM and SIGINT arrive as readable events, so shutdown runs in the loop.

@@ -4,7 +4,6 @@
 #include <poll.h>
 #include <pwd.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +13,8 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+
+#include "kernel_ifaces/timer_fd.h"
 
 namespace vnet::user {
 
@@ -65,8 +66,9 @@ Result<std::unique_ptr<UserBackend>> UserBackend::create(const qapi::NetdevUserO
 }
 
 Result<void> UserBackend::start() {
-  timerfd_ = UniqueFd(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
-  if (!timerfd_) return errno_error("timerfd for the user netdev's timers");
+  auto timer = timer_fd::create("the user netdev's timers");
+  if (!timer) return timer.take_error();
+  timerfd_ = std::move(*timer);
   callbacks_.send_packet = &UserBackend::on_send_packet;
   callbacks_.guest_error = &UserBackend::on_guest_error;
   callbacks_.clock_get_ns = &UserBackend::on_clock_get_ns;
@@ -106,8 +108,7 @@ Result<void> UserBackend::start() {
     if (auto set = set_up_smb(); !set) return set;
   }
   auto watch = loop_.watch(timerfd_.get(), POLLIN, [this](uint32_t) {
-    uint64_t expirations;
-    (void)!read(timerfd_.get(), &expirations, sizeof expirations);
+    timer_fd::take_expirations(timerfd_.get());  // any wakeup runs what is due
     run_timers();
     cycle();
   });
@@ -295,13 +296,11 @@ void UserBackend::arm_timerfd(uint32_t slirp_timeout_ms) {
     int64_t in = std::max<int64_t>(timer->expire_ms - now_ms, 0);
     if (due_in < 0 || in < due_in) due_in = in;
   }
-  itimerspec spec{};
-  if (due_in >= 0) {
-    int64_t ns = std::max<int64_t>(due_in, 1) * 1000000;
-    spec.it_value.tv_sec = ns / 1000000000;
-    spec.it_value.tv_nsec = ns % 1000000000;
+  if (due_in < 0) {
+    timer_fd::disarm(timerfd_.get());
+  } else {
+    (void)timer_fd::arm_ms(timerfd_.get(), std::max<int64_t>(due_in, 1));
   }
-  timerfd_settime(timerfd_.get(), 0, &spec, nullptr);
 }
 
 ssize_t UserBackend::on_send_packet(const void* data, size_t size, void* opaque) {
