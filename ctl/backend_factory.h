@@ -13,7 +13,7 @@
 #include "backends/hubport/hub.h"
 #include "backends/tap/tap_backend.h"
 #include "backends/teardown_queue.h"
-#include "ctl/qmp/qmp_error.h"
+#include "ctl/qapi/qmp_error.h"
 #include "kernel_ifaces/rtnl.h"
 #include "kernel_ifaces/unique_fd.h"
 #include "qapi_types.h"

@@ -19,7 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ctl/qapi/qemu_dict_order.h"
-#include "ctl/qmp/qmp_error.h"
+#include "ctl/qapi/qmp_error.h"
 
 namespace vnet::qapi {
 

@@ -16,7 +16,7 @@
 #include "ctl/qmp/event_loop.h"
 #include "ctl/qmp/event_sink.h"
 #include "ctl/qmp/loop_timer.h"
-#include "ctl/qmp/qmp_error.h"
+#include "ctl/qapi/qmp_error.h"
 #include "ctl/qmp/session.h"
 #include "ctl/vmm/vmm_monitor.h"
 #include "qapi_types.h"

@@ -1,4 +1,4 @@
-#include "ctl/qmp/qmp_error.h"
+#include "ctl/qapi/qmp_error.h"
 
 namespace vnet {
 
