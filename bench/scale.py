@@ -236,6 +236,11 @@ def listed_count(side, expected_hubports, expected_taps):
     return elapsed
 
 
+def expect_done(side, command, arguments):
+    if (reply := side.client.call(command, arguments)) != {"return": {}}:
+        raise WrongWork(f"{side.name}: {command} {json.dumps(arguments)} answered {reply}")
+
+
 def one_netdev_query(side, netdev_id, times=ONE_QUERY_TIMES):
     """p50 and p99 seconds of query-netdevs {"id"} (what `vnetctl netdev show ID` sends)."""
     samples = []
@@ -349,11 +354,9 @@ def run_fs(args, fs_kind, qemu_binary):
             if side.name == "vnetd":
                 # The same one-netdev query with one netdev in all.
                 first = ops[0][2]
-                for command, arguments in (("netdev_add", first), ("netdev_del", {"id": first["id"]})):
-                    if command == "netdev_del":
-                        r["one_query_alone"] = one_netdev_query(side, first["id"])
-                    if (reply := side.client.call(command, arguments)) != {"return": {}}:
-                        raise WrongWork(f"vnetd: {command} {json.dumps(arguments)} answered {reply}")
+                expect_done(side, "netdev_add", first)
+                r["one_query_alone"] = one_netdev_query(side, first["id"])
+                expect_done(side, "netdev_del", {"id": first["id"]})
             print(f"{side.name}: one at a time: {r['added']} added in {r['add_s']:.1f}s, deleted in "
                   f"{r['del_s']:.1f}s", flush=True)
             # Pipelined: the same work.

@@ -2,7 +2,6 @@
 
 #include <sys/epoll.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>

@@ -25,7 +25,8 @@ class JournalFlusher {
 
   // fd: the journal (a dup, closed once flushed); path names it in errors.
   void flush(UniqueFd fd, std::string path);
-  // Until what was handed over so far is flushed (for tests and shutdown).
+  // Until what was handed over so far is flushed (for tests; the destructor
+  // flushes what is left itself).
   void wait_idle();
   uint64_t flushes() const;
 

@@ -243,12 +243,11 @@ Result<void> StateJournal::open_journal() {
   std::string path = journal_path(generation_);
   int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
   // Flushed in the background, appends are better cached: the flush then
-  // writes a second's worth of them at once.
+  // writes a second's worth of them at once. EINVAL: no O_DIRECT here.
   journal_.reset();
   if (sync_ == SyncPolicy::kEachCommit) journal_ = UniqueFd(open(path.c_str(), flags | O_DIRECT, 0600));
   direct_ = bool(journal_);
-  bool no_direct_here = sync_ == SyncPolicy::kEachCommit && errno == EINVAL;
-  if (!journal_ && (sync_ == SyncPolicy::kBackground || no_direct_here)) {
+  if (!journal_ && (sync_ == SyncPolicy::kBackground || errno == EINVAL)) {
     journal_ = UniqueFd(open(path.c_str(), flags, 0600));
   }
   if (!journal_) return errno_error("creating " + path);
