@@ -34,8 +34,17 @@ unsigned next_code_point(const std::string& s, size_t& i) {
 // As QEMU's to_json() for strings: control characters and everything
 // beyond ASCII as \uXXXX (upper-case hex, surrogate pairs above U+FFFF).
 void write_string(const std::string& s, std::string& out) {
+  auto plain = [](unsigned char c) { return c >= 0x20 && c < 0x7F && c != '"' && c != '\\'; };
   out += '"';
   for (size_t i = 0; i < s.size();) {
+    // Runs of printable ASCII, most of any reply, are copied as they are.
+    size_t run = i;
+    while (run < s.size() && plain(static_cast<unsigned char>(s[run]))) run++;
+    if (run > i) {
+      out.append(s, i, run - i);
+      i = run;
+      continue;
+    }
     unsigned cp = next_code_point(s, i);
     switch (cp) {
       case '"': out += "\\\""; break;
@@ -84,7 +93,14 @@ const std::vector<size_t>& member_order(const std::vector<const std::string*>& k
 }
 
 void write(const nlohmann::ordered_json& value, std::string& out) {
-  if (value.is_object()) {
+  if (value.is_object() && value.size() == 1) {  // one member: no order to find
+    auto member = value.begin();
+    out += '{';
+    write_string(member.key(), out);
+    out += ": ";
+    write(member.value(), out);
+    out += '}';
+  } else if (value.is_object()) {
     std::vector<const std::string*> keys;
     std::vector<const nlohmann::ordered_json*> members;
     keys.reserve(value.size());
