@@ -36,6 +36,7 @@
 #include "ctl/qmp/event_loop.h"
 #include "ctl/qmp/qmp_server.h"
 #include "ctl/qmp/socket_access.h"
+#include "vnet/version.h"
 
 namespace {
 
@@ -468,6 +469,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"background", "each-commit"}))
       ->capture_default_str();
   app.add_flag("--keep-devices", options.keep_devices, "leave created devices in place on exit");
+  app.set_version_flag("--version", std::string("vnetd ") + vnet::kVersion);
   CLI11_PARSE(app, argc, argv);
   return run(options);
 }

@@ -13,6 +13,7 @@
 #include "ctl/cli/vdpa_command.h"
 #include "ctl/cli/vdpa_selftest_command.h"
 #include "ctl/config/daemon_config.h"
+#include "vnet/version.h"
 
 namespace {
 
@@ -20,7 +21,7 @@ using json = nlohmann::ordered_json;
 using vnet::cli::QmpClient;
 
 constexpr const char* kUsage =
-    "usage: vnetctl [-s SOCKET] [-j] OBJECT VERB ...\n"
+    "usage: vnetctl [-s SOCKET] [-j] OBJECT VERB ...   |   vnetctl --help | --version\n"
     "  netdev add TYPE,id=ID[,key=value...]   (QEMU's -netdev syntax)\n"
     "  netdev del ID\n"
     "  netdev show [ID]\n"
@@ -232,6 +233,9 @@ int main(int argc, char** argv) {
       json_output = true;
     } else if (words.empty() && (arg == "-h" || arg == "--help")) {
       std::fputs(kUsage, stdout);
+      return 0;
+    } else if (words.empty() && arg == "--version") {
+      std::printf("vnetctl %s\n", vnet::kVersion);
       return 0;
     } else {
       words.push_back(arg);

@@ -5,12 +5,14 @@
 
 #include <string>
 
+#include "vnet/version.h"
+
 namespace vnet::qmp {
 
-inline constexpr int kVnetdVersionMajor = 0;
-inline constexpr int kVnetdVersionMinor = 1;
-inline constexpr int kVnetdVersionMicro = 0;
-inline constexpr const char* kVnetdPackage = "vnetd 0.1.0";
+inline constexpr int kVnetdVersionMajor = kVersionMajor;
+inline constexpr int kVnetdVersionMinor = kVersionMinor;
+inline constexpr int kVnetdVersionMicro = kVersionMicro;
+inline const std::string kVnetdPackage = std::string("vnetd ") + kVersion;
 
 namespace texts {
 
