@@ -284,6 +284,13 @@ int vdpa_command(const std::vector<std::string>& words, bool json_output) {
       "       vnetctl [-j] vdpa dev vstats show NAME qidx N\n"
       "       vnetctl [-j] vdpa dev driver show NAME | set NAME vhost_vdpa|virtio_vdpa\n"
       "       vnetctl [-j] vdpa selftest NAME [frames N] [timeout MS]   (run by vnetd)";
+  // Help, and a request for no known object, need no kernel: the vdpa module
+  // may not even be loaded on the host where someone first asks.
+  if (words.empty() || words[0] == "help" || words[0] == "-h" || words[0] == "--help") {
+    std::printf("%s\n", usage);
+    return 0;
+  }
+  if (words[0] != "mgmtdev" && words[0] != "dev") return fail(usage);
   if (words.size() >= 2 && words[0] == "dev" && words[1] == "driver") return driver_command(words, json_output);
   // A malformed request is refused before the kernel is asked.
   std::optional<vdpa::NewDevice> new_device;

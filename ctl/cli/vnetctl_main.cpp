@@ -36,6 +36,7 @@ constexpr const char* kUsage =
     "  udev                  (from udev rules: hands udev's environment to the daemon)\n"
     "  config check FILE     (offline: checks a --config file)\n"
     "  vdpa mgmtdev|dev ...  (offline: vDPA netlink; `vnetctl vdpa help`)\n"
+    "  vdpa selftest DEV [frames N] [timeout MS]   (through vnetd: frames through a vDPA device)\n"
     "  events\n"
     "  qmp JSON\n"
     "SOCKET defaults to $VNETCTL_SOCKET, else /run/vnetctl/qmp.sock.\n";

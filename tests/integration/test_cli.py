@@ -81,6 +81,17 @@ class CliTest(VnetdTestCase):
             events.kill()
             events.wait()
 
+    def test_vdpa_help_needs_no_kernel(self):
+        # This host has no vdpa module: help must not ask the kernel anything.
+        for words in (["vdpa", "help"], ["vdpa"], ["vdpa", "--help"]):
+            done = subprocess.run([vnetctl_binary(), *words], capture_output=True, text=True, timeout=10)
+            self.assertEqual(done.returncode, 0, f"vnetctl {' '.join(words)}: {done.stderr}")
+            self.assertIn("vnetctl vdpa dev add name NAME mgmtdev MGMTDEV", done.stdout)
+        done = subprocess.run([vnetctl_binary(), "vdpa", "nonsense"], capture_output=True, text=True, timeout=10)
+        self.assertNotEqual(done.returncode, 0)
+        self.assertIn("usage: vnetctl", done.stderr)
+        self.assertNotIn("netlink", done.stderr)
+
     def test_unreachable_socket_is_a_clear_error(self):
         done = subprocess.run([vnetctl_binary(), "-s", "/nonexistent/qmp.sock", "netdev", "show"],
                               capture_output=True, text=True)
