@@ -99,9 +99,15 @@ class AnnounceInNamespace(NamespaceTestCase):
         got = self.frames(4)
         self.assertEqual([data for _, data in got], [rarp_for(MAC0)] * 4)
         gaps = [round((b - a) * 1000) for (a, _), (b, _) in zip(got, got[1:])]
+        # The times are when this reader got each frame, never early but late
+        # when it was descheduled: a frame read late lengthens its gap and
+        # shortens the next by as much (seen in CI: 100, 214, 240). That much
+        # shortening, right after a long gap, is forgiven.
+        late = 0
         for gap, expected in zip(gaps, [100, 200, 250]):
-            self.assertGreaterEqual(gap, expected - 5, f"gaps {gaps} ms, expected 100, 200, 250")
+            self.assertGreaterEqual(gap, expected - 5 - late, f"gaps {gaps} ms, expected 100, 200, 250")
             self.assertLessEqual(gap, expected + 80, f"gaps {gaps} ms, expected 100, 200, 250")
+            late = max(0, gap - expected)
         self.no_more_frames(0.4)
 
         fdb = json.loads(self.sh("bridge -j fdb show br br0"))
