@@ -34,9 +34,9 @@
 #include "ctl/commands/vnetd_commands.h"
 #include "ctl/netdev_registry.h"
 #include "ctl/qmp/event_loop.h"
+#include "ctl/qmp/qemu_texts.h"
 #include "ctl/qmp/qmp_server.h"
 #include "ctl/qmp/socket_access.h"
-#include "vnet/version.h"
 
 namespace {
 
@@ -469,7 +469,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"background", "each-commit"}))
       ->capture_default_str();
   app.add_flag("--keep-devices", options.keep_devices, "leave created devices in place on exit");
-  app.set_version_flag("--version", std::string("vnetd ") + vnet::kVersion);
+  app.set_version_flag("--version", vnet::qmp::kVnetdPackage);
   CLI11_PARSE(app, argc, argv);
   return run(options);
 }
