@@ -26,7 +26,6 @@ import select
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -34,10 +33,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 from vnetd_harness import QmpClient  # noqa: E402  (QEMU's QMP is what vnetd mirrors)
+from kernel_timestamps import SO_TIMESTAMPNS, arrival_ns, hold_arrival_timestamps  # noqa: E402
 
 CLONE_NEWNET = 0x40000000
 PR_SET_PDEATHSIG = 1
-SO_TIMESTAMPNS = 35     # asm-generic/socket.h; SCM_TIMESTAMPNS is the same
 STARTUP_TIMEOUT = 10.0  # seconds for QEMU to create its QMP socket
 
 
@@ -53,15 +52,6 @@ def find_qemu(path="qemu-system-x86_64"):
     if os.geteuid() != 0:
         raise QemuMissing("must run as root: QEMU runs in a network namespace of its own")
     return found
-
-
-def arrival_ns(ancillary):
-    """The SCM_TIMESTAMPNS a datagram came with (struct timespec), in ns."""
-    for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-            seconds, nanoseconds = struct.unpack("qq", data[:16])
-            return seconds * 1_000_000_000 + nanoseconds
-    raise AssertionError("a captured datagram has no SCM_TIMESTAMPNS")
 
 
 def announce_duration(params):
@@ -172,7 +162,8 @@ def announce_frames(mac, params, qemu="qemu-system-x86_64", port=47021, qemu_por
             "-device", f"virtio-net-pci,netdev=s0,mac={mac},romfile="]
     workdir = tempfile.mkdtemp(prefix="vnt-announce-")
     try:
-        with private_netns():
+        # Taken in this namespace, whose lo is up; the stamping it holds on is global.
+        with hold_arrival_timestamps(), private_netns():
             # Bound before QEMU exists: nothing it sends is met by an ICMP unreachable.
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as capture:
                 capture.bind(("127.0.0.1", port))
@@ -181,8 +172,9 @@ def announce_frames(mac, params, qemu="qemu-system-x86_64", port=47021, qemu_por
                         raise AssertionError("QEMU refused cont")
                     while select.select([capture], [], [], 0)[0]:
                         capture.recv(65536)  # nothing is expected before the command; keep it out
-                    # The kernel stamps each datagram as it arrives (CLOCK_REALTIME),
-                    # so frames sent while we wait for the reply keep their time.
+                    # The kernel stamps each datagram as it arrives (CLOCK_REALTIME;
+                    # hold_arrival_timestamps), so frames sent while we wait for the
+                    # reply keep their time.
                     capture.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
                     deadline = time.monotonic() + wait
                     sent = time.time_ns()

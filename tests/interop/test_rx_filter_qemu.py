@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from vnetd_harness import start_vnetd  # noqa: E402
 from qemu_announce import announce_frames, find_qemu, running_qemu  # noqa: E402
 from qmp_oracle import strict_equal  # noqa: E402
+from kernel_timestamps import hold_arrival_timestamps  # noqa: E402
 
 MAC = "52:54:00:ab:cd:01"  # not QEMU's default 52:54:00:12:34:56, so main-mac is really passed on
 QEMU_NIC_ID = "nic0"
@@ -148,6 +149,7 @@ class VnetdAnnounceMatchesQemu(unittest.TestCase):
         daemon, client = start_vnetd(self, os.path.join(work, "vnetd"))
         client.cmd("netdev_add", type="tap", id="t0", ifname="va0", vnet_hdr=False)
         client.cmd("netdev_add", type="nic", id="n0", netdev="t0", macaddr=ANNOUNCE_MAC)
+        self.addCleanup(hold_arrival_timestamps().close)  # else the capture's first frames may be stamped late
         capture = subprocess.Popen(["nsenter", f"--net=/proc/{daemon.pid}/ns/net", sys.executable, "-c",
                                     CAPTURE, "va0"], stdout=subprocess.PIPE, text=True)
         self.addCleanup(capture.kill)
