@@ -204,6 +204,12 @@ int run(const Options& options) {
     log_error(access.error().message);
     return 2;
   }
+  // A configuration file, read before anything is made: a bad one is status 2.
+  auto acl = vnet::bridge::BridgeAcl::load(options.bridge_acl);
+  if (!acl) {
+    log_error(acl.error().message);
+    return 2;
+  }
   if (auto made = make_dir(options.state_dir); !made) {
     log_error(made.error().message);
     return 1;
@@ -241,11 +247,6 @@ int run(const Options& options) {
   }
   (void)(*loop)->add(signals->get(), EPOLLIN, [&](uint32_t) { (*loop)->stop(); });
 
-  auto acl = vnet::bridge::BridgeAcl::load(options.bridge_acl);
-  if (!acl) {
-    log_error(acl.error().message);
-    return 1;
-  }
   auto rtnl = vnet::rtnl::Rtnl::connect();
   if (!rtnl) {
     log_error(rtnl.error().message);

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,12 @@ constexpr const char* kUsage =
 int fail(const std::string& message) {
   std::fprintf(stderr, "vnetctl: %s\n", message.c_str());
   return 1;
+}
+
+// A command line vnetctl cannot read: status 2, as with no OBJECT at all.
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "vnetctl: %s (see vnetctl -h)\n", message.c_str());
+  return 2;
 }
 
 struct Cli {
@@ -199,16 +206,6 @@ int run(Cli& cli, const std::string& object, const std::vector<std::string>& wor
       std::fflush(stdout);
     }
   }
-  if (object == "udev") {
-    // RUN+= from udev/: udev's environment, handed over in one call. The
-    // daemon answers at once and applies its rules afterwards.
-    auto event = vnet::cli::udev_event_from_env([](const char* name) {
-      const char* value = std::getenv(name);
-      return std::string(value ? value : "");
-    });
-    if (!event) return fail(event.error().message);
-    return cli.run("udev-event", *event) ? 0 : 1;
-  }
   if (object == "qmp") {
     if (words.size() != 1) return fail("usage: vnetctl qmp JSON");
     auto reply = cli.client.raw(words[0]);
@@ -228,7 +225,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> words;
   for (int i = 1; i < argc; i++) {
     std::string arg = argv[i];
-    if (words.empty() && (arg == "-s" || arg == "--socket") && i + 1 < argc) {
+    if (words.empty() && (arg == "-s" || arg == "--socket")) {
+      if (i + 1 == argc) return usage_error("option " + arg + " needs a SOCKET path");
       socket_path = argv[++i];
     } else if (words.empty() && (arg == "-j" || arg == "--json")) {
       json_output = true;
@@ -238,6 +236,8 @@ int main(int argc, char** argv) {
     } else if (words.empty() && arg == "--version") {
       std::printf("vnetctl %s\n", vnet::kVersion);
       return 0;
+    } else if (words.empty() && arg.size() > 1 && arg[0] == '-') {
+      return usage_error("unknown option '" + arg + "'");
     } else {
       words.push_back(arg);
     }
@@ -262,8 +262,22 @@ int main(int argc, char** argv) {
                 allow.c_str());
     return 0;
   }
+  // RUN+= from udev/: udev's environment, handed over in one call (the
+  // daemon answers at once and applies its rules afterwards). An event that
+  // cannot be sent is refused before the daemon is bothered.
+  std::optional<json> udev_event;
+  if (words[0] == "udev") {
+    if (words.size() != 1) return usage_error("udev takes no arguments; it reads udev's environment");
+    auto event = vnet::cli::udev_event_from_env([](const char* name) {
+      const char* value = std::getenv(name);
+      return std::string(value ? value : "");
+    });
+    if (!event) return fail(event.error().message);
+    udev_event = std::move(*event);
+  }
   auto client = QmpClient::connect(socket_path);
   if (!client) return fail(client.error().message);
   Cli cli{*client, json_output};
+  if (udev_event) return cli.run("udev-event", *udev_event) ? 0 : 1;
   return run(cli, words[0], std::vector<std::string>(words.begin() + 1, words.end()));
 }

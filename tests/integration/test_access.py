@@ -254,6 +254,12 @@ class StartupChecks(VnetdTestCase):
                       self.refused_start(["--access", path]))
         self.assertIn("access.toml", self.refused_start(["--access", os.path.join(self.workdir, "access.toml")]))
 
+    def test_a_bad_bridge_acl_is_a_bad_configuration(self):
+        with open(os.path.join(self.workdir, "none.conf"), "w") as f:
+            f.write("allow br0\npermit br1\n")
+        self.assertIn("none.conf:2: unknown command 'permit' in acl file", self.refused_start([]))
+        self.assertFalse(os.path.exists(os.path.join(self.workdir, "st2")), "a refused start made the state directory")
+
     def test_a_world_writable_socket_is_refused(self):
         for mode in ("0666", "0662", "0777"):
             self.assertIn(f"vnetd: --socket-mode {mode}: a world-writable socket (o+w) is refused",

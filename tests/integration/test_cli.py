@@ -98,6 +98,28 @@ class CliTest(VnetdTestCase):
         self.assertNotEqual(done.returncode, 0)
         self.assertIn("is vnetd running?", done.stderr)
 
+    def test_command_line_errors_are_status_2_and_say_what(self):
+        for words, says in ((["-s"], "option -s needs a SOCKET path"),
+                            (["netdev", "show", "-s"], None),  # an option after the OBJECT is the OBJECT's word
+                            (["--sockett", "x", "netdev", "show"], "unknown option '--sockett'"),
+                            (["udev", "extra"], "udev takes no arguments")):
+            done = subprocess.run([vnetctl_binary(), *words], capture_output=True, text=True, timeout=10,
+                                  env={**os.environ, "VNETCTL_SOCKET": self.daemon.socket_path})
+            if says is None:
+                self.assertNotEqual(done.returncode, 2, f"vnetctl {' '.join(words)}: {done.stderr}")
+                continue
+            self.assertEqual(done.returncode, 2, f"vnetctl {' '.join(words)}: {done.stderr}")
+            self.assertIn(says, done.stderr)
+
+    def test_udev_without_udevs_environment_is_refused_before_connecting(self):
+        # No daemon at the socket: the missing environment is what must be reported.
+        env = {k: v for k, v in os.environ.items() if k not in ("ACTION", "SUBSYSTEM", "DEVPATH", "INTERFACE")}
+        done = subprocess.run([vnetctl_binary(), "-s", "/nonexistent/qmp.sock", "udev"], capture_output=True,
+                              text=True, timeout=10, env=env)
+        self.assertEqual(done.returncode, 1, done.stderr)
+        self.assertNotIn("is vnetd running?", done.stderr)
+        self.assertIn("ACTION and SUBSYSTEM must be set", done.stderr)
+
 
 if __name__ == "__main__":
     main()
