@@ -8,7 +8,9 @@ The guest (tests/vm: Debian 6.12, busybox) takes a DHCP lease from vnetd's
 killed with SIGKILL and started again on the
 same state: the netdev comes back listening on the same path, QEMU
 reconnects, and the guest's pings resume within a bound this test measures
-and prints.
+and prints. The guest then migrates live to a second QEMU on another
+vhost-user netdev of the hub; last, the first QEMU is killed with SIGKILL and
+a new QEMU boots a guest on the same netdev, which must work as the first did.
 
 QEMU 7.2's guest RAM is a shared memfd (memory-backend-memfd,share=on), which
 vhost-user needs; the device has vectors=0 (Debian's QEMU 7.2 under TCG
@@ -137,6 +139,46 @@ class VhostUserGuest(unittest.TestCase):
         vu1 = [n for n in self.vnetd.cmd("query-netdevs") if n["id"] == "vu1"][0]["details"]
         self.assertEqual(vu1["rings-running"], [0, 1], vu1)
         self.assertGreater(vu1["frames-in"], 0, vu1)
+
+    def memfd_inodes(self, pid):
+        """The inodes of the guest-RAM memfds (QEMU names them after the backend's id, "mem") mapped by pid."""
+        with open(f"/proc/{pid}/maps") as maps:
+            return {int(line.split()[4]) for line in maps if "/memfd:mem" in line}
+
+    def test_4_a_qemu_killed_and_started_again_gets_the_netdev_back(self):
+        # The first QEMU (migrated away from in test 3, or still running) dies
+        # as a crash would: vnetd must reset vu0's rings and unmap its memory.
+        killed_memory = self.memfd_inodes(self.guest.proc.pid)
+        self.assertTrue(killed_memory & self.memfd_inodes(self.daemon.pid), "vnetd maps none of the guest's memory")
+        connections = self.details()["connections"]
+        self.guest.kill()
+        deadline = time.monotonic() + 10 * TIMEOUT_SCALE
+        while self.details()["connected"]:
+            self.assertLess(time.monotonic(), deadline, f"vnetd did not see QEMU go: {self.details()}")
+            time.sleep(0.05)
+        self.assertEqual(killed_memory & self.memfd_inodes(self.daemon.pid), set(),
+                         "vnetd still maps the killed QEMU's memory")
+        self.assertEqual(self.details().get("rings-running", []), [], self.details())  # absent when unconnected
+        # A new QEMU on the same socket: a guest booting from scratch, with a
+        # MAC of its own (test 3's destination had the first one on this hub).
+        restarted = Guest(os.path.join(self.work, "restarted"), self.images, name="vhost-user-restarted", extra_args=[
+            "-object", "memory-backend-memfd,id=mem,size=256M,share=on", "-machine", "memory-backend=mem",
+            "-chardev", f"socket,id=vu,path={self.socket_path},reconnect=1",
+            "-netdev", "vhost-user,id=n0,chardev=vu",
+            "-device", "virtio-net-pci,netdev=n0,mac=52:54:00:5e:00:12,vectors=0"])
+        self.addCleanup(restarted.close)
+        restarted.start()
+        restarted.wait_ready()
+        restarted.check("ip link set eth0 up")
+        out = restarted.check("udhcpc -i eth0 -n -q -t 10 -T 2 -s /bin/true", timeout=60 * TIMEOUT_SCALE)
+        lease = re.search(r"lease of (\d+\.\d+\.\d+\.\d+) obtained", out)
+        self.assertIsNotNone(lease, f"no DHCP lease for the restarted QEMU's guest:\n{out}\n{self.details()}")
+        restarted.check(f"ip addr add {lease.group(1)}/24 dev eth0")
+        self.assertIn("3 packets received", restarted.check(f"ping -c 3 -W 5 {GATEWAY}", timeout=60 * TIMEOUT_SCALE))
+        details = self.details()
+        self.assertTrue(details["connected"], details)
+        self.assertEqual(details["rings-running"], [0, 1], details)
+        self.assertEqual(details["connections"], connections + 1, details)
 
 
 if __name__ == "__main__":
