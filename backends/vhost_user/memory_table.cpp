@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <limits>
 #include <string>
+#include <utility>
 
 namespace vnet::vhost_user {
 namespace {
@@ -223,6 +224,11 @@ Result<void> MemoryTable::set_log(UniqueFd fd, uint64_t size, uint64_t offset) {
   log_mapping_ = std::move(*mapping);
   log_ = {log_mapping_.data() + offset, static_cast<size_t>(size)};
   return {};
+}
+
+void MemoryTable::adopt_log(MemoryTable& replaced) {
+  log_mapping_ = std::move(replaced.log_mapping_);  // the mapping moves; its address, and log_, stay valid
+  log_ = std::exchange(replaced.log_, {});
 }
 
 void MemoryTable::log_write(uint64_t gpa, uint64_t len) {

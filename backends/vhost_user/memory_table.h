@@ -75,6 +75,9 @@ class MemoryTable : public virtio::DeviceMemory {
   // SET_LOG_BASE: maps [offset, offset+size) of fd as the dirty bitmap
   // (bit n for guest-physical page n), replacing any earlier log.
   Result<void> set_log(UniqueFd fd, uint64_t size, uint64_t offset);
+  // The log is the front end's, set apart from the memory table: a table
+  // that replaces another (SET_MEM_TABLE while migrating) takes its log.
+  void adopt_log(MemoryTable& replaced);
   // On while the acked features include VHOST_F_LOG_ALL.
   void set_logging(bool on) { logging_ = on; }
   bool logging() const { return logging_; }

@@ -153,6 +153,7 @@ Result<Session::Outcome> Session::set_mem_table(Message& m) {
   auto table = std::make_unique<MemoryTable>();
   table->set_logging(feature(VHOST_F_LOG_ALL));
   if (auto set = table->set_regions(std::move(with_fds)); !set) return set.take_error();
+  table->adopt_log(*memory_);
   // The old mappings stay until every running queue has moved to the new.
   pages_logged_before_ += memory_->pages_logged();
   auto old = std::exchange(memory_, std::move(table));

@@ -107,6 +107,39 @@ class VhostUserNetdev(VnetdTestCase):
         a.send_frames([frame(5, 0, 60)])
         self.assertEqual(b.receive_frames(1), [frame(5, 0, 60)])
 
+    def test_a_memory_table_sent_again_while_logging_keeps_the_dirty_log(self):
+        a = self.front_end("a0")
+        b = vu.Frontend(self.paths["a1"])
+        self.addCleanup(b.close)
+        b.negotiate(want=(1 << vu.F_VERSION_1) | (1 << vu.F_LOG_ALL),
+                    protocol_want=(1 << vu.PF_MQ) | (1 << vu.PF_REPLY_ACK) | (1 << vu.PF_LOG_SHMFD))
+        self.assertTrue(b.features & (1 << vu.F_LOG_ALL), "VHOST_F_LOG_ALL not offered")
+        memory = vu.GuestMemory()
+        b.set_mem_table(memory)
+        for index in (0, 1):
+            b.start_ring(index)
+        for index in (0, 1):
+            b.enable_ring(index)
+        # One bit per 4 KiB guest-physical page, from address 0.
+        log_size = (vu.GPA_BASE + memory.size) // 4096 // 8
+        log = os.memfd_create("dirty-log", os.MFD_CLOEXEC)
+        self.addCleanup(os.close, log)
+        os.ftruncate(log, log_size)
+        b.send(vu.SET_LOG_BASE, struct.pack("<QQ", log_size, 0), fds=[log])
+        self.assertEqual(b.reply(vu.SET_LOG_BASE, 8), bytes(8))
+        # QEMU sends the table again while migrating when the guest's memory
+        # layout changes; the log is not part of it and must stay.
+        b.set_mem_table(memory)
+        b.post_rx_buffers(0, 16)
+        sent = [frame(11, i, 1514) for i in range(8)]
+        a.send_frames(sent)
+        self.assertEqual(b.receive_frames(len(sent)), sent)
+        bitmap = os.pread(log, log_size, 0)
+        first, last = vu.GPA_BASE // 4096, (vu.GPA_BASE + memory.size) // 4096
+        marked = [page for page in range(first, last) if bitmap[page // 8] >> (page % 8) & 1]
+        self.assertTrue(marked, f"no page of the guest's memory marked in the log: {self.details('a1')}")
+        self.assertGreaterEqual(self.details("a1")["dirty-pages-logged"], len(sent))
+
     def test_a_front_end_that_goes_is_replaced_by_the_next(self):
         a = self.front_end("a0")
         self.wait_running("a0", [0, 1])

@@ -227,6 +227,27 @@ TEST(VhostUserMemory, DirtyLogMarksPagesOnlyWhileLogging) {
   EXPECT_EQ(front.byte(0), 0b1110);
 }
 
+TEST(VhostUserMemory, AReplacingTableKeepsTheLog) {
+  FrontEndLog front;
+  MemoryTable first;
+  ASSERT_TRUE(first.set_regions(regions_of(region(0, 0x4000, 0x10000))).ok());
+  ASSERT_TRUE(first.set_log(front.dup_fd(), 2, FrontEndLog::kOffset).ok());
+  first.set_logging(true);
+  first.log_write(0x1000, 1);
+  EXPECT_EQ(front.byte(0), 0b10);
+
+  // SET_MEM_TABLE during a migration: the new table writes into the same log.
+  MemoryTable second;
+  ASSERT_TRUE(second.set_regions(regions_of(region(0, 0x8000, 0x20000))).ok());
+  second.set_logging(true);
+  second.adopt_log(first);
+  second.log_write(0x6000, 1);
+  EXPECT_EQ(front.byte(0), 0b1000010);
+  EXPECT_EQ(second.pages_logged(), 1u);
+  first.log_write(0x2000, 1);  // the replaced table has no log left
+  EXPECT_EQ(front.byte(0), 0b1000010);
+}
+
 TEST(VhostUserMemory, RefusesABadLog) {
   MemoryTable table;
   EXPECT_EQ(table.set_log(make_memfd(0x1000), 0, 0).error().message, "dirty log of 0 bytes: Invalid argument");

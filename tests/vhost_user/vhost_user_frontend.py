@@ -26,6 +26,7 @@ VRING_NOFD = 0x100
 
 # Virtio feature bits.
 F_NET_MRG_RXBUF, F_NET_MQ = 15, 22
+F_LOG_ALL = 26  # VHOST_F_LOG_ALL: dirty-page logging, for live migration
 F_PROTOCOL_FEATURES = 30  # VHOST_USER_F_PROTOCOL_FEATURES
 F_VERSION_1 = 32
 # Protocol feature bits.
