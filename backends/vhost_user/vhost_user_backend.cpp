@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "backends/datapath/flow_hash.h"
+#include "kernel_ifaces/log.h"
 #include "kernel_ifaces/unix_listener.h"
 #include "virtio/net_header.h"
 #include "virtio/chain_io.h"
@@ -62,7 +64,7 @@ void VhostUserBackend::accept_front_end() {
   if (!fd) return;
   // One front end at a time: a second is turned away, the first keeps going.
   if (connection_) {
-    std::fprintf(stderr, "vnetd: vhost-user %s: a second front end connected; closed\n", options_.path.c_str());
+    log::warning("vhost-user " + options_.path + ": a second front end connected; closed");
     return;
   }
   auto watch = loop_.watch(fd.get(), POLLIN, [this](uint32_t) { front_end_readable(); });
@@ -103,13 +105,14 @@ void VhostUserBackend::close_front_end(const std::string& why) {
   if (!connection_) return;
   if (!why.empty()) {
     last_error_ = why;
-    std::fprintf(stderr, "vnetd: vhost-user %s: front end disconnected: %s\n", options_.path.c_str(), why.c_str());
+    log::warning("vhost-user " + options_.path + ": front end disconnected: " + why);
   }
   for (auto& watch : kick_watches_) {
     if (watch) loop_.unwatch(*watch);
     watch.reset();
   }
   dirty_rings_.clear();
+  rx_running_.clear();
   loop_.unwatch(*connection_watch_);
   connection_watch_.reset();
   connection_.reset();
@@ -124,7 +127,13 @@ void VhostUserBackend::reconcile(uint32_t index) {
   if (watch) loop_.unwatch(*watch);
   watch.reset();
   Ring& ring = session_->ring(index);
-  if (!ring.running() || index % 2 == 0) return;  // RX rings are filled on demand, never kicked for
+  if (index % 2 == 0) {
+    // RX rings are filled on demand, never kicked for: only which run is kept.
+    std::erase(rx_running_, index);
+    if (ring.running()) rx_running_.insert(std::upper_bound(rx_running_.begin(), rx_running_.end(), index), index);
+    return;
+  }
+  if (!ring.running()) return;
   auto watched = loop_.watch(ring.kick.get(), POLLIN, [this, index](uint32_t) { drain_tx(index); });
   if (!watched) return close_front_end("watching the kick of ring " + std::to_string(index) + ": " +
                                        watched.error().message);
@@ -176,9 +185,15 @@ void VhostUserBackend::mark_dirty(uint32_t index) {
 }
 
 Result<void> VhostUserBackend::send_from_guest(std::span<const uint8_t> frame) {
-  // Every frame goes to the first pair's RX ring: one flow's frames stay in order.
-  const uint32_t index = 0;
-  if (!session_ || !session_->ring(index).running()) {
+  // Spread over the RX rings that run by the frame's flow, so that one
+  // flow's frames stay in order on one ring (virtio 1.2, 5.1.6.5.5).
+  if (!session_ || rx_running_.empty()) {
+    drops_not_running_++;
+    return {};
+  }
+  const uint32_t index =
+      rx_running_.size() == 1 ? rx_running_[0] : rx_running_[datapath::flow_hash(frame) % rx_running_.size()];
+  if (!session_->ring(index).running()) {
     drops_not_running_++;
     return {};
   }

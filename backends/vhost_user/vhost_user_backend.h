@@ -6,7 +6,8 @@
 //   guest TX: a kick -> every available chain, its frame copied out once and
 //     handed to the peer -> used, one call per batch;
 //   guest RX: a frame from the peer is copied once into the guest's buffers
-//     (several with MRG_RXBUF) -> used, one call per batch. A guest with no
+//     (several with MRG_RXBUF) of the RX ring its flow hashes to, among those
+//     that run -> used, one call per batch. A guest with no
 //     buffer posted loses the frame, counted: a hub floods to every port, and
 //     one slow guest must not hold back the others.
 // When the front end goes, every ring is reset and its memory unmapped; the
@@ -103,6 +104,7 @@ class VhostUserBackend : public datapath::UserspacePort, private datapath::Batch
   std::unique_ptr<Session> session_;
   std::vector<std::optional<uint32_t>> kick_watches_;  // by ring
   std::vector<uint32_t> dirty_rings_;                  // used entries to publish at the batch's end
+  std::vector<uint32_t> rx_running_;                   // the RX rings that run, ascending: frames spread over them
   std::vector<virtio::Chain> rx_chains_;               // the RX buffers of the frame being placed
   BatchBuffers tx_buffers_;                            // guest frames the peer may hold until the batch's end
 

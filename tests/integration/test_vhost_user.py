@@ -140,6 +140,42 @@ class VhostUserNetdev(VnetdTestCase):
         self.assertTrue(marked, f"no page of the guest's memory marked in the log: {self.details('a1')}")
         self.assertGreaterEqual(self.details("a1")["dirty-pages-logged"], len(sent))
 
+    def test_rx_spreads_flows_over_the_running_queue_pairs_each_in_order(self):
+        path = os.path.join(self.workdir, "m0.sock")
+        self.client.cmd("netdev_add", type="vhost-user", id="m0", chardev=path, queues=2)
+        self.client.cmd("netdev_add", type="hubport", id="hm0", hubid=0, netdev="m0")
+        a = self.front_end("a0")
+        m = vu.Frontend(path)
+        self.addCleanup(m.close)
+        m.start(queue_pairs=2, want=(1 << vu.F_VERSION_1) | (1 << vu.F_NET_MQ))
+        for pair in (0, 1):
+            m.post_rx_buffers(pair, 64)
+        self.wait_running("m0", [0, 1, 2, 3])
+
+        def udp_frame(flow, seq):
+            ip = bytes([0x45, 0, 0, 32, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2])
+            udp = struct.pack(">HHHH", 5000 + flow, 53, 12, 0) + struct.pack(">I", seq)
+            return bytes.fromhex("ffffffffffff525400120001") + b"\x08\x00" + ip + udp + bytes(10)
+
+        flows, per_flow = 16, 4
+        a.send_frames([udp_frame(flow, seq) for seq in range(per_flow) for flow in range(flows)])
+        by_ring = {0: [], 2: []}
+        deadline = time.monotonic() + 5
+        while sum(map(len, by_ring.values())) < flows * per_flow and time.monotonic() < deadline:
+            for index, got in by_ring.items():
+                got.extend(data[vu.NET_HDR_LEN:] for _, _, data in m.rings[index].take_used())
+            time.sleep(0.01)
+        self.assertEqual(sum(map(len, by_ring.values())), flows * per_flow, self.details("m0"))
+        self.assertTrue(by_ring[0] and by_ring[2], f"every frame on one RX ring: {[len(v) for v in by_ring.values()]}")
+        for index, got in by_ring.items():
+            seen = {}
+            for f in got:
+                flow, seq = struct.unpack(">H", f[34:36])[0] - 5000, struct.unpack(">I", f[42:46])[0]
+                seen.setdefault(flow, []).append(seq)
+            for flow, seqs in seen.items():
+                self.assertEqual(seqs, list(range(per_flow)), f"flow {flow} on ring {index}: split or out of order")
+        self.assertFalse({f[34:36] for f in by_ring[0]} & {f[34:36] for f in by_ring[2]}, "a flow on both rings")
+
     def test_a_front_end_that_goes_is_replaced_by_the_next(self):
         a = self.front_end("a0")
         self.wait_running("a0", [0, 1])
