@@ -7,6 +7,10 @@
 
 namespace vnet::virtio {
 
+inline constexpr unsigned kNetFCsum = 0;        // VIRTIO_NET_F_CSUM: the device completes partial checksums
+inline constexpr unsigned kNetFHostTso4 = 11;   // VIRTIO_NET_F_HOST_TSO4: ... and cuts TCPv4 GSO frames
+inline constexpr unsigned kNetFHostTso6 = 12;   // VIRTIO_NET_F_HOST_TSO6: ... and TCPv6 ones
+inline constexpr unsigned kNetFHostEcn = 13;    // VIRTIO_NET_F_HOST_ECN: ... with the ECN bit (CWR kept on the first)
 inline constexpr unsigned kNetFMrgRxbuf = 15;   // VIRTIO_NET_F_MRG_RXBUF
 inline constexpr unsigned kNetFMq = 22;         // VIRTIO_NET_F_MQ
 inline constexpr unsigned kRingFIndirectDesc = 28;  // VIRTIO_RING_F_INDIRECT_DESC

@@ -88,6 +88,9 @@ class VhostUserBackend : public datapath::UserspacePort, private datapath::Batch
   // Watches a ring's kick fd while it runs, and not otherwise.
   void reconcile(uint32_t index);
   void drain_tx(uint32_t index);
+  // A guest frame (its header in `chain`) to the peer, its checksum or GSO
+  // resolved first when the header asks for it.
+  void transmit(const virtio::Chain& chain, std::span<uint8_t> frame);
   bool fill_rx(uint32_t index, std::span<const uint8_t> frame);
   // Used entries to publish (and the call to make) at the batch's end.
   void mark_dirty(uint32_t index);
@@ -111,6 +114,8 @@ class VhostUserBackend : public datapath::UserspacePort, private datapath::Batch
   uint64_t connections_ = 0, disconnects_ = 0;
   std::string last_error_;
   uint64_t frames_out_ = 0, bytes_out_ = 0, drops_no_rx_buffer_ = 0, drops_not_running_ = 0, drops_oversize_ = 0;
+  uint64_t checksums_completed_ = 0, frames_segmented_ = 0, drops_bad_offload_ = 0;
+  std::string last_offload_error_;  // the first refusal is logged, the latest kept here
 };
 
 }  // namespace vnet::vhost_user

@@ -20,10 +20,15 @@ using virtio::kRingFIndirectDesc;
 
 constexpr uint64_t bit(unsigned n) { return uint64_t{1} << n; }
 
-// What the datapath does with frames today: no checksum or GSO offloads yet,
-// so a guest resolves them before the frame reaches the rings.
+// What the datapath does with frames. Transmit offloads are resolved by the
+// back end (datapath/tx_offload.h): a guest hands over partial checksums and
+// TCP frames of up to 64 KiB, the hub's peers get whole frames. Nothing is
+// offloaded towards the guest (no GUEST_CSUM or GUEST_TSO*): the peers' frames
+// are whole already.
 constexpr uint64_t kNetFeatures = bit(kFVersion1) | bit(kNetFMrgRxbuf) | bit(kRingFEventIdx) |
-                                  bit(kRingFIndirectDesc) | bit(VHOST_F_LOG_ALL) | bit(VHOST_USER_F_PROTOCOL_FEATURES);
+                                  bit(kRingFIndirectDesc) | bit(VHOST_F_LOG_ALL) | bit(VHOST_USER_F_PROTOCOL_FEATURES) |
+                                  bit(virtio::kNetFCsum) | bit(virtio::kNetFHostTso4) | bit(virtio::kNetFHostTso6) |
+                                  bit(virtio::kNetFHostEcn);
 
 constexpr uint64_t kProtocolFeatures = bit(VHOST_USER_PROTOCOL_F_MQ) | bit(VHOST_USER_PROTOCOL_F_LOG_SHMFD) |
                                        bit(VHOST_USER_PROTOCOL_F_RARP) | bit(VHOST_USER_PROTOCOL_F_REPLY_ACK) |

@@ -176,6 +176,50 @@ class VhostUserNetdev(VnetdTestCase):
                 self.assertEqual(seqs, list(range(per_flow)), f"flow {flow} on ring {index}: split or out of order")
         self.assertFalse({f[34:36] for f in by_ring[0]} & {f[34:36] for f in by_ring[2]}, "a flow on both rings")
 
+    def test_transmit_offloads_reach_a_plain_peer_as_whole_frames(self):
+        # A offers nothing back: B is a guest without offloads, so what A's
+        # guest leaves to the device must be resolved before B sees it.
+        a = vu.Frontend(self.paths["a0"])
+        self.addCleanup(a.close)
+        offloads = (1 << vu.F_NET_CSUM) | (1 << vu.F_NET_HOST_TSO4)
+        a.start(want=(1 << vu.F_VERSION_1) | offloads)
+        self.assertEqual(a.features & offloads, offloads, "CSUM and HOST_TSO4 not offered")
+        b = self.front_end("a1")
+        self.wait_running("a0", [0, 1])
+        self.wait_running("a1", [0, 1])
+
+        def ones(data):
+            total = sum(int.from_bytes(data[i:i + 2].ljust(2, b"\0"), "big") for i in range(0, len(data), 2))
+            while total >> 16:
+                total = (total & 0xffff) + (total >> 16)
+            return total
+
+        src, dst = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
+        payload = bytes(range(256)) * 16  # 4096 bytes
+        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 40 + len(payload), 7, 0x4000, 64, 6, 0, src, dst)
+        pseudo = ones(src + dst + struct.pack(">HH", 6, 0))  # Linux's TSO pseudo-sum leaves the length out
+        tcp = struct.pack(">HHIIBBHHH", 40000, 80, 1000, 1, 0x50, 0x18, 65535, pseudo, 0)
+        tso = bytes.fromhex("525400120001525400120000") + b"\x08\x00" + ip + tcp + payload
+        header = struct.pack("<BBHHHHH", vu.HDR_F_NEEDS_CSUM, vu.GSO_TCPV4, 54, 1448, 34, 16, 0)
+        a.send_frames([tso], headers=[header])
+        segments = b.receive_frames(3)
+        self.assertEqual([len(s) for s in segments], [54 + 1448, 54 + 1448, 54 + 1200])
+        self.assertEqual(b"".join(s[54:] for s in segments), payload)
+        for i, s in enumerate(segments):
+            self.assertEqual(ones(s[14:34]), 0xffff, f"segment {i}: IPv4 header checksum")
+            tcp_length = len(s) - 34
+            self.assertEqual(ones(s[26:34] + struct.pack(">HH", 6, tcp_length) + s[34:]), 0xffff,
+                             f"segment {i}: TCP checksum")
+            self.assertEqual(struct.unpack(">I", s[38:42])[0], 1000 + 1448 * i, f"segment {i}: sequence")
+        details = self.details("a0")
+        self.assertEqual((details["frames-segmented"], details["drops-bad-offload"]), (1, 0), details)
+        # A header that points past its frame is dropped, counted and named.
+        a.send_frames([frame(12, 0, 60)], headers=[struct.pack("<BBHHHHH", vu.HDR_F_NEEDS_CSUM, 0, 0, 0, 58, 16, 0)])
+        details = self.details("a0")
+        self.assertEqual(details["drops-bad-offload"], 1, details)
+        self.assertIn("past the frame", details["last-offload-error"])
+        self.assertEqual(b.receive_frames(1, timeout=0.3), [])
+
     def test_a_front_end_that_goes_is_replaced_by_the_next(self):
         a = self.front_end("a0")
         self.wait_running("a0", [0, 1])

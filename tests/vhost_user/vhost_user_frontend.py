@@ -25,7 +25,9 @@ VERSION, REPLY, NEED_REPLY = 0x1, 0x4, 0x8
 VRING_NOFD = 0x100
 
 # Virtio feature bits.
+F_NET_CSUM, F_NET_HOST_TSO4, F_NET_HOST_TSO6, F_NET_HOST_ECN = 0, 11, 12, 13
 F_NET_MRG_RXBUF, F_NET_MQ = 15, 22
+HDR_F_NEEDS_CSUM, GSO_TCPV4 = 1, 1  # virtio_net_hdr flags and gso_type
 F_LOG_ALL = 26  # VHOST_F_LOG_ALL: dirty-page logging, for live migration
 F_PROTOCOL_FEATURES = 30  # VHOST_USER_F_PROTOCOL_FEATURES
 F_VERSION_1 = 32
@@ -274,13 +276,14 @@ class Frontend:
             ring.offer(capacity=capacity, device_writes=True)
         ring.notify()
 
-    def send_frames(self, frames, pair=0):
-        """Frames out of the guest on TX queue `pair`; waits until the back end
-        has used them all."""
+    def send_frames(self, frames, pair=0, headers=None):
+        """Frames out of the guest on TX queue `pair`, each behind its virtio-net
+        header (all zeros unless `headers` gives them, NET_HDR_LEN bytes each);
+        waits until the back end has used them all."""
         ring = self.rings[2 * pair + 1]
         pending = 0
-        for frame in frames:
-            ring.offer(bytes(NET_HDR_LEN) + frame)
+        for i, frame in enumerate(frames):
+            ring.offer((headers[i] if headers else bytes(NET_HDR_LEN)) + frame)
             pending += 1
         ring.notify()
         done = 0
