@@ -30,7 +30,7 @@ struct SendCounters {
   int last_error = 0;
 };
 
-class DatagramSender : public BatchFlush {
+class DatagramSender final : public BatchFlush {
  public:
   static constexpr size_t kMaxHeader = 280;  // l2tpv3's largest
   static constexpr size_t kBatch = 64;
