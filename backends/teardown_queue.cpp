@@ -5,10 +5,10 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <optional>
 #include <utility>
 
+#include "kernel_ifaces/log.h"
 #include "kernel_ifaces/rtnl.h"
 
 namespace vnet {
@@ -18,12 +18,12 @@ namespace {
 std::optional<rtnl::Rtnl> connect_rtnl() {
   auto connected = rtnl::Rtnl::connect();
   if (connected) return std::move(*connected);
-  std::fprintf(stderr, "vnetd: teardown: %s\n", connected.error().message.c_str());
+  log::error("teardown: " + connected.error().message);
   return std::nullopt;
 }
 
 void log_failure(const char* what, const Error& error) {
-  std::fprintf(stderr, "vnetd: teardown: %s: %s\n", what, error.message.c_str());
+  log::error(std::string("teardown: ") + what + ": " + error.message);
 }
 
 // A link already gone (deleted by someone else, or with its last fd) is fine.

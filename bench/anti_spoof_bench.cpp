@@ -35,8 +35,10 @@
 #include "backends/nic/ip_prefix.h"
 #include "bench/anti_spoof_corpus.h"
 #include "ebpf/anti_spoof_program.h"
+#include "ebpf/libbpf_log.h"
 #include "ebpf/tc_ingress.h"
 #include "kernel_ifaces/bpffs.h"
+#include "kernel_ifaces/log.h"
 #include "kernel_ifaces/rtnl.h"
 #include "kernel_ifaces/tun.h"
 #include "kernel_ifaces/unique_fd.h"
@@ -388,6 +390,11 @@ int run(const Options& o) {
 
 int main(int argc, char** argv) {
   using namespace vnet::bench;
+  // libbpf's messages as this program's lines: the kernel's refusal to create
+  // a clsact qdisc that is there already (at each cls_bpf attach) is no
+  // warning for us.
+  vnet::log::set_program("anti_spoof_bench");
+  vnet::ebpf::install_libbpf_log();
   Options o;
   bool rounds = false, repeat = false, frames = false, nics = false;
   for (int i = 1; i < argc; i++) {

@@ -4,10 +4,10 @@
 #include <time.h>
 
 #include <algorithm>
-#include <cstdio>
 
 #include "backends/nic/announce_frames.h"
 #include "backends/nic/nic_backend.h"
+#include "kernel_ifaces/log.h"
 #include "kernel_ifaces/timer_fd.h"
 
 namespace vnet {
@@ -85,7 +85,7 @@ void Announcer::arm(const std::string& id, Timer& timer, int64_t delay) {
   int64_t now = monotonic_ms();
   timer.due_ms = delay > INT64_MAX - now ? INT64_MAX : now + delay;
   if (auto armed = timer_fd::arm_ms(timer.fd.get(), delay); !armed) {
-    std::fprintf(stderr, "vnetd: announce timer '%s': %s; stopped\n", id.c_str(), armed.error().message.c_str());
+    log::error("announce timer '" + id + "': " + armed.error().message + "; stopped");
     cancel(id);
   }
 }
@@ -159,15 +159,13 @@ void Announcer::announce_nic(const NetdevEntry& nic_entry, nic::NicBackend& nic,
       if (auto written = peer.backend->send_from_guest(frame)) {
         path = "tap-write";
       } else {
-        std::fprintf(stderr, "vnetd: announce: NIC '%s' via '%s': %s\n", nic_entry.id.c_str(), peer.id.c_str(),
-                     written.error().message.c_str());
+        log::warning("announce: NIC '" + nic_entry.id + "' via '" + peer.id + "': " + written.error().message);
         return;
       }
     }
     if (nic.record_announce(path)) {
-      std::fprintf(stderr, "vnetd: announce: NIC '%s' sends its frames into '%s' by %s%s%s\n",
-                   nic_entry.id.c_str(), peer.id.c_str(), path.c_str(),
-                   failure.empty() ? "" : " (XDP live frame failed: ", failure.empty() ? "" : (failure + ")").c_str());
+      log::info("announce: NIC '" + nic_entry.id + "' sends its frames into '" + peer.id + "' by " + path +
+                (failure.empty() ? "" : " (XDP live frame failed: " + failure + ")"));
     }
   }
 }
@@ -178,8 +176,7 @@ ebpf::FrameInjector* Announcer::injector() {
     if (auto loaded = ebpf::FrameInjector::load()) {
       injector_ = std::move(*loaded);
     } else {
-      std::fprintf(stderr, "vnetd: announce: no XDP live frames (%s); frames are written into taps\n",
-                   loaded.error().message.c_str());
+      log::warning("announce: no XDP live frames (" + loaded.error().message + "); frames are written into taps");
     }
   }
   return injector_.get();

@@ -1,6 +1,5 @@
 #include "ctl/backend_factory.h"
 
-#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -16,6 +15,7 @@
 #include "backends/vde/vde_backend.h"
 #include "backends/vhost_user/vhost_user_backend.h"
 #include "backends/vhost_vdpa/vhost_vdpa_backend.h"
+#include "kernel_ifaces/log.h"
 
 namespace vnet {
 
@@ -50,7 +50,7 @@ Result<void> apply_program_policy(tap::TapPlan& plan, const ProgramPolicy& polic
   if (!plan.downscript.empty()) {
     auto downscript = policy.check_script("downscript", plan.downscript);
     if (!downscript && !restoring) return downscript.take_error();
-    if (!downscript) std::fprintf(stderr, "vnetd: %s: it will not run\n", downscript.error().message.c_str());
+    if (!downscript) log::warning(downscript.error().message + ": it will not run");
     plan.downscript = downscript ? *downscript : "";
   }
   if (plan.source == tap::Source::helper && !restoring) {

@@ -1,8 +1,7 @@
 #include "ctl/daemon_state.h"
 
-#include <cstdio>
-
 #include "ctl/qapi/input_visitor.h"
+#include "kernel_ifaces/log.h"
 #include "qapi_encode.h"
 #include "qapi_visit.h"
 
@@ -11,8 +10,6 @@ namespace vnet {
 using json = nlohmann::ordered_json;
 
 namespace {
-
-void log_state_error(const Error& error) { std::fprintf(stderr, "vnetd: state: %s\n", error.message.c_str()); }
 
 // A deleted netdev's device that vnetd made and that its teardown removes
 // in the background: until that is done, a restart must remove it.
@@ -93,7 +90,7 @@ DaemonState::DaemonState(std::string dir, NetdevRegistry& registry, qmp::EventLo
   if (auto timer = qmp::LoopTimer::create(loop_, [this] { flush_journal(); })) {
     flush_timer_ = std::move(*timer);
   } else {
-    log_state_error(timer.error());  // each commit is then handed over at once
+    log::warning("state: " + timer.error().message);  // each commit is then handed over at once
   }
 }
 
@@ -127,7 +124,7 @@ void DaemonState::schedule_commit() {
   commit_scheduled_ = true;
   loop_.defer([this] {
     commit_scheduled_ = false;
-    if (auto committed = commit_now(); !committed) log_state_error(committed.error());
+    if (auto committed = commit_now(); !committed) log::error("state: " + committed.error().message);
   });
 }
 
@@ -226,8 +223,7 @@ std::vector<vmm::AttachmentSpec> vmm_attachments(const json& state) {
     if (auto spec = vmm::spec_from_json(saved)) {
       out.push_back(std::move(*spec));
     } else {
-      std::fprintf(stderr, "vnetd: state: a VMM attachment record does not decode, skipped: %s\n",
-                   saved.dump().c_str());
+      log::error("state: a VMM attachment record does not decode, skipped: " + saved.dump());
     }
   }
   return out;

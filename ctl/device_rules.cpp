@@ -4,9 +4,9 @@
 #include <fnmatch.h>
 
 #include <algorithm>
-#include <cstdio>
 
 #include "kernel_ifaces/ethtool.h"
+#include "kernel_ifaces/log.h"
 #include "kernel_ifaces/tun.h"
 #include "kernel_ifaces/vdpa_sysfs.h"
 
@@ -17,8 +17,6 @@ namespace {
 bool glob(const std::string& pattern, const std::string& text) {
   return pattern.empty() || fnmatch(pattern.c_str(), text.c_str(), 0) == 0;
 }
-
-void log(const std::string& message) { std::fprintf(stderr, "vnetd: rules: %s\n", message.c_str()); }
 
 }  // namespace
 
@@ -31,7 +29,9 @@ void DeviceRules::handle(const std::string& action, const std::string& subsystem
     return;
   }
   if (subsystem != "net" || ifname.empty()) return;
-  if (!valid_utf8(ifname)) return log("a net device whose name is not valid UTF-8 is left alone (QMP cannot name it)");
+  if (!valid_utf8(ifname)) {
+    return log::warning("rules: a net device whose name is not valid UTF-8 is left alone (QMP cannot name it)");
+  }
   if (action == "add" || action == "change" || action == "move") device_added(ifname);
   else if (action == "remove") device_removed(ifname);
 }
@@ -40,7 +40,7 @@ size_t DeviceRules::scan() {
   size_t applied = scan_vdpa();
   auto links = rtnl_.list_links();
   if (!links) {
-    log("scanning links: " + links.error().message);
+    log::error("rules: scanning links: " + links.error().message);
     return applied;
   }
   for (const auto& link : *links) {
@@ -53,7 +53,7 @@ vdpa::Genl* DeviceRules::genl() {
   if (!genl_tried_) {
     genl_tried_ = true;
     if (auto connected = vdpa::Genl::connect()) genl_.emplace(std::move(*connected));
-    else log("vdpa rules: " + connected.error().message);
+    else log::error("rules: vdpa rules: " + connected.error().message);
   }
   return genl_ ? &*genl_ : nullptr;
 }
@@ -64,7 +64,7 @@ size_t DeviceRules::scan_vdpa() {
   size_t applied = 0;
   auto mgmtdevs = genl_->mgmtdevs();
   if (!mgmtdevs) {
-    log("listing vDPA management devices: " + mgmtdevs.error().message);
+    log::error("rules: listing vDPA management devices: " + mgmtdevs.error().message);
     return 0;
   }
   for (const auto& rule : rules_) {
@@ -80,10 +80,10 @@ size_t DeviceRules::scan_vdpa() {
       vdpa::NewDevice device{name, mgmtdev.handle(), {}, rule.vdpa->mtu, rule.vdpa->max_vqp};
       if (rule.vdpa->mac) device.mac = vdpa::parse_mac(*rule.vdpa->mac);
       if (auto added = genl_->add(device); !added) {
-        log(rule.where + ": " + added.error().message);
+        log::error("rules: " + rule.where + ": " + added.error().message);
         continue;
       }
-      log(rule.where + ": added vDPA device \"" + name + "\" on " + mgmtdev.handle());
+      log::info("rules: " + rule.where + ": added vDPA device \"" + name + "\" on " + mgmtdev.handle());
       applied++;
     }
   }
@@ -109,10 +109,11 @@ size_t DeviceRules::vdpa_device_appeared(const std::string& name) {
     auto current = vdpa::bound_driver(name);
     if (current && *current == rule.vdpa_driver) continue;
     if (auto bound = vdpa::bind_driver(name, rule.vdpa_driver); !bound) {
-      log(rule.where + ": binding \"" + name + "\" to " + rule.vdpa_driver + ": " + bound.error().message);
+      log::error("rules: " + rule.where + ": binding \"" + name + "\" to " + rule.vdpa_driver + ": " +
+                 bound.error().message);
       continue;
     }
-    log(rule.where + ": bound vDPA device \"" + name + "\" to " + rule.vdpa_driver);
+    log::info("rules: " + rule.where + ": bound vDPA device \"" + name + "\" to " + rule.vdpa_driver);
     applied++;
   }
   return applied;
@@ -157,11 +158,11 @@ void DeviceRules::apply(const config::DeviceRule& rule, const rtnl::Link& link) 
     if (commands_.has_netdev(netdev_id)) {
       remember(netdev_id);
     } else if (auto added = commands_.adopt_netdev(arguments, link); !added) {
-      log(rule.where + ": adopting \"" + ifname + "\": " + added.error().message);
+      log::error("rules: " + rule.where + ": adopting \"" + ifname + "\": " + added.error().message);
       return;
     } else {
       remember(netdev_id);
-      log(rule.where + ": adopted \"" + ifname + "\" as netdev '" + netdev_id + "'");
+      log::info("rules: " + rule.where + ": adopted \"" + ifname + "\" as netdev '" + netdev_id + "'");
     }
   }
   if (rule.offloads && !netdev_id.empty()) {
@@ -169,7 +170,7 @@ void DeviceRules::apply(const config::DeviceRule& rule, const rtnl::Link& link) 
     // The config parser let through only names tun knows.
     for (const auto& offload : *rule.offloads) flags |= tun::offload_flag(offload).value_or(0);
     if (auto set = commands_.set_tap_offloads(netdev_id, flags); !set) {
-      log(rule.where + ": offloads of \"" + ifname + "\": " + set.error().message);
+      log::error("rules: " + rule.where + ": offloads of \"" + ifname + "\": " + set.error().message);
     }
   }
   if (rule.nic) {
@@ -178,7 +179,7 @@ void DeviceRules::apply(const config::DeviceRule& rule, const rtnl::Link& link) 
     std::string nic_id = arguments.value("id", "");
     if (!commands_.has_netdev(nic_id)) {
       if (auto added = commands_.adopt_netdev(arguments, std::nullopt); !added) {
-        log(rule.where + ": NIC for \"" + ifname + "\": " + added.error().message);
+        log::error("rules: " + rule.where + ": NIC for \"" + ifname + "\": " + added.error().message);
       }
     }
     if (commands_.has_netdev(nic_id)) remember(nic_id);
@@ -187,7 +188,8 @@ void DeviceRules::apply(const config::DeviceRule& rule, const rtnl::Link& link) 
   if (!rule.bridge.empty()) {
     auto bridge = rtnl_.get_link(rule.bridge);
     if (!bridge) {
-      log(rule.where + ": bridge \"" + rule.bridge + "\" for \"" + ifname + "\": " + bridge.error().message);
+      log::error("rules: " + rule.where + ": bridge \"" + rule.bridge + "\" for \"" + ifname + "\": " +
+                 bridge.error().message);
     } else if (link.master != bridge->ifindex) {
       change.master = bridge->ifindex;
       change.up = true;
@@ -196,7 +198,7 @@ void DeviceRules::apply(const config::DeviceRule& rule, const rtnl::Link& link) 
   if (rule.mtu && link.mtu != *rule.mtu) change.mtu = rule.mtu;
   if (change.master || change.mtu) {
     if (auto changed = rtnl_.change_link(link.ifindex, change); !changed) {
-      log(rule.where + ": \"" + ifname + "\": " + changed.error().message);
+      log::error("rules: " + rule.where + ": \"" + ifname + "\": " + changed.error().message);
     }
   }
 }
@@ -209,7 +211,7 @@ void DeviceRules::device_removed(const std::string& ifname) {
   for (auto id = it->second.rbegin(); id != it->second.rend(); ++id) {
     if (commands_.has_netdev(*id)) {
       commands_.remove_netdev(*id);
-      log("\"" + ifname + "\" is gone: netdev '" + *id + "' removed");
+      log::info("rules: \"" + ifname + "\" is gone: netdev '" + *id + "' removed");
     }
   }
   adopted_.erase(it);

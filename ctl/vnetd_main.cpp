@@ -11,7 +11,6 @@
 #include <systemd/sd-daemon.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -28,7 +27,9 @@
 #include "ctl/daemon_state.h"
 #include "ctl/device_rules.h"
 #include "ebpf/anti_spoof.h"
+#include "ebpf/libbpf_log.h"
 #include "ebpf/rx_filter.h"
+#include "kernel_ifaces/log.h"
 #include "kernel_ifaces/timer_fd.h"
 #include "kernel_ifaces/bpffs.h"
 #include "ctl/commands/vnetd_commands.h"
@@ -50,9 +51,8 @@ struct Options {
   std::string socket_group;
   bool keep_devices = false;
   std::string state_sync = "background";
+  bool verbose = false;
 };
-
-void log_error(const std::string& message) { std::fprintf(stderr, "vnetd: %s\n", message.c_str()); }
 
 vnet::Result<void> make_dir(const std::filesystem::path& dir) {
   std::error_code ec;
@@ -114,8 +114,8 @@ vnet::Result<vnet::UniqueFd> qmp_listener(const Options& options, const vnet::qm
   if (n >= 1) {
     created = false;
     if (options.socket_mode != "0660" || !options.socket_group.empty()) {
-      log_error("--socket-mode and --socket-group do not apply to the socket systemd passed (its unit's "
-                "SocketMode= and SocketGroup= do)");
+      vnet::log::warning("--socket-mode and --socket-group do not apply to the socket systemd passed (its unit's "
+                         "SocketMode= and SocketGroup= do)");
     }
     return vnet::UniqueFd(SD_LISTEN_FDS_START);
   }
@@ -145,8 +145,7 @@ void remove_unclaimed_pins(const std::string& pin_root, vnet::NetdevRegistry& re
     if (registry.find(nic)) continue;
     for (const auto& pin : std::filesystem::directory_iterator(dir.path(), ec)) unlink(pin.path().c_str());
     rmdir(dir.path().c_str());
-    std::fprintf(stderr, "vnetd: removed the pinned filter maps of NIC '%s', which is not in the state\n",
-                 nic.c_str());
+    vnet::log::info("removed the pinned filter maps of NIC '" + nic + "', which is not in the state");
   }
 }
 
@@ -161,7 +160,7 @@ void remove_unclaimed_anti_spoof_pins(const std::string& pin_root, vnet::NetdevR
     if (nic && nic->anti_spoof().enabled) continue;
     for (const auto& pin : std::filesystem::directory_iterator(dir.path(), ec)) unlink(pin.path().c_str());
     rmdir(dir.path().c_str());
-    std::fprintf(stderr, "vnetd: removed the pinned anti-spoof maps of '%s', not enabled in the state\n", id.c_str());
+    vnet::log::info("removed the pinned anti-spoof maps of '" + id + "', not enabled in the state");
   }
 }
 
@@ -171,7 +170,7 @@ void raise_fd_limit() {
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
     limit.rlim_cur = limit.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &limit) < 0) log_error(vnet::errno_error("raising RLIMIT_NOFILE").message);
+    if (setrlimit(RLIMIT_NOFILE, &limit) < 0) vnet::log::warning(vnet::errno_error("raising RLIMIT_NOFILE").message);
   }
 }
 
@@ -189,34 +188,34 @@ int run(const Options& options) {
   if (!options.config_file.empty()) {
     auto loaded = vnet::config::load(options.config_file);
     if (!loaded) {
-      log_error(loaded.error().message);
+      vnet::log::error(loaded.error().message);
       return 2;
     }
     config = std::move(*loaded);
   }
   vnet::access::AccessPolicy access_policy;
   if (auto loaded = load_access(options, config, access_policy); !loaded) {
-    log_error(loaded.error().message);
+    vnet::log::error(loaded.error().message);
     return 2;
   }
   auto access = vnet::qmp::parse_socket_access(options.socket_mode, options.socket_group);
   if (!access) {
-    log_error(access.error().message);
+    vnet::log::error(access.error().message);
     return 2;
   }
   // A configuration file, read before anything is made: a bad one is status 2.
   auto acl = vnet::bridge::BridgeAcl::load(options.bridge_acl);
   if (!acl) {
-    log_error(acl.error().message);
+    vnet::log::error(acl.error().message);
     return 2;
   }
   if (auto made = make_dir(options.state_dir); !made) {
-    log_error(made.error().message);
+    vnet::log::error(made.error().message);
     return 1;
   }
   auto state_lock = lock_state_dir(options.state_dir);
   if (!state_lock) {
-    log_error(state_lock.error().message);
+    vnet::log::error(state_lock.error().message);
     return 1;
   }
   // NICs' rx filter maps are pinned here, so that a restarted daemon
@@ -232,24 +231,25 @@ int run(const Options& options) {
     if (mkdir(anti_spoof_pin_root.c_str(), 0700) < 0 && errno != EEXIST) anti_spoof_pin_root.clear();
   }
   if (pin_root.empty()) {
-    log_error("rx filter maps are not pinned (" + (bpffs_mounted ? "mkdir failed" : bpffs_mounted.error().message) +
-              "): a restarted vnetd will not re-adopt them");
+    vnet::log::warning("rx filter maps are not pinned (" +
+                       (bpffs_mounted ? "mkdir failed" : bpffs_mounted.error().message) +
+                       "): a restarted vnetd will not re-adopt them");
   }
   auto loop = vnet::qmp::EventLoop::create();
   if (!loop) {
-    log_error(loop.error().message);
+    vnet::log::error(loop.error().message);
     return 1;
   }
   auto signals = stop_signals_fd();
   if (!signals) {
-    log_error(signals.error().message);
+    vnet::log::error(signals.error().message);
     return 1;
   }
   (void)(*loop)->add(signals->get(), EPOLLIN, [&](uint32_t) { (*loop)->stop(); });
 
   auto rtnl = vnet::rtnl::Rtnl::connect();
   if (!rtnl) {
-    log_error(rtnl.error().message);
+    vnet::log::error(rtnl.error().message);
     return 1;
   }
   // Declared before the registry: backends use them until they are gone.
@@ -258,7 +258,7 @@ int run(const Options& options) {
   // The userspace datapath's io_uring, driven from this loop.
   auto frames = vnet::datapath::FrameLoop::create();
   if (!frames) {
-    log_error(frames.error().message);
+    vnet::log::error(frames.error().message);
     return 1;
   }
   (void)(*loop)->add((*frames)->event_fd(), EPOLLIN, [&frames](uint32_t) { (*frames)->process(); });
@@ -291,7 +291,7 @@ int run(const Options& options) {
   vnet::VnetdCommands commands(registry, resources, events, announcer);
   auto name_waits = vnet::NameWaits::create(**loop, teardown);
   if (!name_waits) {
-    log_error(name_waits.error().message);
+    vnet::log::error(name_waits.error().message);
     return 1;
   }
   commands.set_name_waits(name_waits->get());
@@ -309,7 +309,7 @@ int run(const Options& options) {
                                                              : vnet::state::SyncPolicy::kBackground);
   auto previous = state.load();
   if (!previous) {
-    log_error(previous.error().message);
+    vnet::log::error(previous.error().message);
     return 1;
   }
   // Devices of netdevs deleted before a crash, which their teardown had not
@@ -318,7 +318,7 @@ int run(const Options& options) {
     auto link = rtnl->get_link(gone.ifname);
     if (link && link->ifindex == gone.ifindex) {
       if (auto deleted = rtnl->delete_link(gone.ifindex); !deleted) {
-        log_error("restore: removing " + gone.ifname + " of a deleted netdev: " + deleted.error().message);
+        vnet::log::error("restore: removing " + gone.ifname + " of a deleted netdev: " + deleted.error().message);
       }
     }
   }
@@ -332,20 +332,21 @@ int run(const Options& options) {
         if (auto done = commands.restore_netdev(record); done) {
           restored++;
         } else {
-          log_error("restore: netdev '" + record.value("id", std::string("?")) + "' not re-adopted: " +
-                    done.error().message);
+          vnet::log::error("restore: netdev '" + record.value("id", std::string("?")) + "' not re-adopted: " +
+                           done.error().message);
         }
       }
       size_t timers = 0;
       for (const auto& timer : vnet::announce_timers(**previous)) {
         if (auto resumed = announcer.resume(timer); resumed) timers++;
-        else log_error("restore: announce timer: " + resumed.error().message);
+        else vnet::log::error("restore: announce timer: " + resumed.error().message);
       }
-      std::fprintf(stderr, "vnetd: re-adopted %zu of %zu netdevs and %zu announce timers from %s\n", restored,
-                   (**previous)["netdevs"].size(), timers, state.path().c_str());
+      vnet::log::info("re-adopted " + std::to_string(restored) + " of " +
+                      std::to_string((**previous)["netdevs"].size()) + " netdevs and " + std::to_string(timers) +
+                      " announce timers from " + state.path());
     } catch (const nlohmann::json::exception& e) {
-      log_error(state.path() + ": a record has a member of the wrong type (" + e.what() +
-                "): move the state dir away to start afresh");
+      vnet::log::error(state.path() + ": a record has a member of the wrong type (" + e.what() +
+                       "): move the state dir away to start afresh");
       return 1;
     }
   }
@@ -370,7 +371,7 @@ int run(const Options& options) {
   if (*previous) {
     for (auto& spec : vnet::vmm_attachments(**previous)) {
       if (!commands.has_netdev(spec.nic)) {
-        log_error("restore: VMM attachment of NIC '" + spec.nic + "' dropped: the NIC was not re-adopted");
+        vnet::log::error("restore: VMM attachment of NIC '" + spec.nic + "' dropped: the NIC was not re-adopted");
         continue;
       }
       attachments.resume(std::move(spec));
@@ -385,12 +386,13 @@ int run(const Options& options) {
       std::string id = netdev.arguments.value("id", "");
       if (commands.has_netdev(id)) continue;
       if (auto added = commands.adopt_netdev(netdev.arguments, std::nullopt); !added) {
-        log_error(netdev.where + ": netdev '" + id + "': " + added.error().message);
+        vnet::log::error(netdev.where + ": netdev '" + id + "': " + added.error().message);
       }
     }
     size_t applied = rules.scan();
-    std::fprintf(stderr, "vnetd: config %s: %zu netdevs, %zu rules (%zu applied to devices present)\n",
-                 options.config_file.c_str(), config->netdevs.size(), config->rules.size(), applied);
+    vnet::log::info("config " + options.config_file + ": " + std::to_string(config->netdevs.size()) + " netdevs, " +
+                    std::to_string(config->rules.size()) + " rules (" + std::to_string(applied) +
+                    " applied to devices present)");
   }
   commands.set_udev_handler([&rules, &loop](const vnet::qapi::UdevEventArgs& event) {
     // Answered first: udev kills handlers that wait.
@@ -400,37 +402,36 @@ int run(const Options& options) {
                    event.subsystem == "vdpa" ? event.devpath.value_or("") : event.interface.value_or(""));
     });
   });
-  if (auto saved = state.save_now(); !saved) log_error(saved.error().message);
+  if (auto saved = state.save_now(); !saved) vnet::log::error(saved.error().message);
 
   bool created_socket = false;
   auto listener = qmp_listener(options, *access, created_socket);
   if (!listener) {
-    log_error(listener.error().message);
+    vnet::log::error(listener.error().message);
     return 1;
   }
   if (auto served = server.serve(std::move(listener.value())); !served) {
-    log_error(served.error().message);
+    vnet::log::error(served.error().message);
     return 1;
   }
-  std::fprintf(stderr, "vnetd: serving QMP on %s (%s)\n",
-               created_socket ? options.socket_path.c_str() : "the socket systemd passed",
-               access_policy.rules().empty()
-                   ? "root only"
-                   : (std::to_string(access_policy.rules().size()) + " access rules").c_str());
+  vnet::log::info("serving QMP on " + (created_socket ? options.socket_path : "the socket systemd passed") + " (" +
+                  (access_policy.rules().empty() ? "root only"
+                                                 : std::to_string(access_policy.rules().size()) + " access rules") +
+                  ")");
   auto watchdog = start_watchdog(**loop);
-  if (!watchdog) log_error(watchdog.error().message);
+  if (!watchdog) vnet::log::error(watchdog.error().message);
   auto idle_trim = vnet::IdleTrim::create(**loop, [&state] { return state.bytes_written(); });
-  if (!idle_trim) log_error(idle_trim.error().message);
+  if (!idle_trim) vnet::log::warning(idle_trim.error().message);
   sd_notifyf(0, "READY=1\nSTATUS=serving QMP, %zu netdevs", registry.all().size());
 
   keep_until_serving.armed = false;
   int err = (*loop)->run();
   sd_notify(0, "STOPPING=1");
-  std::fprintf(stderr, "vnetd: stopping\n");
+  vnet::log::info("stopping");
   if (options.keep_devices) {
     // Left for the next vnetd: devices, filters, pins and the state file.
     for (const auto& entry : registry.all()) entry->backend->keep_on_exit();
-    if (auto saved = state.save_now(); !saved) log_error(saved.error().message);
+    if (auto saved = state.save_now(); !saved) vnet::log::error(saved.error().message);
     commands.set_state(nullptr);
     registry.clear();
   } else {
@@ -442,7 +443,7 @@ int run(const Options& options) {
   teardown.drain();
   if (created_socket) unlink(options.socket_path.c_str());
   if (err) {
-    log_error(vnet::Error::from_errno(err, "epoll_wait").message);
+    vnet::log::error(vnet::Error::from_errno(err, "epoll_wait").message);
     return 1;
   }
   return 0;
@@ -470,7 +471,11 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"background", "each-commit"}))
       ->capture_default_str();
   app.add_flag("--keep-devices", options.keep_devices, "leave created devices in place on exit");
+  app.add_flag("-v,--verbose", options.verbose, "log debug lines too (libbpf's info and debug messages among them)");
   app.set_version_flag("--version", vnet::qmp::kVnetdPackage);
   CLI11_PARSE(app, argc, argv);
+  if (options.verbose) vnet::log::set_threshold(vnet::log::Level::debug);
+  // Before any BPF object is opened: libbpf's warnings become vnetd's lines.
+  vnet::ebpf::install_libbpf_log();
   return run(options);
 }

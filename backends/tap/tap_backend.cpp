@@ -13,6 +13,7 @@
 #include "backends/bridge/bridge_attach.h"
 #include "backends/bridge/bridge_helper.h"
 #include "kernel_ifaces/fd_flags.h"
+#include "kernel_ifaces/log.h"
 #include "kernel_ifaces/utf8.h"
 #include "kernel_ifaces/process.h"
 #include "kernel_ifaces/tun.h"
@@ -96,8 +97,7 @@ Result<std::unique_ptr<TapBackend>> TapBackend::create(const TapPlan& plan, TapE
 void TapBackend::record_committed() {
   if (!created_ || persistent_ || queues_.empty()) return;
   if (auto persist = tun::set_persist(queues_.front().get(), true); !persist) {
-    std::fprintf(stderr, "vnetd: tap %s: %s: a crash would remove it\n", ifname_.c_str(),
-                 persist.error().message.c_str());
+    log::warning("tap " + ifname_ + ": " + persist.error().message + ": a crash would remove it");
     return;
   }
   persistent_ = true;
@@ -352,7 +352,7 @@ TapBackend::~TapBackend() {
   if (!downscript_.empty()) {
     job.before = [downscript = downscript_, ifname = ifname_, timeout = script_timeout_] {
       if (auto ran = process::run({downscript, ifname}, timeout); !ran) {
-        std::fprintf(stderr, "vnetd: downscript for %s: %s\n", ifname.c_str(), ran.error().message.c_str());
+        log::warning("downscript for " + ifname + ": " + ran.error().message);
       }
     };
   }

@@ -1,12 +1,11 @@
 // restore_netdev: a restarted daemon re-adopting what its state file records,
 // through the same path as netdev_add, with the kernel objects found again
 // rather than made.
-#include <cstdio>
-
 #include "backends/nic/ip_prefix.h"
 #include "backends/nic/nic_backend.h"
 #include "ctl/commands/vnetd_commands.h"
 #include "ctl/qapi/input_visitor.h"
+#include "kernel_ifaces/log.h"
 #include "qapi_visit.h"
 
 namespace vnet {
@@ -57,7 +56,7 @@ void restore_nic_extras(nic::NicBackend& nic, const json& details) {
     auto allowed = nic::parse_ip_prefixes(setting.allowed_texts, "allowed-ips");
     auto set = allowed ? (setting.allowed = std::move(allowed.value()), nic.set_anti_spoof(std::move(setting)))
                        : Result<void>(allowed.take_error());
-    if (!set) std::fprintf(stderr, "vnetd: restoring anti-spoofing: %s\n", set.error().message.c_str());
+    if (!set) log::error("restoring anti-spoofing: " + set.error().message);
   }
 }
 

@@ -8,11 +8,11 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 
 #include "ctl/qmp/qemu_json_writer.h"
 #include "kernel_ifaces/fd_flags.h"
+#include "kernel_ifaces/log.h"
 #include "kernel_ifaces/scm_rights.h"
 
 namespace vnet::qmp {
@@ -40,7 +40,7 @@ void QmpServer::pause_accepting(const std::string& why) {
   if (!loop_.modify(listener_.get(), 0)) return;
   accepting_ = false;
   accept_retry_->arm_ms(kAcceptRetryMs);
-  std::fprintf(stderr, "vnetd: not accepting QMP clients for now: %s\n", why.c_str());
+  log::warning("not accepting QMP clients for now: " + why);
 }
 
 void QmpServer::resume_accepting() {
@@ -61,7 +61,7 @@ void QmpServer::accept_clients() {
         return pause_accepting(errno_error("accept on the QMP socket").message);
       }
       if (errno != EAGAIN && errno != EINTR) {
-        std::fprintf(stderr, "vnetd: %s\n", errno_error("accept on the QMP socket").message.c_str());
+        log::error(errno_error("accept on the QMP socket").message);
       }
       return;
     }
@@ -69,7 +69,7 @@ void QmpServer::accept_clients() {
     // may connect): a client whose credentials cannot be read is not served.
     auto cred = scm::peer_credentials(fd.get());
     if (!cred) {
-      std::fprintf(stderr, "vnetd: refusing a QMP client: %s\n", cred.error().message.c_str());
+      log::warning("refusing a QMP client: " + cred.error().message);
       continue;
     }
     clients_.emplace_back();
@@ -81,7 +81,7 @@ void QmpServer::accept_clients() {
       on_client_event(client, events);
     });
     if (!added) {
-      std::fprintf(stderr, "vnetd: %s\n", added.error().message.c_str());
+      log::error(added.error().message);
       clients_.erase(client);
       continue;
     }

@@ -3,8 +3,9 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
+
+#include "kernel_ifaces/log.h"
 
 namespace vnet::state {
 
@@ -53,7 +54,7 @@ void JournalFlusher::work() {
     if (result < 0) {
       // The commits stay written, so kill -9 loses nothing; a host crash
       // could. Said in the log, for the operator.
-      std::fprintf(stderr, "vnetd: state: fdatasync %s: %s\n", job.path.c_str(), std::strerror(err));
+      log::error("state: fdatasync " + job.path + ": " + std::strerror(err));
     }
     lock.lock();
     busy_ = false;

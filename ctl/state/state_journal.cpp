@@ -12,6 +12,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "kernel_ifaces/log.h"
+
 namespace vnet::state {
 
 using json = nlohmann::ordered_json;
@@ -330,7 +332,7 @@ Result<void> StateJournal::commit() {
     // The lines are durable; a snapshot that cannot be written now (a full
     // disk) is tried again at the next commit, the journal going on meanwhile.
     if (auto compacted = compact(); !compacted) {
-      std::fprintf(stderr, "vnetd: state: %s (the journal goes on)\n", compacted.error().message.c_str());
+      log::warning("state: " + compacted.error().message + " (the journal goes on)");
     }
   }
   return {};

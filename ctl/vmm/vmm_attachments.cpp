@@ -1,8 +1,7 @@
 #include "ctl/vmm/vmm_attachments.h"
 
-#include <cstdio>
-
 #include "ctl/qapi/input_visitor.h"
+#include "kernel_ifaces/log.h"
 #include "qapi_encode.h"
 #include "qapi_visit.h"
 
@@ -11,8 +10,6 @@ namespace vnet::vmm {
 using json = nlohmann::ordered_json;
 
 namespace {
-
-void log_line(const std::string& text) { std::fprintf(stderr, "vnetd: %s\n", text.c_str()); }
 
 ErrorClass error_class(const std::string& name) {
   for (ErrorClass cls : {ErrorClass::CommandNotFound, ErrorClass::DeviceNotFound, ErrorClass::DeviceNotActive,
@@ -224,7 +221,7 @@ class VmmAttachments::Attachment {
       }
       if (failed) {
         last_error_ = failed->desc;
-        log_line("vmm: NIC '" + spec_.nic + "': following " + describe(spec_.qmp) + ": " + failed->desc);
+        log::warning("vmm: NIC '" + spec_.nic + "': following " + describe(spec_.qmp) + ": " + failed->desc);
       }
       if (std::exchange(refresh_again_, false)) refresh();
     });
@@ -248,8 +245,8 @@ class VmmAttachments::Attachment {
     if (resuming_) {
       if (failed) return become_disconnected(failed->desc, true);
       state_ = qapi::VmmAttachmentState::following;
-      log_line("vmm: NIC '" + spec_.nic + "' follows device '" + spec_.device + "' of " + describe(spec_.qmp) +
-               " again");
+      log::info("vmm: NIC '" + spec_.nic + "' follows device '" + spec_.device + "' of " + describe(spec_.qmp) +
+                " again");
       return;
     }
     if (failed) return attach_failed(*failed);
@@ -316,7 +313,7 @@ class VmmAttachments::Attachment {
         remove_netdev_then_finish();
       } else if (state_ == qapi::VmmAttachmentState::following) {
         last_error_ = "device '" + spec_.device + "' was deleted in the VMM";
-        log_line("vmm: NIC '" + spec_.nic + "': " + last_error_);
+        log::warning("vmm: NIC '" + spec_.nic + "': " + last_error_);
       }
     }
   }
@@ -352,7 +349,7 @@ class VmmAttachments::Attachment {
     bool was_following = state_ == qapi::VmmAttachmentState::following;
     state_ = qapi::VmmAttachmentState::disconnected;
     last_error_ = why;
-    log_line("vmm: NIC '" + spec_.nic + "': " + why + "; its last filter stays in force");
+    log::warning("vmm: NIC '" + spec_.nic + "': " + why + "; its last filter stays in force");
     if (was_following) {
       qmp::emit_event(owner_.events_, "VNET_VMM_DISCONNECTED", qapi::VnetVmmDisconnectedData{spec_.nic, spec_.qmp});
     }
@@ -361,8 +358,8 @@ class VmmAttachments::Attachment {
   // --- detach
 
   void on_unplug_timeout() {
-    log_line("vmm: NIC '" + spec_.nic + "': the guest did not release device '" + spec_.device + "' within " +
-             std::to_string(kUnplugTimeoutMs / 1000) + " s; the VMM removes it when the guest does");
+    log::warning("vmm: NIC '" + spec_.nic + "': the guest did not release device '" + spec_.device + "' within " +
+                 std::to_string(kUnplugTimeoutMs / 1000) + " s; the VMM removes it when the guest does");
     remove_netdev_then_finish();
   }
 
@@ -379,7 +376,7 @@ class VmmAttachments::Attachment {
     VmmAttachments& owner = owner_;
     std::string nic = spec_.nic;
     owner.retire(nic);  // this object now waits for destruction: touch nothing of it
-    if (auto saved = owner.save_(); !saved) log_line("vmm: detaching NIC '" + nic + "': " + saved.error().message);
+    if (auto saved = owner.save_(); !saved) log::error("vmm: detaching NIC '" + nic + "': " + saved.error().message);
     if (reply) reply->resolve(json::object());
   }
 
