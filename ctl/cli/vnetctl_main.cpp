@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -75,16 +76,35 @@ struct Cli {
 
 std::string scalar_text(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
+// A detail that counts something (frames, bytes, drops, errors, ...): shown
+// on a line of its own after the configuration, as `ip -s link` does.
+bool is_counter(const std::string& key, const json& value) {
+  if (!value.is_number_integer()) return false;
+  for (const char* word : {"frames", "bytes", "drops", "dropped", "passed", "errors", "packets", "connections",
+                           "disconnects", "completed", "segmented", "logged", "updates", "count"}) {
+    if (key.find(word) != std::string::npos) return true;
+  }
+  return false;
+}
+
 void print_netdev(const json& n) {
   std::string line = n["id"].get<std::string>() + ": " + n["type"].get<std::string>() + " link " +
                      (n["link-up"].get<bool>() ? "up" : "down");
   if (n.contains("peer")) line += " peer " + n["peer"].get<std::string>();
   if (n.contains("hubid")) line += " hub " + scalar_text(n["hubid"]);
   std::puts(line.c_str());
-  if (n.contains("details")) {
-    std::string details = "   ";
-    for (const auto& [key, value] : n["details"].items()) details += " " + key + " " + scalar_text(value);
-    std::puts(details.c_str());
+  if (!n.contains("details")) return;
+  // The daemon's object comes in QEMU's hash order; shown in a fixed one:
+  // configuration, then counters, each by name.
+  std::map<std::string, std::string> configuration, counters;
+  for (const auto& [key, value] : n["details"].items()) {
+    (is_counter(key, value) ? counters : configuration)[key] = scalar_text(value);
+  }
+  for (const auto* group : {&configuration, &counters}) {
+    if (group->empty()) continue;
+    std::string text = "   ";
+    for (const auto& [key, value] : *group) text += " " + key + " " + value;
+    std::puts(text.c_str());
   }
 }
 
