@@ -159,6 +159,19 @@ Result<json> parse_arguments(const KeyValues& pairs, const std::string& type, co
   return out;
 }
 
+std::vector<std::string> netdev_types() {
+  std::vector<std::string> out;
+  const json& netdev = table()["types"]["Netdev"];
+  for (const auto& [name, branch] : netdev["variants"].items()) out.push_back(name);
+  return out;
+}
+
+std::vector<std::string> netdev_keys(const std::string& type) {
+  std::vector<std::string> out;
+  for (const auto& member : members_of("Netdev", type)) out.push_back(member["name"].get<std::string>());
+  return out;
+}
+
 Result<json> parse_netdev(const std::string& text) {
   KeyValues pairs;
   std::string type;

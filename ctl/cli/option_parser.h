@@ -34,4 +34,9 @@ Result<uint64_t> parse_size(const std::string& key, const std::string& value);
 // The arg type of a command in the schema ("" when it takes none).
 std::string command_arg_type(const std::string& command);
 
+// For shell completion: the schema's netdev types, and the option keys of one
+// ("type" and "id" included), in the schema's order.
+std::vector<std::string> netdev_types();
+std::vector<std::string> netdev_keys(const std::string& type);
+
 }  // namespace vnet::cli

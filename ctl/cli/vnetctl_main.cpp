@@ -236,6 +236,31 @@ int run(Cli& cli, const std::string& object, const std::vector<std::string>& wor
   return fail("unknown object '" + object + "' (see vnetctl -h)");
 }
 
+// `__complete netdev-types`, `__complete netdev-keys TYPE` (from the
+// schema vnetctl carries) and `__complete ids` (from the daemon; nothing when
+// it does not answer). Status 2 for anything else.
+int complete(const std::string& socket_path, const std::vector<std::string>& what) {
+  if (what.size() == 1 && what[0] == "netdev-types") {
+    for (const auto& type : vnet::cli::netdev_types()) std::puts(type.c_str());
+    return 0;
+  }
+  if (what.size() == 2 && what[0] == "netdev-keys") {
+    for (const auto& key : vnet::cli::netdev_keys(what[1])) {
+      if (key != "type") std::puts(key.c_str());
+    }
+    return 0;
+  }
+  if (what.size() == 1 && what[0] == "ids") {
+    auto client = QmpClient::connect(socket_path);
+    if (!client) return 1;
+    auto reply = client->execute("query-netdevs", nullptr);
+    if (!reply || !reply->ok()) return 1;
+    for (const auto& netdev : reply->message["return"]) std::puts(netdev["id"].get<std::string>().c_str());
+    return 0;
+  }
+  return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -266,6 +291,8 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, stderr);
     return 2;
   }
+  // For shell/vnetctl.bash, not for people: words to complete, one a line.
+  if (words[0] == "__complete") return complete(socket_path, {words.begin() + 1, words.end()});
   // Offline: vDPA over netlink, and config checks, need no daemon.
   if (words[0] == "vdpa" && words.size() >= 2 && words[1] == "selftest") {
     return vnet::cli::vdpa_selftest_command(socket_path, {words.begin() + 2, words.end()}, json_output);

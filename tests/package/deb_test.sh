@@ -37,7 +37,8 @@ listing=$(dpkg-deb --contents "$deb" | awk '{print $6}' | sed 's#^\./#/#')
 for path in /usr/bin/vnetd /usr/bin/vnetctl /lib/systemd/system/vnetd.service /lib/systemd/system/vnetd.socket \
     /lib/udev/rules.d/90-vnetctl.rules /usr/libexec/vnetctl/vnetd-bpffs /usr/share/man/man8/vnetd.8.gz \
     /usr/share/man/man8/vnetctl.8.gz /usr/share/doc/vnetctl/copyright /usr/share/doc/vnetctl/changelog.gz \
-    /usr/share/doc/vnetctl/README.md /usr/share/doc/vnetctl/docs/architecture.md; do
+    /usr/share/doc/vnetctl/README.md /usr/share/doc/vnetctl/docs/architecture.md \
+    /usr/share/bash-completion/completions/vnetctl; do
   grep -qx "$path" <<<"$listing" || fail "the package lacks $path"
 done
 depends=$(dpkg-deb --field "$deb" Depends)
