@@ -12,6 +12,8 @@
 
 #include <cerrno>
 
+#include "kernel_ifaces/netlink_extack.h"
+
 namespace vnet::rtnl {
 
 namespace {
@@ -46,18 +48,40 @@ Error nl_error(int nl_err, const std::string& what) {
 
 void Rtnl::SockDeleter::operator()(nl_sock* sock) const { nl_socket_free(sock); }
 
+namespace {
+
+// The socket's error callback: keeps the kernel's reason, then lets libnl
+// fail the call as it would (NL_STOP: the errno mapped to its code).
+int keep_reason(sockaddr_nl*, nlmsgerr* err, void* arg) {
+  static_cast<std::string*>(arg)->assign(netlink::extack_message(err));
+  return NL_STOP;
+}
+
+}  // namespace
+
 Result<Rtnl> Rtnl::connect() {
   nl_sock* sock = nl_socket_alloc();
   if (!sock) return Error{ENOMEM, "nl_socket_alloc"};
   Rtnl rtnl(sock);
   if (int err = nl_connect(sock, NETLINK_ROUTE); err < 0) return nl_error(err, "connecting to rtnetlink");
+  if (auto asked = netlink::request_extended_acks(nl_socket_get_fd(sock), "the rtnetlink socket"); !asked) {
+    return asked.take_error();
+  }
+  nl_socket_modify_err_cb(sock, NL_CB_CUSTOM, keep_reason, &rtnl.reason_->text);
   return rtnl;
+}
+
+Error Rtnl::failure(int nl_err, const std::string& what) {
+  Error error = nl_error(nl_err, what);
+  if (!reason_->text.empty()) error.message += " (" + reason_->text + ")";
+  reason_->text.clear();
+  return error;
 }
 
 Result<Link> Rtnl::get(int ifindex, const char* name, const std::string& what) {
   rtnl_link* raw = nullptr;
   if (int err = rtnl_link_get_kernel(sock_.get(), ifindex, name, &raw); err < 0) {
-    return nl_error(err, "RTM_GETLINK of " + what);
+    return failure(err, "RTM_GETLINK of " + what);
   }
   LinkPtr link(raw);
   return from_libnl(raw);
@@ -83,7 +107,7 @@ Link Rtnl::from_libnl(rtnl_link* raw) {
 
 Result<std::vector<Link>> Rtnl::list_links() {
   nl_cache* raw = nullptr;
-  if (int err = rtnl_link_alloc_cache(sock_.get(), AF_UNSPEC, &raw); err < 0) return nl_error(err, "RTM_GETLINK dump");
+  if (int err = rtnl_link_alloc_cache(sock_.get(), AF_UNSPEC, &raw); err < 0) return failure(err, "RTM_GETLINK dump");
   std::unique_ptr<nl_cache, void (*)(nl_cache*)> cache(raw, nl_cache_free);
   std::vector<Link> links;
   for (nl_object* object = nl_cache_get_first(raw); object; object = nl_cache_get_next(object)) {
@@ -110,7 +134,7 @@ Result<void> Rtnl::change_link(int ifindex, const LinkChange& change) {
   if (change.group) rtnl_link_set_group(changes.get(), *change.group);
   if (change.carrier) rtnl_link_set_carrier(changes.get(), *change.carrier ? 1 : 0);
   if (int err = rtnl_link_change(sock_.get(), orig.get(), changes.get(), 0); err < 0) {
-    return nl_error(err, "RTM_SETLINK of ifindex " + std::to_string(ifindex));
+    return failure(err, "RTM_SETLINK of ifindex " + std::to_string(ifindex));
   }
   return {};
 }
@@ -154,14 +178,14 @@ Result<TunInfo> Rtnl::get_tun_info(int ifindex) {
   header.ifi_family = AF_UNSPEC;
   header.ifi_index = ifindex;
   if (nlmsg_append(msg.get(), &header, sizeof header, NLMSG_ALIGNTO) < 0) return Error{ENOMEM, "building " + what};
-  if (int err = nl_send_auto(sock_.get(), msg.get()); err < 0) return nl_error(err, what);
+  if (int err = nl_send_auto(sock_.get(), msg.get()); err < 0) return failure(err, what);
   std::unique_ptr<nl_cb, void (*)(nl_cb*)> callbacks(nl_cb_alloc(NL_CB_DEFAULT), nl_cb_put);
   if (!callbacks) return Error{ENOMEM, "nl_cb_alloc"};
   std::optional<TunInfo> info;
   nl_cb_set(callbacks.get(), NL_CB_VALID, NL_CB_CUSTOM, parse_tun_info, &info);
-  if (int err = nl_recvmsgs(sock_.get(), callbacks.get()); err < 0) return nl_error(err, what);
+  if (int err = nl_recvmsgs(sock_.get(), callbacks.get()); err < 0) return failure(err, what);
   // nl_send_auto() asked for an ack (libnl's auto-ack): it follows the reply.
-  if (int err = nl_wait_for_ack(sock_.get()); err < 0) return nl_error(err, what);
+  if (int err = nl_wait_for_ack(sock_.get()); err < 0) return failure(err, what);
   if (!info) return Error{EINVAL, "ifindex " + std::to_string(ifindex) + " is not a tun/tap device"};
   return *info;
 }
@@ -171,7 +195,7 @@ Result<void> Rtnl::delete_link(int ifindex) {
   if (!link) return Error{ENOMEM, "rtnl_link_alloc"};
   rtnl_link_set_ifindex(link.get(), ifindex);
   if (int err = rtnl_link_delete(sock_.get(), link.get()); err < 0) {
-    return nl_error(err, "RTM_DELLINK of ifindex " + std::to_string(ifindex));
+    return failure(err, "RTM_DELLINK of ifindex " + std::to_string(ifindex));
   }
   return {};
 }
@@ -188,7 +212,7 @@ Result<void> Rtnl::delete_group(uint32_t group) {
     return Error{ENOMEM, "building RTM_DELLINK"};
   }
   if (int err = nl_send_sync(sock_.get(), msg.release()); err < 0) {
-    return nl_error(err, "RTM_DELLINK of ifgroup " + std::to_string(group));
+    return failure(err, "RTM_DELLINK of ifgroup " + std::to_string(group));
   }
   return {};
 }
@@ -198,7 +222,7 @@ Result<void> Rtnl::add_bridge(const std::string& name) {
   if (!link) return Error{ENOMEM, "rtnl_link_bridge_alloc"};
   rtnl_link_set_name(link.get(), name.c_str());
   if (int err = rtnl_link_add(sock_.get(), link.get(), NLM_F_CREATE | NLM_F_EXCL); err < 0) {
-    return nl_error(err, "RTM_NEWLINK of bridge \"" + name + "\"");
+    return failure(err, "RTM_NEWLINK of bridge \"" + name + "\"");
   }
   return {};
 }
@@ -209,10 +233,10 @@ Result<void> Rtnl::set_root_qdisc(int ifindex, const std::string& kind) {
   rtnl_tc_set_ifindex(TC_CAST(qdisc.get()), ifindex);
   rtnl_tc_set_parent(TC_CAST(qdisc.get()), TC_H_ROOT);
   if (int err = rtnl_tc_set_kind(TC_CAST(qdisc.get()), kind.c_str()); err < 0) {
-    return nl_error(err, "qdisc kind " + kind);
+    return failure(err, "qdisc kind " + kind);
   }
   if (int err = rtnl_qdisc_add(sock_.get(), qdisc.get(), NLM_F_CREATE | NLM_F_REPLACE); err < 0) {
-    return nl_error(err, "RTM_NEWQDISC " + kind + " on ifindex " + std::to_string(ifindex));
+    return failure(err, "RTM_NEWQDISC " + kind + " on ifindex " + std::to_string(ifindex));
   }
   return {};
 }

@@ -68,11 +68,20 @@ class Rtnl {
   struct SockDeleter {
     void operator()(nl_sock* sock) const;
   };
-  explicit Rtnl(nl_sock* sock) : sock_(sock) {}
+  // What the kernel said with its last error: its reason (NETLINK_EXT_ACK),
+  // written by the socket's error callback. On the heap: the callback keeps
+  // its address while the Rtnl moves.
+  struct KernelReason {
+    std::string text;
+  };
+  explicit Rtnl(nl_sock* sock) : sock_(sock), reason_(std::make_unique<KernelReason>()) {}
   Result<Link> get(int ifindex, const char* name, const std::string& what);
   static Link from_libnl(rtnl_link* raw);
+  // nl_error() with the kernel's reason, if it gave one, in parentheses.
+  Error failure(int nl_err, const std::string& what);
 
   std::unique_ptr<nl_sock, SockDeleter> sock_;
+  std::unique_ptr<KernelReason> reason_;
 };
 
 // libnl's error codes are not errnos; this maps the ones we meet back.

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <functional>
 
+#include "kernel_ifaces/netlink_extack.h"
 #include "kernel_ifaces/rtnl.h"  // nl_error
 
 namespace vnet::vdpa {
@@ -75,9 +76,8 @@ Result<Genl> Genl::connect() {
   }
   genl.family_ = family;
   // Ask for the kernel's reasons with its errors (read by on_error()).
-  int on = 1;
-  if (setsockopt(nl_socket_get_fd(sock), SOL_NETLINK, NETLINK_EXT_ACK, &on, sizeof on) < 0) {
-    return errno_error("setsockopt NETLINK_EXT_ACK on the generic netlink socket");
+  if (auto asked = netlink::request_extended_acks(nl_socket_get_fd(sock), "the generic netlink socket"); !asked) {
+    return asked.take_error();
   }
   return genl;
 }
@@ -105,19 +105,7 @@ int on_done(nl_msg*, void* arg) {
 int on_error(sockaddr_nl*, nlmsgerr* err, void* arg) {
   auto* outcome = static_cast<Outcome*>(arg);
   outcome->kernel_errno = -err->error;
-  // The ack's TLVs follow the echoed request (whole, unless NLM_F_CAPPED), as
-  // netlink_ack() in net/netlink/af_netlink.c lays them out.
-  auto* header = reinterpret_cast<nlmsghdr*>(reinterpret_cast<char*>(err) - NLMSG_HDRLEN);
-  if (!(header->nlmsg_flags & NLM_F_ACK_TLVS)) return NL_STOP;
-  size_t offset = sizeof *err;
-  if (!(header->nlmsg_flags & NLM_F_CAPPED)) offset += NLMSG_ALIGN(err->msg.nlmsg_len - NLMSG_HDRLEN);
-  if (offset >= static_cast<size_t>(nlmsg_datalen(header))) return NL_STOP;
-  nlattr* tb[NLMSGERR_ATTR_MAX + 1] = {};
-  auto* attrs = reinterpret_cast<nlattr*>(reinterpret_cast<char*>(err) + offset);
-  if (nla_parse(tb, NLMSGERR_ATTR_MAX, attrs, nlmsg_datalen(header) - static_cast<int>(offset), nullptr) == 0 &&
-      tb[NLMSGERR_ATTR_MSG]) {
-    outcome->reason = nla_get_string(tb[NLMSGERR_ATTR_MSG]);
-  }
+  outcome->reason = netlink::extack_message(err);
   return NL_STOP;
 }
 

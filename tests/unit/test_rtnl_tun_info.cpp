@@ -61,5 +61,29 @@ TEST(RtnlTunInfo, QueuesFlagsPersistAndCarrier) {
   ASSERT_TRUE(rtnl->delete_link(link->ifindex));
 }
 
+// With NETLINK_EXT_ACK, a refused change carries the kernel's reason.
+TEST(RtnlErrors, CarryTheKernelsReason) {
+  ASSERT_EQ(unshare(CLONE_NEWNET), 0) << "needs root (CAP_SYS_ADMIN) for a private network namespace";
+  auto rtnl = rtnl::Rtnl::connect();
+  ASSERT_TRUE(rtnl) << rtnl.error().message;
+  ASSERT_TRUE(rtnl->add_bridge("rb0"));
+  ASSERT_TRUE(rtnl->add_bridge("rb1"));
+  int inner = rtnl->get_link("rb1")->ifindex;
+  rtnl::LinkChange into_bridge;
+  into_bridge.master = rtnl->get_link("rb0")->ifindex;
+  auto refused = rtnl->change_link(inner, into_bridge);
+  ASSERT_FALSE(refused);
+  // br_add_if(): a bridge cannot be a port of a bridge.
+  EXPECT_NE(refused.error().message.find("RTM_SETLINK of ifindex " + std::to_string(inner) + ": "), std::string::npos)
+      << refused.error().message;
+  EXPECT_NE(refused.error().message.find("(Can not enslave a bridge to a bridge)"), std::string::npos)
+      << refused.error().message;
+  // The next error does not repeat it.
+  auto missing = rtnl->delete_link(999999);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().errnum, ENODEV);
+  EXPECT_EQ(missing.error().message.find("enslave"), std::string::npos) << missing.error().message;
+}
+
 }  // namespace
 }  // namespace vnet
