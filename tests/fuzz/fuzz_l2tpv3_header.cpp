@@ -10,28 +10,12 @@
 
 #include "backends/l2tpv3/l2tpv3_header.h"
 #include "tests/fuzz/fake_daemon.h"
-
-namespace {
-
-struct Input {
-  const uint8_t* data;
-  size_t size;
-  template <typename T>
-  T take() {
-    T value{};
-    size_t n = std::min(sizeof value, size);
-    std::memcpy(&value, data, n);
-    data += n;
-    size -= n;
-    return value;
-  }
-};
-
-}  // namespace
+#include "tests/fuzz/fuzz_input.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace vnet::l2tpv3;
   using vnet::fuzz::contract_broken;
+  using vnet::fuzz::Input;
   Input in{data, size};
   uint8_t flags = in.take<uint8_t>();
   Layout layout;

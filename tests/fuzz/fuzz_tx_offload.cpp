@@ -14,28 +14,12 @@
 
 #include "backends/datapath/tx_offload.h"
 #include "tests/fuzz/fake_daemon.h"
-
-namespace {
-
-struct Input {
-  const uint8_t* data;
-  size_t size;
-  template <typename T>
-  T take() {
-    T value{};
-    size_t n = std::min(sizeof value, size);
-    std::memcpy(&value, data, n);
-    data += n;
-    size -= n;
-    return value;
-  }
-};
-
-}  // namespace
+#include "tests/fuzz/fuzz_input.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace vnet::datapath;
   using vnet::fuzz::contract_broken;
+  using vnet::fuzz::Input;
   Input in{data, size};
   TxOffload offload;
   offload.flags = in.take<uint8_t>();
