@@ -1,14 +1,13 @@
 #include "backends/datapath/flow_hash.h"
 
+#include "backends/datapath/ethernet.h"
+
 namespace vnet::datapath {
 
 namespace {
 
-constexpr uint16_t kEthIp = 0x0800, kEthIpv6 = 0x86dd, kEthVlan = 0x8100, kEthQinQ = 0x88a8;
-constexpr uint8_t kProtoTcp = 6, kProtoUdp = 17, kProtoUdpLite = 136, kProtoSctp = 132;
-constexpr size_t kEthHeader = 14, kVlanTag = 4, kIpv4MinHeader = 20, kIpv6Header = 40;
-
-uint16_t be16(std::span<const uint8_t> bytes, size_t at) { return uint16_t(bytes[at] << 8 | bytes[at + 1]); }
+using namespace ethernet;
+constexpr uint8_t kProtoUdp = 17, kProtoUdpLite = 136, kProtoSctp = 132;
 
 // FNV-1a over the flow's fields, then a finalizer (murmur3's fmix32) so
 // that the low bits a queue count takes depend on every byte.
@@ -44,12 +43,12 @@ uint32_t flow_hash(std::span<const uint8_t> frame) {
   }
   size_t l3 = kEthHeader;
   uint16_t ethertype = be16(frame, 12);
-  if ((ethertype == kEthVlan || ethertype == kEthQinQ) && frame.size() >= l3 + kVlanTag) {
+  if ((ethertype == kEthP8021Q || ethertype == kEthP8021AD) && frame.size() >= l3 + kVlanTag) {
     ethertype = be16(frame, l3 + 2);
     l3 += kVlanTag;
   }
   auto l3_bytes = frame.subspan(l3);
-  if (ethertype == kEthIp && l3_bytes.size() >= kIpv4MinHeader && l3_bytes[0] >> 4 == 4) {
+  if (ethertype == kEthPIp && l3_bytes.size() >= kIpv4MinHeader && l3_bytes[0] >> 4 == 4) {
     size_t header = size_t(l3_bytes[0] & 0xf) * 4;
     uint8_t protocol = l3_bytes[9];
     mix.add(l3_bytes.subspan(9, 1));
@@ -60,7 +59,7 @@ uint32_t flow_hash(std::span<const uint8_t> frame) {
     }
     return mix.done();
   }
-  if (ethertype == kEthIpv6 && l3_bytes.size() >= kIpv6Header && l3_bytes[0] >> 4 == 6) {
+  if (ethertype == kEthPIpv6 && l3_bytes.size() >= kIpv6Header && l3_bytes[0] >> 4 == 6) {
     uint8_t next = l3_bytes[6];
     mix.add(l3_bytes.subspan(6, 1));
     mix.add(l3_bytes.subspan(8, 32));  // source and destination

@@ -3,19 +3,18 @@
 #include <algorithm>
 #include <cstring>
 
+#include "backends/datapath/ethernet.h"
+
 namespace vnet::datapath {
 
 namespace {
 
-constexpr uint16_t kEthIp = 0x0800, kEthIpv6 = 0x86dd, kEthVlan = 0x8100, kEthQinQ = 0x88a8;
-constexpr size_t kEthHeader = 14, kVlanTag = 4, kMaxTags = 2;
-constexpr size_t kIpv4MinHeader = 20, kIpv6Header = 40, kTcpMinHeader = 20;
-constexpr uint8_t kProtoTcp = 6;
+using namespace ethernet;
+constexpr size_t kMaxTags = 2, kTcpMinHeader = 20;
 constexpr uint8_t kTcpFin = 0x01, kTcpPsh = 0x08, kTcpCwr = 0x80;
 constexpr size_t kMaxSegments = 1024;
 
-uint16_t get16(std::span<const uint8_t> b, size_t at) { return uint16_t(b[at] << 8 | b[at + 1]); }
-uint32_t get32(std::span<const uint8_t> b, size_t at) { return uint32_t(get16(b, at)) << 16 | get16(b, at + 2); }
+uint32_t be32(std::span<const uint8_t> b, size_t at) { return uint32_t(be16(b, at)) << 16 | be16(b, at + 2); }
 void put16(std::span<uint8_t> b, size_t at, uint16_t v) { b[at] = uint8_t(v >> 8), b[at + 1] = uint8_t(v); }
 void put32(std::span<uint8_t> b, size_t at, uint32_t v) { put16(b, at, uint16_t(v >> 16)), put16(b, at + 2, uint16_t(v)); }
 
@@ -30,23 +29,23 @@ struct TcpLayout {
 std::string parse_tcp(std::span<const uint8_t> frame, bool want_ipv6, TcpLayout& out) {
   if (frame.size() < kEthHeader) return "a GSO frame shorter than an Ethernet header";
   size_t l3 = kEthHeader;
-  uint16_t ethertype = get16(frame, 12);
-  for (size_t tags = 0; (ethertype == kEthVlan || ethertype == kEthQinQ) && tags < kMaxTags; tags++) {
+  uint16_t ethertype = be16(frame, 12);
+  for (size_t tags = 0; (ethertype == kEthP8021Q || ethertype == kEthP8021AD) && tags < kMaxTags; tags++) {
     if (frame.size() < l3 + kVlanTag) return "a GSO frame cut short in its VLAN tag";
-    ethertype = get16(frame, l3 + 2);
+    ethertype = be16(frame, l3 + 2);
     l3 += kVlanTag;
   }
   size_t l4 = 0;
   if (!want_ipv6) {
-    if (ethertype != kEthIp) return "a TCPv4 GSO frame that is not IPv4";
+    if (ethertype != kEthPIp) return "a TCPv4 GSO frame that is not IPv4";
     if (frame.size() < l3 + kIpv4MinHeader || frame[l3] >> 4 != 4) return "a TCPv4 GSO frame without an IPv4 header";
     size_t ip_header = size_t(frame[l3] & 0xf) * 4;
     if (ip_header < kIpv4MinHeader || frame.size() < l3 + ip_header) return "a TCPv4 GSO frame with a bad IHL";
     if (frame[l3 + 9] != kProtoTcp) return "a TCPv4 GSO frame that is not TCP";
-    if (get16(frame, l3 + 6) & 0x3fff) return "a TCPv4 GSO frame that is a fragment";
+    if (be16(frame, l3 + 6) & 0x3fff) return "a TCPv4 GSO frame that is a fragment";
     l4 = l3 + ip_header;
   } else {
-    if (ethertype != kEthIpv6) return "a TCPv6 GSO frame that is not IPv6";
+    if (ethertype != kEthPIpv6) return "a TCPv6 GSO frame that is not IPv6";
     if (frame.size() < l3 + kIpv6Header || frame[l3] >> 4 != 6) return "a TCPv6 GSO frame without an IPv6 header";
     // Extension headers are not walked: Linux guests send TSO frames without them.
     if (frame[l3 + 6] != kProtoTcp) return "a TCPv6 GSO frame whose next header is not TCP";
@@ -80,8 +79,8 @@ std::string segment_tcp(const TxOffload& offload, std::span<const uint8_t> frame
     return "a GSO frame of " + std::to_string(payload) + " payload bytes in segments of " +
            std::to_string(offload.gso_size) + ": more than " + std::to_string(kMaxSegments) + " segments";
   }
-  const uint32_t first_seq = get32(frame, at.l4 + 4);
-  const uint16_t first_id = at.ipv6 ? 0 : get16(frame, at.l3 + 4);
+  const uint32_t first_seq = be32(frame, at.l4 + 4);
+  const uint16_t first_id = at.ipv6 ? 0 : be16(frame, at.l3 + 4);
   const uint8_t flags = frame[at.l4 + 13];
   size_t index = 0;
   // A frame whose payload fits one segment (or has none) is sent as one.
