@@ -89,6 +89,23 @@ size_t copy_from_chain(const Chain& chain, size_t skip, std::span<const iovec> o
   return done;
 }
 
+std::optional<std::span<const uint8_t>> readable_in_place(const Chain& chain, size_t skip) {
+  for (size_t i = 0; i < chain.readable.size(); i++) {
+    const std::span<uint8_t> host = chain.readable[i].host;
+    if (skip >= host.size()) {
+      skip -= host.size();
+      continue;
+    }
+    // Found where the bytes begin: they must all be here, the segments after
+    // this one empty.
+    for (size_t rest = i + 1; rest < chain.readable.size(); rest++) {
+      if (!chain.readable[rest].host.empty()) return std::nullopt;
+    }
+    return std::span<const uint8_t>(host.subspan(skip));
+  }
+  return std::nullopt;
+}
+
 size_t copy_into_chain(const Chain& chain, std::span<const uint8_t> header, std::span<const uint8_t> frame) {
   SegmentCursor to(chain.writable);
   size_t done = fill(to, header);

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 
 #include "virtio/device_queue.h"
@@ -21,6 +22,11 @@ namespace vnet::virtio {
 // past @skip (0 when it holds no more than @skip) and the room in @out.
 size_t copy_from_chain(const Chain& chain, size_t skip, std::span<uint8_t> out);
 size_t copy_from_chain(const Chain& chain, size_t skip, std::span<const iovec> out);
+
+// readable_in_place() - the chain's readable bytes after the first @skip,
+// when they lie in one segment: a view of guest memory, to send without
+// copying. nullopt when they are split over segments or there are none.
+std::optional<std::span<const uint8_t>> readable_in_place(const Chain& chain, size_t skip);
 
 // copy_into_chain() - writes @header then @frame into the chain's writable
 // part, as far as it has room.

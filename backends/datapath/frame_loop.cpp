@@ -204,8 +204,17 @@ void FrameLoop::defer_flush(BatchFlush& flusher) {
   if (std::find(flushers_.begin(), flushers_.end(), &flusher) == flushers_.end()) flushers_.push_back(&flusher);
 }
 
+void FrameLoop::defer_release(BatchFlush& releaser) {
+  if (std::find(releasers_.begin(), releasers_.end(), &releaser) == releasers_.end()) releasers_.push_back(&releaser);
+}
+
 void FrameLoop::forget_flush(BatchFlush& flusher) {
   std::replace(flushers_.begin(), flushers_.end(), &flusher, static_cast<BatchFlush*>(nullptr));
+  std::replace(releasers_.begin(), releasers_.end(), &flusher, static_cast<BatchFlush*>(nullptr));
+}
+
+void FrameLoop::flush_now() {
+  if (!flushing_) flush_batch();
 }
 
 void FrameLoop::arm(uint32_t id) {
@@ -285,11 +294,20 @@ void FrameLoop::handle_watch(uint32_t id, const io_uring_cqe& cqe) {
 }
 
 void FrameLoop::flush_batch() {
-  // A flusher may defer more while flushing (it sends to a peer that batches).
-  for (size_t i = 0; i < flushers_.size(); i++) {
-    if (BatchFlush* flusher = flushers_[i]) flusher->flush_batch();
+  flushing_ = true;
+  // A flusher may defer more while flushing (it sends to a peer that
+  // batches); releasers go once every sender has sent.
+  while (!flushers_.empty() || !releasers_.empty()) {
+    for (size_t i = 0; i < flushers_.size(); i++) {
+      if (BatchFlush* flusher = flushers_[i]) flusher->flush_batch();
+    }
+    flushers_.clear();
+    for (size_t i = 0; i < releasers_.size(); i++) {
+      if (BatchFlush* releaser = releasers_[i]) releaser->flush_batch();
+    }
+    releasers_.clear();
   }
-  flushers_.clear();
+  flushing_ = false;
 }
 
 void FrameLoop::process() {

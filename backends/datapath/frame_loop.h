@@ -75,8 +75,15 @@ class FrameLoop {
   // the batch's end (defer_flush) rather than send at once.
   bool in_batch() const { return in_batch_; }
   void defer_flush(BatchFlush& flusher);
+  // For one that lent the frames it handed out (guest memory, sent in place):
+  // flushed after every defer_flush() flusher, when no sender holds them.
+  void defer_release(BatchFlush& releaser);
   // A flusher being destroyed leaves the batch.
   void forget_flush(BatchFlush& flusher);
+  // Ends the batch for its senders now, as its end would (the batch goes
+  // on): for one about to take back frames it lent, or to hand buffers back
+  // sooner. Does nothing when called from inside a flush.
+  void flush_now();
 
  private:
   struct Receiver;
@@ -100,6 +107,8 @@ class FrameLoop {
   bool in_batch_ = false;
   bool read_multishot_ = true;  // until the kernel says it has no IORING_OP_READ_MULTISHOT
   std::vector<BatchFlush*> flushers_;
+  std::vector<BatchFlush*> releasers_;
+  bool flushing_ = false;
   std::vector<std::pair<uint32_t, uint16_t>> to_recycle_;  // (receiver, buffer)
   std::vector<uint32_t> to_rearm_;
 };

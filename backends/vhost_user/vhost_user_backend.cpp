@@ -24,6 +24,9 @@ namespace {
 // Chains one kick may take before the loop serves others; the rest are taken
 // on the next turn (the kick eventfd is raised again).
 constexpr unsigned kTxChainsPerTurn = 512;
+// Chains after which their buffers go back to the guest, not waiting for the
+// turn's end.
+constexpr unsigned kTxChainsPerRelease = 64;
 
 void drain_eventfd(int fd) {
   eventfd_t value;
@@ -53,6 +56,7 @@ VhostUserBackend::~VhostUserBackend() {
   close_front_end("");
   if (listen_watch_) loop_.unwatch(*listen_watch_);
   loop_.forget_flush(*this);
+  retired_sessions_.clear();
   // The socket file is ours unless another process has put its own there since.
   struct stat st {};
   if (socket_inode_ && stat(options_.path.c_str(), &st) == 0 && st.st_ino == socket_inode_) {
@@ -89,6 +93,12 @@ void VhostUserBackend::front_end_readable() {
     if (*got == 0) return close_front_end("the front end closed the connection");
     while (auto message = framer_.next()) {
       if (!*message) return close_front_end(message->error().message);
+      if (!tx_used_.empty()) {
+        // Rings stop and memory is remapped only once every TX buffer taken
+        // is sent and used.
+        loop_.flush_now();
+        if (!connection_) return;
+      }
       auto outcome = session_->handle(std::move(message->value()));
       if (!outcome) return close_front_end(outcome.error().message);
       if (!outcome->reply.empty() &&
@@ -113,11 +123,17 @@ void VhostUserBackend::close_front_end(const std::string& why) {
     watch.reset();
   }
   dirty_rings_.clear();
+  tx_used_.clear();
   rx_running_.clear();
   loop_.unwatch(*connection_watch_);
   connection_watch_.reset();
   connection_.reset();
-  // Every ring goes, and the guest's memory is unmapped with the session.
+  // Every ring goes, and the guest's memory is unmapped with the session:
+  // inside a batch only at its end, once no peer holds a frame sent in place.
+  if (loop_.in_batch()) {
+    retired_sessions_.push_back(std::move(session_));
+    loop_.defer_release(*this);
+  }
   session_.reset();
   disconnects_++;
 }
@@ -142,11 +158,18 @@ void VhostUserBackend::reconcile(uint32_t index) {
 }
 
 void VhostUserBackend::drain_tx(uint32_t index) {
-  Ring& ring = session_->ring(index);
-  drain_eventfd(ring.kick.get());
-  if (!ring.running()) return;
+  drain_eventfd(session_->ring(index).kick.get());
+  if (!session_->ring(index).running()) return;
   const size_t header = session_->net_header_size();
   for (unsigned taken = 0;; taken++) {
+    if (taken && taken % kTxChainsPerRelease == 0) {
+      // The peer sends what it holds and the guest gets these buffers back
+      // now, not at the batch's end: it refills while we go on (as
+      // vhost-net signals every VHOST_NET_BATCH).
+      loop_.flush_now();
+      if (!session_) return;
+    }
+    Ring& ring = session_->ring(index);
     if (taken == kTxChainsPerTurn) {
       (void)eventfd_write(ring.kick.get(), 1);  // more next turn
       break;
@@ -162,30 +185,41 @@ void VhostUserBackend::drain_tx(uint32_t index) {
     }
     const virtio::Chain& c = **chain;
     if (c.readable_len > header && c.readable_len - header <= datapath::FrameLoop::kMaxFrame) {
-      // The frame is copied once: the peer may keep it until the batch ends,
-      // and the guest may reuse its buffer as soon as it is used.
-      auto buffer = tx_buffers_.take(c.readable_len - header);
-      transmit(c, buffer.first(virtio::copy_from_chain(c, header, buffer)));
+      transmit(c, header);
     } else {
       drops_oversize_++;
     }
-    if (auto used = ring.queue->push_used(c.head, 0); !used) {
-      return close_front_end("TX ring " + std::to_string(index) + ": " + used.error().message);
-    }
+    // Used once the peer has sent it: a frame sent in place is the guest's
+    // buffer itself.
+    tx_used_.push_back({index, c.head});
   }
   mark_dirty(index);
 }
 
-void VhostUserBackend::transmit(const virtio::Chain& chain, std::span<uint8_t> frame) {
+void VhostUserBackend::transmit(const virtio::Chain& chain, size_t header_size) {
   // Only what was negotiated may be asked for; a header is all zeros otherwise.
   virtio::NetHeader header{};
   virtio::copy_from_chain(chain, 0, std::span(reinterpret_cast<uint8_t*>(&header), virtio::kNetHeaderLegacySize));
   datapath::TxOffload offload{header.flags, header.gso_type, header.gso_size, header.csum_start, header.csum_offset};
-  if (offload.flags == 0 && offload.gso_type == virtio::kNetHdrGsoNone) return deliver(frame);
+  const size_t frame_size = chain.readable_len - header_size;
+  if (offload.flags == 0 && offload.gso_type == virtio::kNetHdrGsoNone) {
+    // In one piece of guest memory (the usual case): handed on in place,
+    // the guest's buffer kept from it until the peer has sent it.
+    if (auto in_place = virtio::readable_in_place(chain, header_size)) {
+      frames_in_place_++;
+      return deliver(*in_place);
+    }
+    auto buffer = tx_buffers_.take(frame_size);
+    return deliver(buffer.first(virtio::copy_from_chain(chain, header_size, buffer)));
+  }
   if (!session_->feature(virtio::kNetFCsum)) {
     drops_bad_offload_++;
     return;
   }
+  // Completing a checksum writes into the frame: a copy of it, never the
+  // guest's buffer.
+  auto frame = tx_buffers_.take(frame_size);
+  frame = frame.first(virtio::copy_from_chain(chain, header_size, frame));
   const bool segmented = offload.gso_type != virtio::kNetHdrGsoNone;
   std::string refused = datapath::resolve_tx_offload(
       offload, frame, {[this](size_t size) { return tx_buffers_.take(size); },
@@ -204,7 +238,8 @@ void VhostUserBackend::transmit(const virtio::Chain& chain, std::span<uint8_t> f
 void VhostUserBackend::mark_dirty(uint32_t index) {
   if (std::find(dirty_rings_.begin(), dirty_rings_.end(), index) == dirty_rings_.end()) dirty_rings_.push_back(index);
   if (loop_.in_batch()) {
-    loop_.defer_flush(*this);
+    // After every sender: frames sent in place are in the guest's memory.
+    loop_.defer_release(*this);
   } else {
     flush_batch();
   }
@@ -285,6 +320,17 @@ bool VhostUserBackend::fill_rx(uint32_t index, std::span<const uint8_t> frame) {
 }
 
 void VhostUserBackend::flush_batch() {
+  for (auto [index, head] : tx_used_) {
+    if (!session_) break;
+    Ring& ring = session_->ring(index);
+    if (!ring.queue) continue;
+    if (auto used = ring.queue->push_used(head, 0); !used) {
+      close_front_end("TX ring " + std::to_string(index) + ": " + used.error().message);
+      break;
+    }
+    if (std::find(dirty_rings_.begin(), dirty_rings_.end(), index) == dirty_rings_.end()) dirty_rings_.push_back(index);
+  }
+  tx_used_.clear();
   for (uint32_t index : dirty_rings_) {
     if (!session_) break;
     Ring& ring = session_->ring(index);
@@ -294,6 +340,8 @@ void VhostUserBackend::flush_batch() {
   }
   dirty_rings_.clear();
   tx_buffers_.recycle();
+  // No sender holds a frame of theirs any more.
+  retired_sessions_.clear();
 }
 
 std::vector<Detail> VhostUserBackend::details() const {
@@ -318,6 +366,7 @@ std::vector<Detail> VhostUserBackend::details() const {
   out.push_back({"drops-no-rx-buffer", static_cast<int64_t>(drops_no_rx_buffer_)});
   out.push_back({"drops-not-running", static_cast<int64_t>(drops_not_running_)});
   out.push_back({"drops-oversize", static_cast<int64_t>(drops_oversize_)});
+  out.push_back({"frames-in-place", static_cast<int64_t>(frames_in_place_)});
   out.push_back({"checksums-completed", static_cast<int64_t>(checksums_completed_)});
   out.push_back({"frames-segmented", static_cast<int64_t>(frames_segmented_)});
   out.push_back({"drops-bad-offload", static_cast<int64_t>(drops_bad_offload_)});

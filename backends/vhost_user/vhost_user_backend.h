@@ -88,9 +88,10 @@ class VhostUserBackend : public datapath::UserspacePort, private datapath::Batch
   // Watches a ring's kick fd while it runs, and not otherwise.
   void reconcile(uint32_t index);
   void drain_tx(uint32_t index);
-  // A guest frame (its header in `chain`) to the peer, its checksum or GSO
-  // resolved first when the header asks for it.
-  void transmit(const virtio::Chain& chain, std::span<uint8_t> frame);
+  // A guest frame (behind its header in `chain`) to the peer: in place when
+  // it needs nothing done, else copied, its checksum or GSO resolved first
+  // when the header asks for it.
+  void transmit(const virtio::Chain& chain, size_t header_size);
   bool fill_rx(uint32_t index, std::span<const uint8_t> frame);
   // Used entries to publish (and the call to make) at the batch's end.
   void mark_dirty(uint32_t index);
@@ -110,10 +111,18 @@ class VhostUserBackend : public datapath::UserspacePort, private datapath::Batch
   std::vector<uint32_t> rx_running_;                   // the RX rings that run, ascending: frames spread over them
   std::vector<virtio::Chain> rx_chains_;               // the RX buffers of the frame being placed
   BatchBuffers tx_buffers_;                            // guest frames the peer may hold until the batch's end
+  struct TxTaken {
+    uint32_t ring;
+    uint16_t head;
+  };
+  std::vector<TxTaken> tx_used_;  // TX chains taken, used once the peer has sent them
+  // Sessions closed inside a batch: their memory stays mapped until its end.
+  std::vector<std::unique_ptr<Session>> retired_sessions_;
 
   uint64_t connections_ = 0, disconnects_ = 0;
   std::string last_error_;
   uint64_t frames_out_ = 0, bytes_out_ = 0, drops_no_rx_buffer_ = 0, drops_not_running_ = 0, drops_oversize_ = 0;
+  uint64_t frames_in_place_ = 0;
   uint64_t checksums_completed_ = 0, frames_segmented_ = 0, drops_bad_offload_ = 0;
   std::string last_offload_error_;  // the first refusal is logged, the latest kept here
 };

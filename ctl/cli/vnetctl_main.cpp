@@ -81,7 +81,7 @@ std::string scalar_text(const json& v) { return v.is_string() ? v.get<std::strin
 bool is_counter(const std::string& key, const json& value) {
   if (!value.is_number_integer()) return false;
   for (const char* word : {"frames", "bytes", "drops", "dropped", "passed", "errors", "packets", "connections",
-                           "disconnects", "completed", "segmented", "logged", "updates", "count"}) {
+                           "disconnects", "completed", "segmented", "logged", "updates", "count", "sends"}) {
     if (key.find(word) != std::string::npos) return true;
   }
   return false;

@@ -41,9 +41,9 @@ class CliTest(VnetdTestCase):
         # Text: configuration, then counters, each on a line and by name.
         self.vnetctl("netdev", "add", "socket,id=s0,udp=127.0.0.1:5000,localaddr=127.0.0.1:5001")
         lines = self.vnetctl("netdev", "show", "s0").stdout.splitlines()
-        self.assertEqual(lines[1].split()[0::2], ["localaddr", "mode", "socket-type", "udp"], lines)
+        self.assertEqual(lines[1].split()[0::2], ["localaddr", "mode", "socket-type", "udp", "udp-gso"], lines)
         self.assertEqual(lines[2].split()[0::2], ["bytes-in", "bytes-out", "drops-no-peer", "drops-send-error",
-                                                  "frames-in", "frames-out"], lines)
+                                                  "frames-in", "frames-out", "udp-gso-sends"], lines)
         self.vnetctl("netdev", "del", "s0")
         self.vnetctl("netdev", "del", "h1")
         self.assertEqual(json.loads(self.vnetctl("-j", "netdev", "show").stdout)[0]["id"], "h0")

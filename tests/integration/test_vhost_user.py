@@ -9,17 +9,48 @@ Frames cross the hub both ways byte for byte; buffers smaller than a frame
 are merged with MRG_RXBUF; a front end that goes is replaced by the next; a
 second front end is turned away; a front end that breaks the protocol is cut
 off with a reason, and vnetd goes on serving everyone else."""
+import ctypes
 import os
 import socket
 import struct
+import subprocess
 import sys
 import time
 import unittest
 
+CLONE_NEWNET = 0x40000000
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "vhost_user"))
 from vnetd_harness import VnetdTestCase, main  # noqa: E402
 import vhost_user_frontend as vu  # noqa: E402
+
+
+def udp_socket_in_netns_of(pid):
+    """A UDP socket on 127.0.0.1 in process pid's network namespace (its
+    loopback brought up), for a peer of vnetd's own."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    own = os.open("/proc/self/ns/net", os.O_RDONLY)
+    target = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+    try:
+        if libc.setns(target, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns into vnetd's network namespace")
+        try:
+            subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+            sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+            sink.bind(("127.0.0.1", 0))
+        finally:
+            if libc.setns(own, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns back")
+    finally:
+        os.close(own)
+        os.close(target)
+    return sink
+
+
+def sink_wait(sink, timeout=5.0):
+    sink.settimeout(timeout)
+    return sink.recv(4096)
 
 
 def frame(tag, index, size):
@@ -72,6 +103,65 @@ class VhostUserNetdev(VnetdTestCase):
         self.assertEqual(a1["frames-in"], 80)
         self.assertEqual(a0["drops-no-rx-buffer"], 0)
         self.assertEqual(a0["features"] & (1 << vu.F_VERSION_1), 1 << vu.F_VERSION_1)
+        # Each frame lay in one descriptor: handed to the hub in place.
+        self.assertEqual(a0["frames-in-place"], 80)
+
+    def test_a_frame_split_over_descriptors_is_copied_whole(self):
+        a, b = self.front_end("a0"), self.front_end("a1")
+        self.wait_running("a0", [0, 1])
+        self.wait_running("a1", [0, 1])
+        header = vu.NET_HDR_LEN
+        for split_at in ((header,), (header + 20,), (5, header + 100, header + 101), (header, header + 14)):
+            with self.subTest(split_at=split_at):
+                before = self.details("a0")["frames-in-place"]
+                sent = [frame(11, i, 600) for i in range(8)]
+                a.send_frames(sent, split_at=split_at)
+                self.assertEqual(b.receive_frames(len(sent)), sent)
+                # A frame in one descriptor after its header goes in place, whatever the header's.
+                in_place = len(sent) if split_at == (header,) else 0
+                self.assertEqual(self.details("a0")["frames-in-place"] - before, in_place)
+
+    def test_a_front_end_that_goes_with_frames_in_flight_leaves_vnetd_serving(self):
+        """Frames kicked and the connection closed at once: vnetd may take them
+        and see the hang-up in one batch, while a `socket` peer still holds
+        them, in place, for its sendmmsg at the batch's end. The guest's memory
+        is unmapped only after that send: no send fails (an unmapped frame is
+        EFAULT), and every datagram is a whole frame."""
+        sink = udp_socket_in_netns_of(self.daemon.pid)
+        self.addCleanup(sink.close)
+        port = sink.getsockname()[1]
+        self.client.cmd("netdev_add", type="socket", id="s0", udp=f"127.0.0.1:{port}", localaddr="127.0.0.1:0")
+        self.client.cmd("netdev_add", type="hubport", id="hs0", hubid=0, netdev="s0")
+        sent = {frame(12, i, 1514) for i in range(40)}  # under one release (64): held to the batch end
+        for round_ in range(20):
+            front = vu.Frontend(self.paths["a0"])
+            front.start()
+            self.wait_running("a0", [0, 1])
+            ring = front.rings[1]
+            for data in sorted(sent):
+                ring.offer(bytes(vu.NET_HDR_LEN) + data)
+            ring.notify()
+            front.close()
+            deadline = time.monotonic() + 5
+            while self.details("a0")["connected"]:
+                self.assertLess(time.monotonic(), deadline, f"round {round_}: the hang-up was not seen")
+                time.sleep(0.01)
+        s0 = self.details("s0")
+        self.assertEqual(s0["drops-send-error"], 0, s0)
+        received = 0
+        sink.setblocking(False)
+        while True:
+            try:
+                datagram = sink.recv(4096)
+            except BlockingIOError:
+                break
+            self.assertIn(datagram, sent)
+            received += 1
+        self.assertEqual(received, s0["frames-out"])
+        a = self.front_end("a0")
+        self.wait_running("a0", [0, 1])
+        a.send_frames([frame(13, 0, 60)])
+        self.assertEqual(sink_wait(sink), frame(13, 0, 60))
 
     def test_mergeable_buffers_carry_a_frame_larger_than_one(self):
         a = self.front_end("a0")

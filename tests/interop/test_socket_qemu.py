@@ -11,6 +11,7 @@ a network namespace of the test's own. Needs root and qemu-system-x86."""
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -47,7 +48,7 @@ class SocketUdpAgainstQemu(unittest.TestCase):
                 "-netdev", "hubport,id=qh1,hubid=0,netdev=q1"]
         stack.enter_context(running_qemu(argv, self.work))
         # Already in the private namespace: no unshare of its own.
-        _, self.vnetd = start_vnetd(self, os.path.join(self.work, "vnetd"), own_netns=False)
+        self.daemon, self.vnetd = start_vnetd(self, os.path.join(self.work, "vnetd"), own_netns=False)
         for netdev in ({"type": "socket", "id": "s0", "udp": f"{LOCAL}:{Q0}", "localaddr": f"{LOCAL}:{S0}"},
                        {"type": "hubport", "id": "h0", "hubid": 0, "netdev": "s0"},
                        {"type": "socket", "id": "s1", "udp": f"{LOCAL}:{T2}", "localaddr": f"{LOCAL}:{S1}"},
@@ -70,6 +71,29 @@ class SocketUdpAgainstQemu(unittest.TestCase):
         self.assertEqual((details["s0"]["frames-in"], details["s0"]["frames-out"]), (3, 3))
         self.assertEqual((details["s1"]["frames-in"], details["s1"]["frames-out"]), (3, 3))
         self.assertEqual(details["s0"]["bytes-in"], 60 + 1514 + 9000)
+
+    def test_a_burst_goes_to_qemu_in_udp_gso_sends_and_arrives_datagram_by_datagram(self):
+        """vnetd sends runs of same-sized frames as one UDP GSO send each;
+        QEMU, a plain recvfrom() reader, still gets one datagram per frame, in
+        order, byte for byte. vnetd is paused while the burst is queued, so it
+        takes the burst in one batch."""
+        burst = [frame(1514, f"burst {i}") for i in range(40)]
+        burst += [frame(60, f"small {i}") for i in range(20)]
+        burst += [frame(1000, "odd one"), frame(1514, "last")]
+        os.kill(self.daemon.pid, signal.SIGSTOP)
+        try:
+            for out in burst:
+                self.t2.sendto(out, (LOCAL, S1))
+        finally:
+            os.kill(self.daemon.pid, signal.SIGCONT)
+        self.t.settimeout(5)
+        got = [self.t.recvfrom(70000) for _ in burst]
+        self.assertEqual([data for data, _ in got], burst)
+        self.assertEqual({source for _, source in got}, {(LOCAL, Q1)})
+        s0 = {n["id"]: n["details"] for n in self.vnetd.cmd("query-netdevs")}["s0"]
+        self.assertEqual((s0["frames-out"], s0["drops-send-error"]), (len(burst), 0), s0)
+        self.assertTrue(s0["udp-gso"], s0)
+        self.assertGreaterEqual(s0["udp-gso-sends"], 2, s0)
 
     def test_a_loop_of_hubs_is_cut_not_circled_for_ever(self):
         # hub 5: h5a (peer s5) and h5b; hub 6: h6a (peer h5b) and h6b; hub 5

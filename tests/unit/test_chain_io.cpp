@@ -55,6 +55,34 @@ TEST(ChainIo, CopyFromChainSkipsAHeaderSplitAcrossSegments) {
   EXPECT_EQ(frame, counting(36, kNetHdr));
 }
 
+// In place only when every byte past the skip lies in one segment: a view of
+// exactly those bytes, never past the chain.
+TEST(ChainIo, ReadableInPlaceOnlyWhenTheRestIsOneSegment) {
+  TxChain tx;
+  EXPECT_FALSE(readable_in_place(tx.chain, kNetHdr)) << "the frame spans three segments";
+  EXPECT_FALSE(readable_in_place(tx.chain, 20)) << "across the region boundary";
+  auto last = readable_in_place(tx.chain, 34);
+  ASSERT_TRUE(last) << "the last segment (region B's part) alone";
+  EXPECT_EQ(std::vector<uint8_t>(last->begin(), last->end()), counting(14, 34));
+  auto tail = readable_in_place(tx.chain, 40);
+  ASSERT_TRUE(tail);
+  EXPECT_EQ(std::vector<uint8_t>(tail->begin(), tail->end()), counting(8, 40));
+  EXPECT_FALSE(readable_in_place(tx.chain, 48)) << "nothing past the skip";
+  EXPECT_FALSE(readable_in_place(tx.chain, 1000));
+}
+
+TEST(ChainIo, ReadableInPlaceOfAOneDescriptorFrame) {
+  TestDriver driver(8);
+  driver.fill(kBuffers, 60, 0);
+  driver.set_desc(0, kBuffers, 60);
+  driver.offer(0);
+  DeviceQueue queue = make_queue(driver);
+  Chain chain = pop_one(queue);
+  auto frame = readable_in_place(chain, kNetHdr);
+  ASSERT_TRUE(frame);
+  EXPECT_EQ(std::vector<uint8_t>(frame->begin(), frame->end()), counting(48, kNetHdr));
+}
+
 TEST(ChainIo, CopyFromChainStopsAtTheCallersRoom) {
   TxChain tx;
   std::vector<uint8_t> frame(20, 0xee);

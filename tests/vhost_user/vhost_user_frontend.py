@@ -83,7 +83,8 @@ class GuestMemory:
 
 
 class SplitRing:
-    """The driver's side of one split virtqueue; single-descriptor buffers."""
+    """The driver's side of one split virtqueue: single-descriptor buffers, and
+    chained ones for the device to read (offer_parts)."""
 
     def __init__(self, memory, index, size=256):
         self.memory, self.index, self.size = memory, index, size
@@ -94,6 +95,7 @@ class SplitRing:
         self.last_used = 0
         self.free = list(range(size))
         self.buffers = {}  # descriptor id -> (gpa, capacity)
+        self.chained = {}  # head id -> the ids chained after it
         self.kick = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         self.call = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
 
@@ -121,6 +123,27 @@ class SplitRing:
         struct.pack_into("<H", self._mem(), self.memory.offset(self.avail) + 2, self.avail_idx)
         return desc_id
 
+    def offer_parts(self, parts):
+        """Puts one buffer for the device to read on the available ring (not
+        kicked), made of one descriptor per part, chained with NEXT."""
+        if len(self.free) < len(parts):
+            raise VhostUserError(f"ring {self.index} is full")
+        ids = [self.free.pop(0) for _ in parts]
+        for i, (desc_id, data) in enumerate(zip(ids, parts)):
+            if desc_id not in self.buffers or self.buffers[desc_id][1] < len(data):
+                self.buffers[desc_id] = (self.memory.allocate(max(len(data), 2048), 64), max(len(data), 2048))
+            gpa = self.buffers[desc_id][0]
+            self.memory.write(gpa, data)
+            last = i == len(parts) - 1
+            struct.pack_into("<QIHH", self._mem(), self.memory.offset(self.desc) + 16 * desc_id, gpa, len(data),
+                             0 if last else DESC_F_NEXT, 0 if last else ids[i + 1])
+        self.chained[ids[0]] = ids[1:]
+        slot = self.avail_idx % self.size
+        struct.pack_into("<H", self._mem(), self.memory.offset(self.avail) + 4 + 2 * slot, ids[0])
+        self.avail_idx = (self.avail_idx + 1) & 0xFFFF
+        struct.pack_into("<H", self._mem(), self.memory.offset(self.avail) + 2, self.avail_idx)
+        return ids[0]
+
     def notify(self):
         os.eventfd_write(self.kick, 1)
 
@@ -140,6 +163,7 @@ class SplitRing:
                 raise VhostUserError(f"ring {self.index}: the device wrote {written} bytes into {capacity}")
             out.append((desc_id, written, self.memory.read(gpa, written)))
             self.free.append(desc_id)
+            self.free.extend(self.chained.pop(desc_id, []))
             self.last_used = (self.last_used + 1) & 0xFFFF
         return out
 
@@ -276,14 +300,20 @@ class Frontend:
             ring.offer(capacity=capacity, device_writes=True)
         ring.notify()
 
-    def send_frames(self, frames, pair=0, headers=None):
+    def send_frames(self, frames, pair=0, headers=None, split_at=()):
         """Frames out of the guest on TX queue `pair`, each behind its virtio-net
-        header (all zeros unless `headers` gives them, NET_HDR_LEN bytes each);
-        waits until the back end has used them all."""
+        header (all zeros unless `headers` gives them, NET_HDR_LEN bytes each),
+        in one descriptor, or in several cut at the `split_at` offsets of
+        header + frame; waits until the back end has used them all."""
         ring = self.rings[2 * pair + 1]
         pending = 0
         for i, frame in enumerate(frames):
-            ring.offer((headers[i] if headers else bytes(NET_HDR_LEN)) + frame)
+            data = (headers[i] if headers else bytes(NET_HDR_LEN)) + frame
+            if split_at:
+                cuts = [0, *split_at, len(data)]
+                ring.offer_parts([data[a:b] for a, b in zip(cuts, cuts[1:])])
+            else:
+                ring.offer(data)
             pending += 1
         ring.notify()
         done = 0
