@@ -121,6 +121,17 @@ void handle(DeviceQueue& queue, const FuzzMemory& memory, const Chain& chain) {
   size_t expected_out = std::min<size_t>(chain.readable_len > kNetHdr ? chain.readable_len - kNetHdr : 0, frame.size());
   if (out != expected_out) contract_broken("copy_from_chain moved the wrong amount");
 
+  // In place: exactly the bytes past the header, inside guest memory, and
+  // equal to what the copy got.
+  if (auto in_place = readable_in_place(chain, kNetHdr)) {
+    if (in_place->empty() || in_place->size() != chain.readable_len - kNetHdr) {
+      contract_broken("readable_in_place is not the frame past the header");
+    }
+    if (!memory.region_of(in_place->data(), in_place->size())) contract_broken("readable_in_place outside guest memory");
+    size_t compared = std::min(in_place->size(), out);
+    if (std::memcmp(in_place->data(), frame.data(), compared) != 0) contract_broken("readable_in_place differs from the copy");
+  }
+
   std::array<iovec, 4> iovecs;
   for (ChainPart part : {ChainPart::readable, ChainPart::writable}) {
     IovecsMade made = chain_iovecs(chain, part, kNetHdr, iovecs);
