@@ -16,12 +16,14 @@
 #include <span>
 #include <string>
 
+#include "virtio/net_header.h"
+
 namespace vnet::datapath {
 
-inline constexpr uint8_t kNetHdrFNeedsCsum = 1;  // VIRTIO_NET_HDR_F_NEEDS_CSUM
-inline constexpr uint8_t kNetHdrGsoTcpv4 = 1;    // VIRTIO_NET_HDR_GSO_TCPV4
-inline constexpr uint8_t kNetHdrGsoTcpv6 = 4;    // VIRTIO_NET_HDR_GSO_TCPV6
-inline constexpr uint8_t kNetHdrGsoEcn = 0x80;   // VIRTIO_NET_HDR_GSO_ECN
+using virtio::kNetHdrFNeedsCsum;
+using virtio::kNetHdrGsoEcn;
+using virtio::kNetHdrGsoTcpv4;
+using virtio::kNetHdrGsoTcpv6;
 
 // The fields of a virtio_net_hdr that matter on transmit.
 struct TxOffload {

@@ -4,13 +4,15 @@
 #include <cstring>
 
 #include "kernel_ifaces/vhost.h"
+#include "virtio/net_header.h"
 
 namespace vnet::vhost_vdpa {
 
 namespace {
 
-constexpr uint32_t kVirtioIdNet = 1;
-constexpr unsigned kNetFMac = 5, kNetFMq = 22;  // VIRTIO_NET_F_MAC, VIRTIO_NET_F_MQ
+using virtio::kNetFMac;
+using virtio::kNetFMq;
+
 // struct virtio_net_config: mac[6] at 0, status at 6, max_virtqueue_pairs at 8.
 constexpr uint32_t kConfigMac = 0, kConfigMaxVqp = 8;
 
@@ -37,7 +39,7 @@ Result<std::unique_ptr<VhostVdpaBackend>> VhostVdpaBackend::create(const qapi::N
   // Beyond QEMU: a vDPA block device would be taken as a NIC there.
   auto device_id = vhost::vdpa_device_id(backend->fd_.get());
   if (!device_id) return device_id.take_error();
-  if (*device_id != kVirtioIdNet) {
+  if (*device_id != virtio::kIdNet) {
     return Error{EINVAL, "vhost-vdpa: '" + backend->path_ + "' is not a network device (virtio device id " +
                              std::to_string(*device_id) + ")"};
   }

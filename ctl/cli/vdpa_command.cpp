@@ -8,6 +8,8 @@
 
 #include "kernel_ifaces/vdpa_genl.h"
 #include "kernel_ifaces/vdpa_sysfs.h"
+#include "virtio/feature_names.h"
+#include "virtio/net_header.h"
 
 namespace vnet::cli {
 
@@ -15,70 +17,12 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-constexpr uint32_t kVirtioIdNet = 1;
-constexpr uint16_t kVirtioNetSLinkUp = 1;
-constexpr uint16_t kVirtioNetSAnnounce = 2;
-constexpr int kTransportFirst = 28, kTransportLast = 41;  // VIRTIO_TRANSPORT_F_START/END
-
-// Feature bit names as iproute2's vdpa prints them (virtio spec names).
-const char* net_feature_name(int bit) {
-  switch (bit) {
-    case 0: return "CSUM";
-    case 1: return "GUEST_CSUM";
-    case 2: return "CTRL_GUEST_OFFLOADS";
-    case 3: return "MTU";
-    case 5: return "MAC";
-    case 7: return "GUEST_TSO4";
-    case 8: return "GUEST_TSO6";
-    case 9: return "GUEST_ECN";
-    case 10: return "GUEST_UFO";
-    case 11: return "HOST_TSO4";
-    case 12: return "HOST_TSO6";
-    case 13: return "HOST_ECN";
-    case 14: return "HOST_UFO";
-    case 15: return "MRG_RXBUF";
-    case 16: return "STATUS";
-    case 17: return "CTRL_VQ";
-    case 18: return "CTRL_RX";
-    case 19: return "CTRL_VLAN";
-    case 20: return "CTRL_RX_EXTRA";
-    case 21: return "GUEST_ANNOUNCE";
-    case 22: return "MQ";
-    case 23: return "CTRL_MAC_ADDR";
-    case 24: return "NOTIFY_ON_EMPTY";
-    case 27: return "ANY_LAYOUT";
-    case 61: return "RSC_EXT";
-    case 57: return "HASH_REPORT";
-    case 60: return "RSS";
-    case 62: return "STANDBY";
-    case 63: return "SPEED_DUPLEX";
-    default: return nullptr;
-  }
-}
-
-const char* transport_feature_name(int bit) {
-  switch (bit) {
-    case 28: return "RING_INDIRECT_DESC";
-    case 29: return "RING_EVENT_IDX";
-    case 32: return "VERSION_1";
-    case 33: return "ACCESS_PLATFORM";
-    case 34: return "RING_PACKED";
-    case 35: return "IN_ORDER";
-    case 36: return "ORDER_PLATFORM";
-    case 37: return "SR_IOV";
-    case 38: return "NOTIFICATION_DATA";
-    default: return nullptr;
-  }
-}
-
 // As print_features(): names where known, else the bit number.
 json features_json(uint64_t features, bool net) {
   json out = json::array();
   for (int bit = 0; bit < 64; bit++) {
     if (!(features & (uint64_t{1} << bit))) continue;
-    const char* name = bit >= kTransportFirst && bit <= kTransportLast ? transport_feature_name(bit)
-                       : net                                           ? net_feature_name(bit)
-                                                                       : nullptr;
+    const char* name = virtio::feature_name(static_cast<unsigned>(bit), net);
     if (name) out.push_back(name);
     else out.push_back(bit);
   }
@@ -130,7 +74,7 @@ int mgmtdev_show(vdpa::Genl& genl, const std::string& handle, bool json_output) 
       text += "\n  max_supported_vqs " + std::to_string(*dev.max_vqs);
     }
     if (dev.features) {
-      entry["dev_features"] = features_json(*dev.features, dev.classes && (*dev.classes & (1u << kVirtioIdNet)));
+      entry["dev_features"] = features_json(*dev.features, dev.classes && (*dev.classes & (1u << virtio::kIdNet)));
       text += "\n  dev_features" + features_text(entry["dev_features"]);
     }
     section[dev.handle()] = std::move(entry);
@@ -171,7 +115,7 @@ int config_show(vdpa::Genl& genl, const std::string& name, bool json_output) {
   for (const auto& config : *configs) {
     json entry = json::object();
     text += config.name + ": ";
-    if (config.device_id == kVirtioIdNet) {
+    if (config.device_id == virtio::kIdNet) {
       if (config.mac) {
         entry["mac"] = mac_text(*config.mac);
         text += "mac " + mac_text(*config.mac) + " ";
@@ -179,9 +123,9 @@ int config_show(vdpa::Genl& genl, const std::string& name, bool json_output) {
       if (config.status) {
         // iproute2's keys carry a trailing space ("link ", "link_announce "):
         // kept, so that what parses `vdpa -j` parses this.
-        bool up = *config.status & kVirtioNetSLinkUp;
+        bool up = *config.status & virtio::kNetSLinkUp;
         entry["link "] = up ? "up" : "down";
-        entry["link_announce "] = bool(*config.status & kVirtioNetSAnnounce);
+        entry["link_announce "] = bool(*config.status & virtio::kNetSAnnounce);
         text += std::string("link ") + (up ? "up" : "down") + " link_announce " +
                 (entry["link_announce "].get<bool>() ? "true" : "false") + " ";
       }

@@ -1,7 +1,7 @@
-// vdpa-selftest: the vDPA self-test (kernel_ifaces/vdpa_selftest.h), run by
+// vdpa-selftest: the vDPA self-test (virtio/vdpa_selftest.h), run by
 // the daemon on a device bound to vhost_vdpa.
 #include "ctl/commands/vnetd_commands.h"
-#include "kernel_ifaces/vdpa_selftest.h"
+#include "virtio/vdpa_selftest.h"
 #include "kernel_ifaces/vdpa_sysfs.h"
 
 namespace vnet {

@@ -5,8 +5,8 @@
 
 #include <cstring>
 
-#include "kernel_ifaces/virtio/guest_memory.h"
-#include "kernel_ifaces/virtio/split_queue.h"
+#include "virtio/guest_memory.h"
+#include "virtio/split_queue.h"
 
 namespace vnet::virtio {
 namespace {

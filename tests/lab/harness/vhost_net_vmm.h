@@ -14,8 +14,8 @@
 
 #include "kernel_ifaces/result.h"
 #include "kernel_ifaces/unique_fd.h"
-#include "kernel_ifaces/virtio/guest_memory.h"
-#include "kernel_ifaces/virtio/split_queue.h"
+#include "virtio/guest_memory.h"
+#include "virtio/split_queue.h"
 #include "virtio/net_header.h"
 
 namespace vnet::lab {

@@ -1,4 +1,4 @@
-#include "kernel_ifaces/virtio/split_queue.h"
+#include "virtio/split_queue.h"
 
 #include <cstring>
 

@@ -1,4 +1,4 @@
-#include "kernel_ifaces/vdpa_selftest.h"
+#include "virtio/vdpa_selftest.h"
 
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -11,8 +11,8 @@
 #include "kernel_ifaces/unique_fd.h"
 #include "kernel_ifaces/vhost.h"
 #include "kernel_ifaces/vhost_ioctl.h"
-#include "kernel_ifaces/virtio/guest_memory.h"
-#include "kernel_ifaces/virtio/split_queue.h"
+#include "virtio/guest_memory.h"
+#include "virtio/split_queue.h"
 
 namespace vnet::vdpa {
 

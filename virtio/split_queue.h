@@ -7,7 +7,7 @@
 #include <optional>
 
 #include "kernel_ifaces/result.h"
-#include "kernel_ifaces/virtio/guest_memory.h"
+#include "virtio/guest_memory.h"
 
 namespace vnet::virtio {
 

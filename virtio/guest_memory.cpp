@@ -1,4 +1,4 @@
-#include "kernel_ifaces/virtio/guest_memory.h"
+#include "virtio/guest_memory.h"
 
 #include <sys/mman.h>
 #include <unistd.h>
