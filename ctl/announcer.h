@@ -12,7 +12,7 @@
 #include <string>
 
 #include "ctl/netdev_registry.h"
-#include "ctl/qmp/event_loop.h"
+#include "ctl/loop/event_loop.h"
 #include "ebpf/frame_injector.h"
 #include "kernel_ifaces/unique_fd.h"
 #include "qapi_types.h"
@@ -36,7 +36,7 @@ class Announcer {
   // back to a write into the tap (VNETD_ANNOUNCE_PATH=tap-write forces it).
   enum class Path { kAuto, kTapWrite };
 
-  Announcer(qmp::EventLoop& loop, NetdevRegistry& registry, Path path = Path::kAuto)
+  Announcer(EventLoop& loop, NetdevRegistry& registry, Path path = Path::kAuto)
       : loop_(loop), registry_(registry), path_(path) {}
   ~Announcer();
 
@@ -75,7 +75,7 @@ class Announcer {
   void cancel(const std::string& id);
   ebpf::FrameInjector* injector();
 
-  qmp::EventLoop& loop_;
+  EventLoop& loop_;
   NetdevRegistry& registry_;
   Path path_;
   std::map<std::string, std::unique_ptr<Timer>> timers_;

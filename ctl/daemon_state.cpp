@@ -81,13 +81,13 @@ void DaemonState::when_committed(std::function<void()> fn) {
   schedule_commit();
 }
 
-DaemonState::DaemonState(std::string dir, NetdevRegistry& registry, qmp::EventLoop& loop, state::SyncPolicy sync)
+DaemonState::DaemonState(std::string dir, NetdevRegistry& registry, EventLoop& loop, state::SyncPolicy sync)
     : journal_(std::move(dir), sync), registry_(registry), loop_(loop) {
   if (sync != state::SyncPolicy::kBackground) return;
   flusher_.emplace();
   // Made now rather than at the first commit: the daemon's fds are counted
   // once it serves (the fd-leak tests' baseline).
-  if (auto timer = qmp::LoopTimer::create(loop_, [this] { flush_journal(); })) {
+  if (auto timer = LoopTimer::create(loop_, [this] { flush_journal(); })) {
     flush_timer_ = std::move(*timer);
   } else {
     log::warning("state: " + timer.error().message);  // each commit is then handed over at once

@@ -25,8 +25,8 @@
 #include "ctl/announcer.h"
 #include "ctl/netdev_registry.h"
 #include "ctl/qmp/commit_gate.h"
-#include "ctl/qmp/event_loop.h"
-#include "ctl/qmp/loop_timer.h"
+#include "ctl/loop/event_loop.h"
+#include "ctl/loop/loop_timer.h"
 #include "ctl/state/journal_flusher.h"
 #include "ctl/state/state_journal.h"
 #include "ctl/vmm/vmm_attachments.h"
@@ -40,7 +40,7 @@ class DaemonState : public qmp::CommitGate {
   // share it, and a host crash loses at most this much.
   static constexpr unsigned kFlushIntervalMs = 1000;
 
-  DaemonState(std::string dir, NetdevRegistry& registry, qmp::EventLoop& loop,
+  DaemonState(std::string dir, NetdevRegistry& registry, EventLoop& loop,
               state::SyncPolicy sync = state::SyncPolicy::kEachCommit);
   ~DaemonState();  // what is written but not flushed is flushed first
   DaemonState(const DaemonState&) = delete;
@@ -97,7 +97,7 @@ class DaemonState : public qmp::CommitGate {
 
   state::StateJournal journal_;
   NetdevRegistry& registry_;
-  qmp::EventLoop& loop_;
+  EventLoop& loop_;
   // Changed ids in the order they changed: a new record goes after those
   // before it (a NIC after its tap), as restore needs them.
   std::vector<std::string> dirty_;
@@ -116,7 +116,7 @@ class DaemonState : public qmp::CommitGate {
   const vmm::VmmAttachments* vmm_ = nullptr;
   TeardownQueue* teardown_ = nullptr;
   std::optional<state::JournalFlusher> flusher_;  // kBackground only
-  std::unique_ptr<qmp::LoopTimer> flush_timer_;
+  std::unique_ptr<LoopTimer> flush_timer_;
 };
 
 // What load() returns for the files' contents (records and sections are

@@ -4,9 +4,9 @@
 
 namespace vnet {
 
-Result<std::unique_ptr<IdleTrim>> IdleTrim::create(qmp::EventLoop& loop, std::function<uint64_t()> changes) {
+Result<std::unique_ptr<IdleTrim>> IdleTrim::create(EventLoop& loop, std::function<uint64_t()> changes) {
   std::unique_ptr<IdleTrim> trim(new IdleTrim(std::move(changes)));
-  auto timer = qmp::LoopTimer::create(loop, [self = trim.get()] { self->tick(); });
+  auto timer = LoopTimer::create(loop, [self = trim.get()] { self->tick(); });
   if (!timer) return timer.take_error();
   trim->timer_ = std::move(*timer);
   trim->last_ = trim->changes_();

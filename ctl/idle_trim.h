@@ -10,8 +10,8 @@
 #include <functional>
 #include <memory>
 
-#include "ctl/qmp/event_loop.h"
-#include "ctl/qmp/loop_timer.h"
+#include "ctl/loop/event_loop.h"
+#include "ctl/loop/loop_timer.h"
 #include "kernel_ifaces/result.h"
 
 namespace vnet {
@@ -19,7 +19,7 @@ namespace vnet {
 class IdleTrim {
  public:
   // changes: any counter that moves with the daemon's work (the state's bytes written).
-  static Result<std::unique_ptr<IdleTrim>> create(qmp::EventLoop& loop, std::function<uint64_t()> changes);
+  static Result<std::unique_ptr<IdleTrim>> create(EventLoop& loop, std::function<uint64_t()> changes);
   uint64_t trims() const { return trims_; }
 
  private:
@@ -28,7 +28,7 @@ class IdleTrim {
   void tick();
 
   std::function<uint64_t()> changes_;
-  std::unique_ptr<qmp::LoopTimer> timer_;
+  std::unique_ptr<LoopTimer> timer_;
   uint64_t last_ = 0;
   bool busy_ = false;
   uint64_t trims_ = 0;

@@ -4,9 +4,9 @@
 
 namespace vnet {
 
-Result<std::unique_ptr<NameWaits>> NameWaits::create(qmp::EventLoop& loop, TeardownQueue& teardown) {
+Result<std::unique_ptr<NameWaits>> NameWaits::create(EventLoop& loop, TeardownQueue& teardown) {
   std::unique_ptr<NameWaits> waits(new NameWaits(teardown));
-  auto timer = qmp::LoopTimer::create(loop, [self = waits.get()] { self->check(); });
+  auto timer = LoopTimer::create(loop, [self = waits.get()] { self->check(); });
   if (!timer) return timer.take_error();
   waits->timer_ = std::move(*timer);
   return waits;

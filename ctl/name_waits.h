@@ -11,15 +11,15 @@
 #include <string>
 
 #include "backends/teardown_queue.h"
-#include "ctl/qmp/event_loop.h"
-#include "ctl/qmp/loop_timer.h"
+#include "ctl/loop/event_loop.h"
+#include "ctl/loop/loop_timer.h"
 #include "kernel_ifaces/result.h"
 
 namespace vnet {
 
 class NameWaits {
  public:
-  static Result<std::unique_ptr<NameWaits>> create(qmp::EventLoop& loop, TeardownQueue& teardown);
+  static Result<std::unique_ptr<NameWaits>> create(EventLoop& loop, TeardownQueue& teardown);
 
   // True when a link whose teardown is pending still has ifname.
   bool held(const std::string& ifname) { return teardown_.holds_name(ifname); }
@@ -40,7 +40,7 @@ class NameWaits {
     std::function<void()> then;
   };
   TeardownQueue& teardown_;
-  std::unique_ptr<qmp::LoopTimer> timer_;
+  std::unique_ptr<LoopTimer> timer_;
   std::deque<Wait> waits_;
 };
 

@@ -19,7 +19,7 @@ void ScriptRuns::run(const std::vector<std::string>& argv, std::chrono::millisec
   uint64_t key = next_key_++;
   auto run = std::make_unique<Run>(Run{std::move(*child), nullptr, std::move(done)});
   int pidfd = run->child.pidfd();
-  auto deadline = qmp::LoopTimer::create(loop_, [this, key, timeout] { end(key, true, timeout); });
+  auto deadline = LoopTimer::create(loop_, [this, key, timeout] { end(key, true, timeout); });
   // No pidfd (a kernel before 5.3), or one the loop cannot watch: the wait
   // blocks here, bounded by the timeout.
   auto exited = [this, key, timeout](uint32_t) { end(key, false, timeout); };

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "ctl/qmp/event_loop.h"
-#include "ctl/qmp/loop_timer.h"
+#include "ctl/loop/event_loop.h"
+#include "ctl/loop/loop_timer.h"
 #include "kernel_ifaces/process.h"
 #include "kernel_ifaces/result.h"
 
@@ -22,7 +22,7 @@ class ScriptRuns {
  public:
   using Done = std::function<void(Result<void>)>;
 
-  explicit ScriptRuns(qmp::EventLoop& loop) : loop_(loop) {}
+  explicit ScriptRuns(EventLoop& loop) : loop_(loop) {}
   // What still runs is killed and reaped (its done is not called).
   ~ScriptRuns();
   ScriptRuns(const ScriptRuns&) = delete;
@@ -36,12 +36,12 @@ class ScriptRuns {
  private:
   struct Run {
     process::Child child;
-    std::unique_ptr<qmp::LoopTimer> deadline;
+    std::unique_ptr<LoopTimer> deadline;
     Done done;
   };
   void end(uint64_t key, bool timed_out, std::chrono::milliseconds timeout);
 
-  qmp::EventLoop& loop_;
+  EventLoop& loop_;
   std::map<uint64_t, std::unique_ptr<Run>> runs_;
   uint64_t next_key_ = 0;
 };

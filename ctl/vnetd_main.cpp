@@ -34,7 +34,7 @@
 #include "kernel_ifaces/bpffs.h"
 #include "ctl/commands/vnetd_commands.h"
 #include "ctl/netdev_registry.h"
-#include "ctl/qmp/event_loop.h"
+#include "ctl/loop/event_loop.h"
 #include "ctl/qmp/qemu_texts.h"
 #include "ctl/qmp/qmp_server.h"
 #include "ctl/qmp/socket_access.h"
@@ -76,7 +76,7 @@ vnet::Result<vnet::UniqueFd> lock_state_dir(const std::string& dir) {
 // With WatchdogSec= in the unit, systemd expects WATCHDOG=1 at least every
 // WATCHDOG_USEC: sent from the event loop at half that, so a hung loop is
 // what stops it.
-vnet::Result<vnet::UniqueFd> start_watchdog(vnet::qmp::EventLoop& loop) {
+vnet::Result<vnet::UniqueFd> start_watchdog(vnet::EventLoop& loop) {
   uint64_t usec = 0;
   if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return vnet::UniqueFd();
   auto timer = vnet::timer_fd::create("the watchdog");
@@ -235,7 +235,7 @@ int run(const Options& options) {
                        (bpffs_mounted ? "mkdir failed" : bpffs_mounted.error().message) +
                        "): a restarted vnetd will not re-adopt them");
   }
-  auto loop = vnet::qmp::EventLoop::create();
+  auto loop = vnet::EventLoop::create();
   if (!loop) {
     vnet::log::error(loop.error().message);
     return 1;

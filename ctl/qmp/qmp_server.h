@@ -13,10 +13,10 @@
 #include <string>
 
 #include "ctl/qmp/commit_gate.h"
-#include "ctl/qmp/event_loop.h"
+#include "ctl/loop/event_loop.h"
 #include "ctl/qmp/event_sink.h"
 #include "ctl/qmp/json_framer.h"
-#include "ctl/qmp/loop_timer.h"
+#include "ctl/loop/loop_timer.h"
 #include "ctl/qmp/session.h"
 #include "ctl/qmp/socket_access.h"
 

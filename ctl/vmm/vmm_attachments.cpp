@@ -110,7 +110,7 @@ class VmmAttachments::Attachment {
                                         [this](const std::string& why) { on_closed(why); }});
     if (!monitor) return monitor.take_error();
     monitor_ = std::move(*monitor);
-    auto timer = qmp::LoopTimer::create(owner_.loop_, [this] { on_unplug_timeout(); });
+    auto timer = LoopTimer::create(owner_.loop_, [this] { on_unplug_timeout(); });
     if (!timer) return timer.take_error();
     unplug_timer_ = std::move(*timer);
     return {};
@@ -384,7 +384,7 @@ class VmmAttachments::Attachment {
   AttachmentSpec spec_;
   qapi::VmmAttachmentState state_ = qapi::VmmAttachmentState::attaching;
   std::unique_ptr<VmmMonitor> monitor_;
-  std::unique_ptr<qmp::LoopTimer> unplug_timer_;
+  std::unique_ptr<LoopTimer> unplug_timer_;
   std::shared_ptr<qmp::DeferredReply> reply_;
   std::vector<HandedFd> fds_;
   std::vector<std::string> sent_names_;
@@ -401,7 +401,7 @@ class VmmAttachments::Attachment {
   std::string last_error_;
 };
 
-VmmAttachments::VmmAttachments(qmp::EventLoop& loop, qmp::EventSink& events, FilterProgrammer program,
+VmmAttachments::VmmAttachments(EventLoop& loop, qmp::EventSink& events, FilterProgrammer program,
                                StateSaver save)
     : loop_(loop), events_(events), program_(std::move(program)), save_(std::move(save)) {}
 

@@ -13,9 +13,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ctl/qmp/event_loop.h"
+#include "ctl/loop/event_loop.h"
 #include "ctl/qmp/event_sink.h"
-#include "ctl/qmp/loop_timer.h"
+#include "ctl/loop/loop_timer.h"
 #include "ctl/qapi/qmp_error.h"
 #include "ctl/qmp/session.h"
 #include "ctl/vmm/vmm_monitor.h"
@@ -61,7 +61,7 @@ class VmmAttachments {
   // How long vmm-detach waits for the guest to release a hot-plugged device.
   static constexpr unsigned kUnplugTimeoutMs = 10000;
 
-  VmmAttachments(qmp::EventLoop& loop, qmp::EventSink& events, FilterProgrammer program, StateSaver save);
+  VmmAttachments(EventLoop& loop, qmp::EventSink& events, FilterProgrammer program, StateSaver save);
   ~VmmAttachments();
 
   bool attached(const std::string& nic) const { return attachments_.count(nic) > 0; }
@@ -86,7 +86,7 @@ class VmmAttachments {
   // (its own callbacks may be running).
   void retire(const std::string& nic);
 
-  qmp::EventLoop& loop_;
+  EventLoop& loop_;
   qmp::EventSink& events_;
   FilterProgrammer program_;
   StateSaver save_;

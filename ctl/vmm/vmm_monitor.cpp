@@ -39,7 +39,7 @@ Error connect_error(int errnum, const std::string& path) {
 
 }  // namespace
 
-Result<std::unique_ptr<VmmMonitor>> VmmMonitor::connect(qmp::EventLoop& loop, const std::string& path,
+Result<std::unique_ptr<VmmMonitor>> VmmMonitor::connect(EventLoop& loop, const std::string& path,
                                                         Handlers handlers) {
   sockaddr_un addr{};
   if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
@@ -55,7 +55,7 @@ Result<std::unique_ptr<VmmMonitor>> VmmMonitor::connect(qmp::EventLoop& loop, co
 
   std::unique_ptr<VmmMonitor> monitor(new VmmMonitor(loop, path, std::move(fd), std::move(handlers)));
   VmmMonitor* self = monitor.get();
-  auto timer = qmp::LoopTimer::create(loop, [self] { self->on_timeout(); });
+  auto timer = LoopTimer::create(loop, [self] { self->on_timeout(); });
   if (!timer) return timer.take_error();
   monitor->timer_ = std::move(*timer);
   if (auto added = loop.add(self->fd_.get(), EPOLLIN, [self](uint32_t events) { self->on_socket(events); });

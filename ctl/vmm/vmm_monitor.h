@@ -14,9 +14,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ctl/qmp/event_loop.h"
+#include "ctl/loop/event_loop.h"
 #include "ctl/qmp/json_framer.h"
-#include "ctl/qmp/loop_timer.h"
+#include "ctl/loop/loop_timer.h"
 #include "kernel_ifaces/result.h"
 #include "kernel_ifaces/unique_fd.h"
 
@@ -53,7 +53,7 @@ class VmmMonitor {
   // Starts connecting to the UNIX socket at path. An error here (no such
   // socket, nothing listening) is immediate; the rest arrives through
   // handlers, never from inside this call.
-  static Result<std::unique_ptr<VmmMonitor>> connect(qmp::EventLoop& loop, const std::string& path,
+  static Result<std::unique_ptr<VmmMonitor>> connect(EventLoop& loop, const std::string& path,
                                                      Handlers handlers);
   ~VmmMonitor();
   VmmMonitor(const VmmMonitor&) = delete;
@@ -77,7 +77,7 @@ class VmmMonitor {
     ReplyHandler handler;
   };
 
-  VmmMonitor(qmp::EventLoop& loop, std::string path, UniqueFd fd, Handlers handlers)
+  VmmMonitor(EventLoop& loop, std::string path, UniqueFd fd, Handlers handlers)
       : loop_(loop), path_(std::move(path)), fd_(std::move(fd)), handlers_(std::move(handlers)) {}
 
   void on_socket(uint32_t events);
@@ -87,11 +87,11 @@ class VmmMonitor {
   bool flush();
   void fail(const std::string& why);
 
-  qmp::EventLoop& loop_;
+  EventLoop& loop_;
   std::string path_;
   UniqueFd fd_;
   Handlers handlers_;
-  std::unique_ptr<qmp::LoopTimer> timer_;
+  std::unique_ptr<LoopTimer> timer_;
   qmp::JsonFramer framer_;
   State state_ = State::greeting;
   std::deque<Pending> queue_;

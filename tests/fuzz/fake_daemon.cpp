@@ -167,7 +167,7 @@ void FakeDaemon::Sink::emit(std::string_view name, json data) {
 
 FakeDaemon::FakeDaemon()
     : resources_{hubs_, shared().teardown, shared().rtnl, shared().acl, "", nullptr, ProgramPolicy{}, fake_backend} {
-  auto loop = qmp::EventLoop::create();
+  auto loop = EventLoop::create();
   contract(static_cast<bool>(loop), "epoll_create");
   loop_ = std::move(*loop);
   announcer_ = std::make_unique<Announcer>(*loop_, registry_);

@@ -45,7 +45,7 @@ class FakeDaemon {
   DaemonResources resources_;
   NetdevRegistry registry_;
   Sink events_;
-  std::unique_ptr<qmp::EventLoop> loop_;
+  std::unique_ptr<EventLoop> loop_;
   std::unique_ptr<Announcer> announcer_;
   std::unique_ptr<VnetdCommands> commands_;
   std::unique_ptr<qmp::Session> session_;

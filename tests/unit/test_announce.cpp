@@ -49,7 +49,7 @@ TEST(Announce, HugeStepsSaturateAtMaxInsteadOfOverflowing) {
 // time far in the past overflow when it is resumed (found by
 // tests/fuzz/fuzz_qmp and fuzz_state under UBSan).
 TEST(Announce, DueTimesSaturateInsteadOfOverflowing) {
-  auto loop = qmp::EventLoop::create();
+  auto loop = EventLoop::create();
   ASSERT_TRUE(loop);
   NetdevRegistry registry;
   Announcer announcer(**loop, registry);

@@ -9,7 +9,7 @@
 
 #include "ctl/announcer.h"
 #include "ctl/daemon_state.h"
-#include "ctl/qmp/loop_timer.h"
+#include "ctl/loop/loop_timer.h"
 
 namespace vnet {
 namespace state {
@@ -32,7 +32,7 @@ class DaemonStateTest : public ::testing::TestWithParam<state::SyncPolicy> {
 };
 
 TEST_P(DaemonStateTest, ACommitIsFlushedFromTheLoopAfterTheInterval) {
-  auto loop = qmp::EventLoop::create();
+  auto loop = EventLoop::create();
   ASSERT_TRUE(loop);
   NetdevRegistry registry;
   Announcer announcer(**loop, registry);
@@ -53,7 +53,7 @@ TEST_P(DaemonStateTest, ACommitIsFlushedFromTheLoopAfterTheInterval) {
   // Each-commit owes no flush: waiting past one interval shows none comes.
   auto give_up = std::chrono::milliseconds(DaemonState::kFlushIntervalMs *
                                            (GetParam() == state::SyncPolicy::kBackground ? 6 : 3) / 2);
-  std::unique_ptr<qmp::LoopTimer> poll;
+  std::unique_ptr<LoopTimer> poll;
   auto check = [&] {
     bool flushed = state.background_flushes() > 0;
     auto waited = std::chrono::steady_clock::now() - started;
@@ -64,7 +64,7 @@ TEST_P(DaemonStateTest, ACommitIsFlushedFromTheLoopAfterTheInterval) {
       poll->arm_ms(20);
     }
   };
-  auto made = qmp::LoopTimer::create(**loop, check);
+  auto made = LoopTimer::create(**loop, check);
   ASSERT_TRUE(made);
   poll = std::move(*made);
   poll->arm_ms(20);

@@ -8,7 +8,7 @@ namespace vnet {
 namespace {
 
 TEST(IdleTrim, TrimsOnceAfterABurstAndNotWhileIdleOrBusy) {
-  auto loop = qmp::EventLoop::create();
+  auto loop = EventLoop::create();
   ASSERT_TRUE(loop);
   uint64_t changes = 0;
   auto trim = IdleTrim::create(**loop, [&changes] { return changes; });
@@ -16,8 +16,8 @@ TEST(IdleTrim, TrimsOnceAfterABurstAndNotWhileIdleOrBusy) {
   // Idle for 600 ms, then a change every 50 ms for 1 s, then idle again.
   int step = 0;
   uint64_t trims_before_burst = 99, trims_in_burst = 99;
-  std::unique_ptr<qmp::LoopTimer> work;
-  auto made = qmp::LoopTimer::create(**loop, [&] {
+  std::unique_ptr<LoopTimer> work;
+  auto made = LoopTimer::create(**loop, [&] {
     if (step == 0) trims_before_burst = (*trim)->trims();
     if (step < 20) {
       changes++;
@@ -30,7 +30,7 @@ TEST(IdleTrim, TrimsOnceAfterABurstAndNotWhileIdleOrBusy) {
   ASSERT_TRUE(made);
   work = std::move(*made);
   work->arm_ms(600);
-  auto stop = qmp::LoopTimer::create(**loop, [&loop] { (*loop)->stop(); });
+  auto stop = LoopTimer::create(**loop, [&loop] { (*loop)->stop(); });
   ASSERT_TRUE(stop);
   (*stop)->arm_ms(2600);
   (*loop)->run();

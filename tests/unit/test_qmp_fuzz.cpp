@@ -91,7 +91,7 @@ TEST(QmpFuzz, EveryRequestGetsOneWellFormedReplyAndNothingIsLeft) {
   struct : EventSink {
     void emit(std::string_view, json) override {}
   } events;
-  auto loop = qmp::EventLoop::create();
+  auto loop = EventLoop::create();
   ASSERT_TRUE(loop);
   Announcer announcer(**loop, registry);
   VnetdCommands commands(registry, resources, events, announcer);

@@ -77,7 +77,7 @@ class SessionTest : public ::testing::Test {
   DaemonResources resources{hubs, teardown, rtnl, acl};
   NetdevRegistry registry;
   NullSink events;
-  std::unique_ptr<qmp::EventLoop> loop = std::move(qmp::EventLoop::create().value());
+  std::unique_ptr<EventLoop> loop = std::move(EventLoop::create().value());
   Announcer announcer{*loop, registry};
   VnetdCommands commands{registry, resources, events, announcer};
   Session session{commands};

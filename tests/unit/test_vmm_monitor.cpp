@@ -85,7 +85,7 @@ class FakeVmm {
 };
 
 struct Loop {
-  std::unique_ptr<qmp::EventLoop> loop = std::move(*qmp::EventLoop::create());
+  std::unique_ptr<EventLoop> loop = std::move(*EventLoop::create());
 };
 
 TEST(VmmMonitor, NegotiatesThenSendsACommandWithItsFd) {

@@ -1,10 +1,10 @@
-#include "ctl/qmp/loop_timer.h"
+#include "ctl/loop/loop_timer.h"
 
 #include <sys/epoll.h>
 
 #include "kernel_ifaces/timer_fd.h"
 
-namespace vnet::qmp {
+namespace vnet {
 
 Result<std::unique_ptr<LoopTimer>> LoopTimer::create(EventLoop& loop, std::function<void()> on_expiry) {
   auto fd = timer_fd::create("a loop timer");
@@ -33,4 +33,4 @@ void LoopTimer::disarm() {
   armed_ = false;
 }
 
-}  // namespace vnet::qmp
+}  // namespace vnet

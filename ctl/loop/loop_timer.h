@@ -4,11 +4,11 @@
 
 #include <functional>
 
-#include "ctl/qmp/event_loop.h"
+#include "ctl/loop/event_loop.h"
 #include "kernel_ifaces/result.h"
 #include "kernel_ifaces/unique_fd.h"
 
-namespace vnet::qmp {
+namespace vnet {
 
 class LoopTimer {
  public:
@@ -32,4 +32,4 @@ class LoopTimer {
   bool armed_ = false;
 };
 
-}  // namespace vnet::qmp
+}  // namespace vnet

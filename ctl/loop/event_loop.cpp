@@ -1,10 +1,10 @@
-#include "ctl/qmp/event_loop.h"
+#include "ctl/loop/event_loop.h"
 
 #include <sys/epoll.h>
 
 #include <cerrno>
 
-namespace vnet::qmp {
+namespace vnet {
 
 Result<std::unique_ptr<EventLoop>> EventLoop::create() {
   UniqueFd fd(epoll_create1(EPOLL_CLOEXEC));
@@ -68,4 +68,4 @@ int EventLoop::run() {
   return 0;
 }
 
-}  // namespace vnet::qmp
+}  // namespace vnet

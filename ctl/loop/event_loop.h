@@ -12,7 +12,7 @@
 #include "kernel_ifaces/result.h"
 #include "kernel_ifaces/unique_fd.h"
 
-namespace vnet::qmp {
+namespace vnet {
 
 class EventLoop {
  public:
@@ -39,4 +39,4 @@ class EventLoop {
   bool stopping_ = false;
 };
 
-}  // namespace vnet::qmp
+}  // namespace vnet
