@@ -80,16 +80,8 @@ Created create_tap(const qapi::Netdev& netdev, DaemonResources& r, const Backend
   return from(tap::TapBackend::create(*plan, env));
 }
 
-// The bridge netdev: a new tap on a bridge, natively unless helper= names an
-// external helper (QEMU always runs qemu-bridge-helper).
 Created create_bridge(const qapi::Netdev& netdev, DaemonResources& r, const BackendRequest& request) {
-  const auto& options = std::get<qapi::NetdevBridgeOptions>(netdev.u);
-  tap::TapPlan plan;
-  plan.bridge = options.br.value_or(tap::kDefaultBridge);
-  if (options.helper) {
-    plan.source = tap::Source::helper;
-    plan.helper = *options.helper;
-  }
+  tap::TapPlan plan = tap::plan_bridge(std::get<qapi::NetdevBridgeOptions>(netdev.u));
   if (auto allowed = apply_program_policy(plan, r.programs, bool(request.restore_tap)); !allowed) {
     return generic_error(allowed.error().message);
   }

@@ -8,11 +8,11 @@
 
 #include "ctl/program_policy.h"
 #include "backends/backend.h"
-#include "backends/bridge/bridge_acl.h"
+#include "backends/tap/bridge/bridge_acl.h"
 #include "backends/datapath/frame_loop.h"
 #include "backends/hubport/hub.h"
 #include "backends/tap/tap_backend.h"
-#include "backends/teardown_queue.h"
+#include "backends/tap/teardown_queue.h"
 #include "ctl/qapi/qmp_error.h"
 #include "kernel_ifaces/rtnl.h"
 #include "kernel_ifaces/unique_fd.h"

@@ -21,7 +21,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "backends/teardown_queue.h"
+#include "backends/tap/teardown_queue.h"
 #include "ctl/announcer.h"
 #include "ctl/netdev_registry.h"
 #include "ctl/qmp/commit_gate.h"

@@ -10,7 +10,7 @@
 #include <memory>
 #include <string>
 
-#include "backends/teardown_queue.h"
+#include "backends/tap/teardown_queue.h"
 #include "ctl/loop/event_loop.h"
 #include "ctl/loop/loop_timer.h"
 #include "kernel_ifaces/result.h"

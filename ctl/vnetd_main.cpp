@@ -17,10 +17,10 @@
 
 #include <CLI/CLI.hpp>
 
-#include "backends/bridge/bridge_acl.h"
+#include "backends/tap/bridge/bridge_acl.h"
 #include "backends/hubport/hub.h"
 #include "backends/nic/nic_backend.h"
-#include "backends/teardown_queue.h"
+#include "backends/tap/teardown_queue.h"
 #include "ctl/access/access_policy.h"
 #include "ctl/config/daemon_config.h"
 #include "ctl/idle_trim.h"

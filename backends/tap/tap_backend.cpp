@@ -10,8 +10,8 @@
 #include <cstring>
 #include <fstream>
 
-#include "backends/bridge/bridge_attach.h"
-#include "backends/bridge/bridge_helper.h"
+#include "backends/tap/bridge/bridge_attach.h"
+#include "backends/tap/bridge/bridge_helper.h"
 #include "kernel_ifaces/fd_flags.h"
 #include "kernel_ifaces/log.h"
 #include "kernel_ifaces/utf8.h"

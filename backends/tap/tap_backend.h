@@ -8,11 +8,11 @@
 #include <optional>
 
 #include "backends/backend.h"
-#include "backends/bridge/bridge_acl.h"
+#include "backends/tap/bridge/bridge_acl.h"
 #include "backends/datapath/frame_loop.h"
 #include "backends/tap/tap_plan.h"
 #include "backends/tap/tap_port.h"
-#include "backends/teardown_queue.h"
+#include "backends/tap/teardown_queue.h"
 #include "kernel_ifaces/rtnl.h"
 #include "kernel_ifaces/unique_fd.h"
 

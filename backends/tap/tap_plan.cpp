@@ -100,4 +100,14 @@ Result<TapPlan> plan_tap(const qapi::NetdevTapOptions& o) {
   return plan;
 }
 
+TapPlan plan_bridge(const qapi::NetdevBridgeOptions& options) {
+  TapPlan plan;
+  plan.bridge = options.br.value_or(kDefaultBridge);
+  if (options.helper) {
+    plan.source = Source::helper;
+    plan.helper = *options.helper;
+  }
+  return plan;
+}
+
 }  // namespace vnet::tap

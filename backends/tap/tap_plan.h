@@ -56,6 +56,9 @@ struct TapPlan {
 // Checks the combination of options; the error texts are QEMU's where QEMU
 // refuses the same thing.
 Result<TapPlan> plan_tap(const qapi::NetdevTapOptions& options);
+// The bridge netdev: a new tap on `br` (br0 by default), natively unless
+// `helper` names an external helper (QEMU always runs qemu-bridge-helper).
+TapPlan plan_bridge(const qapi::NetdevBridgeOptions& options);
 
 // "a:b:c" -> {"a","b","c"}, as QEMU's get_fds().
 std::vector<std::string> split_fd_names(const std::string& list);

@@ -16,7 +16,7 @@
 #include <sstream>
 #include <string>
 
-#include "backends/bridge/bridge_acl.h"
+#include "backends/tap/bridge/bridge_acl.h"
 #include "tests/fuzz/fake_daemon.h"
 
 namespace {

@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "backends/bridge/bridge_acl.h"
+#include "backends/tap/bridge/bridge_acl.h"
 #include "backends/tap/tap_plan.h"
 
 namespace vnet {
@@ -28,6 +28,19 @@ TEST(TapPlan, DefaultsCreateOneQueueWithVnetHdrAndNoScripts) {
   EXPECT_FALSE(plan->vnet_hdr_required);
   EXPECT_EQ(plan->script, "");
   EXPECT_EQ(plan->vhost, tap::VhostMode::off);
+}
+
+TEST(TapPlan, ABridgeNetdevIsANewTapOnBr0UnlessToldOtherwise) {
+  tap::TapPlan plain = tap::plan_bridge({});
+  EXPECT_EQ(plain.bridge, "br0");
+  EXPECT_NE(plain.source, tap::Source::helper);
+  qapi::NetdevBridgeOptions options;
+  options.br = "vnbr7";
+  options.helper = "/usr/lib/qemu/qemu-bridge-helper";
+  tap::TapPlan helped = tap::plan_bridge(options);
+  EXPECT_EQ(helped.bridge, "vnbr7");
+  EXPECT_EQ(helped.source, tap::Source::helper);
+  EXPECT_EQ(helped.helper, "/usr/lib/qemu/qemu-bridge-helper");
 }
 
 TEST(TapPlan, FdExcludesOtherSources) {

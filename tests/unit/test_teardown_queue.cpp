@@ -10,7 +10,7 @@
 #include <chrono>
 #include <thread>
 
-#include "backends/teardown_queue.h"
+#include "backends/tap/teardown_queue.h"
 #include "kernel_ifaces/tun.h"
 
 namespace vnet {

@@ -1,4 +1,4 @@
-#include "backends/bridge/bridge_helper.h"
+#include "backends/tap/bridge/bridge_helper.h"
 
 #include <poll.h>
 #include <sys/socket.h>

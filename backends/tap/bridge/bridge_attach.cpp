@@ -1,4 +1,4 @@
-#include "backends/bridge/bridge_attach.h"
+#include "backends/tap/bridge/bridge_attach.h"
 
 namespace vnet::bridge {
 

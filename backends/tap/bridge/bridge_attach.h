@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "backends/bridge/bridge_acl.h"
+#include "backends/tap/bridge/bridge_acl.h"
 #include "kernel_ifaces/rtnl.h"
 
 namespace vnet::bridge {

@@ -1,4 +1,4 @@
-#include "backends/bridge/bridge_acl.h"
+#include "backends/tap/bridge/bridge_acl.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

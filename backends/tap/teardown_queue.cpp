@@ -1,4 +1,4 @@
-#include "backends/teardown_queue.h"
+#include "backends/tap/teardown_queue.h"
 
 #include <net/if.h>
 #include <sys/random.h>
