@@ -180,186 +180,257 @@ void raise_fd_limit() {
 // given back when freed.
 void keep_large_blocks_mapped() { mallopt(M_MMAP_THRESHOLD, 256 * 1024); }
 
+using json = nlohmann::ordered_json;
+
+// What a start reads before it makes anything: a bad one is status 2.
+struct StartInputs {
+  std::optional<vnet::config::DaemonConfig> config;
+  vnet::access::AccessPolicy access_policy;
+  vnet::qmp::SocketAccess socket_access;
+  vnet::bridge::BridgeAcl bridge_acl;
+};
+
+vnet::Result<StartInputs> read_start_inputs(const Options& options) {
+  StartInputs inputs;
+  if (!options.config_file.empty()) {
+    auto loaded = vnet::config::load(options.config_file);
+    if (!loaded) return loaded.take_error();
+    inputs.config = std::move(*loaded);
+  }
+  if (auto loaded = load_access(options, inputs.config, inputs.access_policy); !loaded) return loaded.take_error();
+  auto access = vnet::qmp::parse_socket_access(options.socket_mode, options.socket_group);
+  if (!access) return access.take_error();
+  inputs.socket_access = std::move(*access);
+  auto acl = vnet::bridge::BridgeAcl::load(options.bridge_acl);
+  if (!acl) return acl.take_error();
+  inputs.bridge_acl = std::move(*acl);
+  return inputs;
+}
+
+// NICs' filter maps are pinned on a bpffs in the state dir, so that a
+// restarted daemon re-adopts them (and the filters never stop in between).
+struct PinRoots {
+  std::string bpf_dir;
+  bool mounted_here = false;          // this start mounted the bpffs
+  std::string rx_filter, anti_spoof;  // empty: not pinned
+};
+
+PinRoots prepare_pin_roots(const std::string& state_dir) {
+  PinRoots roots{state_dir + "/bpf"};
+  auto mounted = vnet::bpffs::ensure_mounted(roots.bpf_dir);
+  if (mounted) {
+    roots.mounted_here = *mounted;
+    // bpffs refuses names with a dot (they are its own).
+    roots.rx_filter = roots.bpf_dir + "/rx_filter_v" + std::to_string(RX_FILTER_LAYOUT_VERSION);
+    if (mkdir(roots.rx_filter.c_str(), 0700) < 0 && errno != EEXIST) roots.rx_filter.clear();
+    roots.anti_spoof = roots.bpf_dir + "/anti_spoof_v" + std::to_string(ANTI_SPOOF_LAYOUT_VERSION);
+    if (mkdir(roots.anti_spoof.c_str(), 0700) < 0 && errno != EEXIST) roots.anti_spoof.clear();
+  }
+  if (roots.rx_filter.empty()) {
+    vnet::log::warning("rx filter maps are not pinned (" + (mounted ? "mkdir failed" : mounted.error().message) +
+                       "): a restarted vnetd will not re-adopt them");
+  }
+  return roots;
+}
+
+// Devices of netdevs deleted before a crash, which their teardown had not
+// removed yet: removed now, so nothing vnetd made is left unaccounted for.
+void remove_devices_of_deleted_netdevs(const vnet::DaemonState& state, vnet::rtnl::Rtnl& rtnl) {
+  for (const auto& gone : state.teardowns()) {
+    auto link = rtnl.get_link(gone.ifname);
+    if (link && link->ifindex == gone.ifindex) {
+      if (auto deleted = rtnl.delete_link(gone.ifindex); !deleted) {
+        vnet::log::error("restore: removing " + gone.ifname + " of a deleted netdev: " + deleted.error().message);
+      }
+    }
+  }
+}
+
+// The netdevs and announce timers of the state a daemon before us left.
+// false: a member of the wrong type (a hand-edited or foreign file), which
+// stops vnetd naming the file, as one that does not parse does: starting
+// without the record could leave its device behind.
+bool restore_netdevs(const json& previous, vnet::VnetdCommands& commands, vnet::Announcer& announcer,
+                     const std::string& state_path) {
+  try {
+    size_t restored = 0;
+    for (const auto& record : previous["netdevs"]) {
+      if (auto done = commands.restore_netdev(record); done) {
+        restored++;
+      } else {
+        vnet::log::error("restore: netdev '" + record.value("id", std::string("?")) + "' not re-adopted: " +
+                         done.error().message);
+      }
+    }
+    size_t timers = 0;
+    for (const auto& timer : vnet::announce_timers(previous)) {
+      if (auto resumed = announcer.resume(timer); resumed) timers++;
+      else vnet::log::error("restore: announce timer: " + resumed.error().message);
+    }
+    vnet::log::info("re-adopted " + std::to_string(restored) + " of " + std::to_string(previous["netdevs"].size()) +
+                    " netdevs and " + std::to_string(timers) + " announce timers from " + state_path);
+    return true;
+  } catch (const nlohmann::json::exception& e) {
+    vnet::log::error(state_path + ": a record has a member of the wrong type (" + e.what() +
+                     "): move the state dir away to start afresh");
+    return false;
+  }
+}
+
+// NICs attached to running VMMs (vmm-attach): reconnected to those still
+// running, whose current filter is read again.
+void resume_vmm_attachments(const json& previous, vnet::VnetdCommands& commands,
+                            vnet::vmm::VmmAttachments& attachments) {
+  for (auto& spec : vnet::vmm_attachments(previous)) {
+    if (!commands.has_netdev(spec.nic)) {
+      vnet::log::error("restore: VMM attachment of NIC '" + spec.nic + "' dropped: the NIC was not re-adopted");
+      continue;
+    }
+    attachments.resume(std::move(spec));
+  }
+}
+
+// --config: its netdevs (those a restart did not bring back already), then
+// its rules over every device there is.
+void apply_config(const std::string& config_file, const vnet::config::DaemonConfig& config,
+                  vnet::VnetdCommands& commands, vnet::DeviceRules& rules) {
+  for (const auto& netdev : config.netdevs) {
+    std::string id = netdev.arguments.value("id", "");
+    if (commands.has_netdev(id)) continue;
+    if (auto added = commands.adopt_netdev(netdev.arguments, std::nullopt); !added) {
+      vnet::log::error(netdev.where + ": netdev '" + id + "': " + added.error().message);
+    }
+  }
+  size_t applied = rules.scan();
+  vnet::log::info("config " + config_file + ": " + std::to_string(config.netdevs.size()) + " netdevs, " +
+                  std::to_string(config.rules.size()) + " rules (" + std::to_string(applied) +
+                  " applied to devices present)");
+}
+
+// QMP on its socket (made here, or passed by systemd: `created` says which).
+vnet::Result<void> start_serving(const Options& options, const StartInputs& inputs, vnet::qmp::QmpServer& server,
+                                 bool& created) {
+  auto listener = qmp_listener(options, inputs.socket_access, created);
+  if (!listener) return listener.take_error();
+  if (auto served = server.serve(std::move(listener.value())); !served) return served;
+  const auto& rules = inputs.access_policy.rules();
+  vnet::log::info("serving QMP on " + (created ? options.socket_path : "the socket systemd passed") + " (" +
+                  (rules.empty() ? "root only" : std::to_string(rules.size()) + " access rules") + ")");
+  return {};
+}
+
+// Until the daemon serves, a failure to start leaves every device it
+// re-adopted where it was (VMs use them), as --keep-devices does; and a
+// bpffs this start mounted, with nothing re-adopted on it, is unmounted.
+struct UndoUnlessServing {
+  vnet::NetdevRegistry& registry;
+  const PinRoots& pins;
+  bool armed = true;
+  ~UndoUnlessServing() {
+    if (!armed) return;
+    for (const auto& entry : registry.all()) entry->backend->keep_on_exit();
+    if (pins.mounted_here && registry.all().empty()) (void)vnet::bpffs::unmount(pins.bpf_dir);
+  }
+};
+
+// The server is the event sink the commands emit into; it is built after
+// them, so they are given this, which forwards to it once it is there.
+struct ForwardingSink : vnet::qmp::EventSink {
+  vnet::qmp::EventSink* target = nullptr;
+  void emit(std::string_view name, nlohmann::ordered_json data) override {
+    if (target) target->emit(name, std::move(data));
+  }
+};
+
+// --keep-devices leaves devices, filters, pins and the state file for the
+// next vnetd; otherwise everything goes, the bpffs this start mounted too.
+void shut_down(const Options& options, const PinRoots& pins, vnet::NetdevRegistry& registry,
+               vnet::VnetdCommands& commands, vnet::DaemonState& state) {
+  if (options.keep_devices) {
+    for (const auto& entry : registry.all()) entry->backend->keep_on_exit();
+    if (auto saved = state.save_now(); !saved) vnet::log::error(saved.error().message);
+    commands.set_state(nullptr);
+    registry.clear();
+    return;
+  }
+  commands.set_state(nullptr);
+  registry.clear();
+  state.discard();
+  if (pins.mounted_here) (void)vnet::bpffs::unmount(pins.bpf_dir);
+}
+
+// Fails with status 1, the reason logged.
+int failed(const vnet::Error& error) {
+  vnet::log::error(error.message);
+  return 1;
+}
+
 int run(const Options& options) {
   signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
   keep_large_blocks_mapped();
-  std::optional<vnet::config::DaemonConfig> config;
-  if (!options.config_file.empty()) {
-    auto loaded = vnet::config::load(options.config_file);
-    if (!loaded) {
-      vnet::log::error(loaded.error().message);
-      return 2;
-    }
-    config = std::move(*loaded);
-  }
-  vnet::access::AccessPolicy access_policy;
-  if (auto loaded = load_access(options, config, access_policy); !loaded) {
-    vnet::log::error(loaded.error().message);
+  auto inputs = read_start_inputs(options);
+  if (!inputs) {
+    vnet::log::error(inputs.error().message);
     return 2;
   }
-  auto access = vnet::qmp::parse_socket_access(options.socket_mode, options.socket_group);
-  if (!access) {
-    vnet::log::error(access.error().message);
-    return 2;
-  }
-  // A configuration file, read before anything is made: a bad one is status 2.
-  auto acl = vnet::bridge::BridgeAcl::load(options.bridge_acl);
-  if (!acl) {
-    vnet::log::error(acl.error().message);
-    return 2;
-  }
-  if (auto made = make_dir(options.state_dir); !made) {
-    vnet::log::error(made.error().message);
-    return 1;
-  }
+  if (auto made = make_dir(options.state_dir); !made) return failed(made.error());
   auto state_lock = lock_state_dir(options.state_dir);
-  if (!state_lock) {
-    vnet::log::error(state_lock.error().message);
-    return 1;
-  }
-  // NICs' rx filter maps are pinned here, so that a restarted daemon
-  // re-adopts them (and the filter never stops in between).
-  const std::string bpf_dir = options.state_dir + "/bpf";
-  auto bpffs_mounted = vnet::bpffs::ensure_mounted(bpf_dir);
-  std::string pin_root, anti_spoof_pin_root;
-  if (bpffs_mounted) {
-    // bpffs refuses names with a dot (they are its own).
-    pin_root = bpf_dir + "/rx_filter_v" + std::to_string(RX_FILTER_LAYOUT_VERSION);
-    if (mkdir(pin_root.c_str(), 0700) < 0 && errno != EEXIST) pin_root.clear();
-    anti_spoof_pin_root = bpf_dir + "/anti_spoof_v" + std::to_string(ANTI_SPOOF_LAYOUT_VERSION);
-    if (mkdir(anti_spoof_pin_root.c_str(), 0700) < 0 && errno != EEXIST) anti_spoof_pin_root.clear();
-  }
-  if (pin_root.empty()) {
-    vnet::log::warning("rx filter maps are not pinned (" +
-                       (bpffs_mounted ? "mkdir failed" : bpffs_mounted.error().message) +
-                       "): a restarted vnetd will not re-adopt them");
-  }
-  auto loop = vnet::EventLoop::create();
-  if (!loop) {
-    vnet::log::error(loop.error().message);
-    return 1;
-  }
-  auto signals = stop_signals_fd();
-  if (!signals) {
-    vnet::log::error(signals.error().message);
-    return 1;
-  }
-  (void)(*loop)->add(signals->get(), EPOLLIN, [&](uint32_t) { (*loop)->stop(); });
+  if (!state_lock) return failed(state_lock.error());
+  const PinRoots pins = prepare_pin_roots(options.state_dir);
 
+  auto loop = vnet::EventLoop::create();
+  if (!loop) return failed(loop.error());
+  auto signals = stop_signals_fd();
+  if (!signals) return failed(signals.error());
+  (void)(*loop)->add(signals->get(), EPOLLIN, [&](uint32_t) { (*loop)->stop(); });
   auto rtnl = vnet::rtnl::Rtnl::connect();
-  if (!rtnl) {
-    vnet::log::error(rtnl.error().message);
-    return 1;
-  }
+  if (!rtnl) return failed(rtnl.error());
   // Declared before the registry: backends use them until they are gone.
   vnet::HubSet hubs;
   vnet::TeardownQueue teardown;
   // The userspace datapath's io_uring, driven from this loop.
   auto frames = vnet::datapath::FrameLoop::create();
-  if (!frames) {
-    vnet::log::error(frames.error().message);
-    return 1;
-  }
+  if (!frames) return failed(frames.error());
   (void)(*loop)->add((*frames)->event_fd(), EPOLLIN, [&frames](uint32_t) { (*frames)->process(); });
-  vnet::DaemonResources resources{hubs, teardown, *rtnl, *acl, pin_root, frames->get()};
-  resources.anti_spoof_pin_root = anti_spoof_pin_root;
-  if (config) resources.programs = config->programs;
+  vnet::DaemonResources resources{hubs, teardown, *rtnl, inputs->bridge_acl, pins.rx_filter, frames->get()};
+  resources.anti_spoof_pin_root = pins.anti_spoof;
+  if (inputs->config) resources.programs = inputs->config->programs;
+
   vnet::NetdevRegistry registry;
-  // Until the daemon serves, a failure to start leaves every device it
-  // re-adopted where it was (VMs use them), as --keep-devices does.
-  struct KeepDevicesUnlessServing {
-    vnet::NetdevRegistry& registry;
-    bool armed = true;
-    ~KeepDevicesUnlessServing() {
-      if (!armed) return;
-      for (const auto& entry : registry.all()) entry->backend->keep_on_exit();
-    }
-  } keep_until_serving{registry};
-  // The server is the event sink the commands emit into; it is built first
-  // with a forwarding sink so that each can refer to the other.
-  struct ForwardingSink : vnet::qmp::EventSink {
-    vnet::qmp::EventSink* target = nullptr;
-    void emit(std::string_view name, nlohmann::ordered_json data) override {
-      if (target) target->emit(name, std::move(data));
-    }
-  } events;
+  UndoUnlessServing undo_until_serving{registry, pins};
+  ForwardingSink events;
   const char* forced_path = std::getenv("VNETD_ANNOUNCE_PATH");
   vnet::Announcer announcer(**loop, registry,
                             forced_path && std::string(forced_path) == "tap-write" ? vnet::Announcer::Path::kTapWrite
                                                                                    : vnet::Announcer::Path::kAuto);
   vnet::VnetdCommands commands(registry, resources, events, announcer);
   auto name_waits = vnet::NameWaits::create(**loop, teardown);
-  if (!name_waits) {
-    vnet::log::error(name_waits.error().message);
-    return 1;
-  }
+  if (!name_waits) return failed(name_waits.error());
   commands.set_name_waits(name_waits->get());
   // Up-scripts run off the loop; what still runs at exit is killed.
   vnet::ScriptRuns script_runs(**loop);
   commands.set_script_runs(&script_runs);
   vnet::qmp::QmpServer server(**loop, commands);
   events.target = &server;
-  access_policy.set_owner_lookup([&commands](const std::string& id) { return commands.netdev_owner(id); });
-  server.set_access_policy(access_policy);
+  inputs->access_policy.set_owner_lookup([&commands](const std::string& id) { return commands.netdev_owner(id); });
+  server.set_access_policy(inputs->access_policy);
 
-  // What a daemon before us left: re-adopt it, before serving anyone.
+  // What a daemon before us left: re-adopted before anyone is served.
   vnet::DaemonState state(options.state_dir, registry, **loop,
                          options.state_sync == "each-commit" ? vnet::state::SyncPolicy::kEachCommit
                                                              : vnet::state::SyncPolicy::kBackground);
   auto previous = state.load();
-  if (!previous) {
-    vnet::log::error(previous.error().message);
-    return 1;
-  }
-  // Devices of netdevs deleted before a crash, which their teardown had not
-  // removed yet: removed now, so nothing vnetd made is left unaccounted for.
-  for (const auto& gone : state.teardowns()) {
-    auto link = rtnl->get_link(gone.ifname);
-    if (link && link->ifindex == gone.ifindex) {
-      if (auto deleted = rtnl->delete_link(gone.ifindex); !deleted) {
-        vnet::log::error("restore: removing " + gone.ifname + " of a deleted netdev: " + deleted.error().message);
-      }
-    }
-  }
-  if (*previous) {
-    // A member of the wrong type (a hand-edited or foreign file) stops vnetd
-    // naming the file, as one that does not parse does: starting without
-    // the record could leave its device behind.
-    try {
-      size_t restored = 0;
-      for (const auto& record : (**previous)["netdevs"]) {
-        if (auto done = commands.restore_netdev(record); done) {
-          restored++;
-        } else {
-          vnet::log::error("restore: netdev '" + record.value("id", std::string("?")) + "' not re-adopted: " +
-                           done.error().message);
-        }
-      }
-      size_t timers = 0;
-      for (const auto& timer : vnet::announce_timers(**previous)) {
-        if (auto resumed = announcer.resume(timer); resumed) timers++;
-        else vnet::log::error("restore: announce timer: " + resumed.error().message);
-      }
-      vnet::log::info("re-adopted " + std::to_string(restored) + " of " +
-                      std::to_string((**previous)["netdevs"].size()) + " netdevs and " + std::to_string(timers) +
-                      " announce timers from " + state.path());
-    } catch (const nlohmann::json::exception& e) {
-      vnet::log::error(state.path() + ": a record has a member of the wrong type (" + e.what() +
-                       "): move the state dir away to start afresh");
-      return 1;
-    }
-  }
-  if (!pin_root.empty()) remove_unclaimed_pins(pin_root, registry);
-  if (!anti_spoof_pin_root.empty()) remove_unclaimed_anti_spoof_pins(anti_spoof_pin_root, registry);
+  if (!previous) return failed(previous.error());
+  remove_devices_of_deleted_netdevs(state, *rtnl);
+  if (*previous && !restore_netdevs(**previous, commands, announcer, state.path())) return 1;
+  if (!pins.rx_filter.empty()) remove_unclaimed_pins(pins.rx_filter, registry);
+  if (!pins.anti_spoof.empty()) remove_unclaimed_anti_spoof_pins(pins.anti_spoof, registry);
   state.set_announcer(&announcer);
   state.set_teardown_queue(&teardown);
   announcer.set_on_change([&state] { state.sections_changed(); });
   commands.set_state(&state);
   server.set_commit_gate(&state);
-
-  // NICs attached to running VMMs (vmm-attach); a restart reconnects to those
-  // still running and reads their current filter.
   vnet::vmm::VmmAttachments attachments(
       **loop, events, [&commands](const vnet::qapi::RxFilterInfo& info) { return commands.program_rx_filter(info); },
       [&state] {
@@ -368,32 +439,13 @@ int run(const Options& options) {
       });
   commands.set_vmm_attachments(&attachments);
   state.set_vmm_attachments(&attachments);
-  if (*previous) {
-    for (auto& spec : vnet::vmm_attachments(**previous)) {
-      if (!commands.has_netdev(spec.nic)) {
-        vnet::log::error("restore: VMM attachment of NIC '" + spec.nic + "' dropped: the NIC was not re-adopted");
-        continue;
-      }
-      attachments.resume(std::move(spec));
-    }
-  }
+  if (*previous) resume_vmm_attachments(**previous, commands, attachments);
 
-  // --config: its netdevs (those a restart did not bring back already), then
-  // its rules over every device there is, and over each udev event to come.
-  vnet::DeviceRules rules(config ? config->rules : std::vector<vnet::config::DeviceRule>{}, commands, *rtnl);
-  if (config) {
-    for (const auto& netdev : config->netdevs) {
-      std::string id = netdev.arguments.value("id", "");
-      if (commands.has_netdev(id)) continue;
-      if (auto added = commands.adopt_netdev(netdev.arguments, std::nullopt); !added) {
-        vnet::log::error(netdev.where + ": netdev '" + id + "': " + added.error().message);
-      }
-    }
-    size_t applied = rules.scan();
-    vnet::log::info("config " + options.config_file + ": " + std::to_string(config->netdevs.size()) + " netdevs, " +
-                    std::to_string(config->rules.size()) + " rules (" + std::to_string(applied) +
-                    " applied to devices present)");
-  }
+  // --config's rules apply to every device there is now, and to each udev
+  // event to come.
+  vnet::DeviceRules rules(inputs->config ? inputs->config->rules : std::vector<vnet::config::DeviceRule>{}, commands,
+                          *rtnl);
+  if (inputs->config) apply_config(options.config_file, *inputs->config, commands, rules);
   commands.set_udev_handler([&rules, &loop](const vnet::qapi::UdevEventArgs& event) {
     // Answered first: udev kills handlers that wait.
     (*loop)->defer([&rules, event] {
@@ -405,47 +457,21 @@ int run(const Options& options) {
   if (auto saved = state.save_now(); !saved) vnet::log::error(saved.error().message);
 
   bool created_socket = false;
-  auto listener = qmp_listener(options, *access, created_socket);
-  if (!listener) {
-    vnet::log::error(listener.error().message);
-    return 1;
-  }
-  if (auto served = server.serve(std::move(listener.value())); !served) {
-    vnet::log::error(served.error().message);
-    return 1;
-  }
-  vnet::log::info("serving QMP on " + (created_socket ? options.socket_path : "the socket systemd passed") + " (" +
-                  (access_policy.rules().empty() ? "root only"
-                                                 : std::to_string(access_policy.rules().size()) + " access rules") +
-                  ")");
+  if (auto serving = start_serving(options, *inputs, server, created_socket); !serving) return failed(serving.error());
   auto watchdog = start_watchdog(**loop);
   if (!watchdog) vnet::log::error(watchdog.error().message);
   auto idle_trim = vnet::IdleTrim::create(**loop, [&state] { return state.bytes_written(); });
   if (!idle_trim) vnet::log::warning(idle_trim.error().message);
   sd_notifyf(0, "READY=1\nSTATUS=serving QMP, %zu netdevs", registry.all().size());
+  undo_until_serving.armed = false;
 
-  keep_until_serving.armed = false;
   int err = (*loop)->run();
   sd_notify(0, "STOPPING=1");
   vnet::log::info("stopping");
-  if (options.keep_devices) {
-    // Left for the next vnetd: devices, filters, pins and the state file.
-    for (const auto& entry : registry.all()) entry->backend->keep_on_exit();
-    if (auto saved = state.save_now(); !saved) vnet::log::error(saved.error().message);
-    commands.set_state(nullptr);
-    registry.clear();
-  } else {
-    commands.set_state(nullptr);
-    registry.clear();
-    state.discard();
-    if (bpffs_mounted && *bpffs_mounted) (void)vnet::bpffs::unmount(bpf_dir);
-  }
+  shut_down(options, pins, registry, commands, state);
   teardown.drain();
   if (created_socket) unlink(options.socket_path.c_str());
-  if (err) {
-    vnet::log::error(vnet::Error::from_errno(err, "epoll_wait").message);
-    return 1;
-  }
+  if (err) return failed(vnet::Error::from_errno(err, "epoll_wait"));
   return 0;
 }
 

@@ -260,6 +260,19 @@ class StartupChecks(VnetdTestCase):
         self.assertIn("none.conf:2: unknown command 'permit' in acl file", self.refused_start([]))
         self.assertFalse(os.path.exists(os.path.join(self.workdir, "st2")), "a refused start made the state directory")
 
+    def test_a_start_that_fails_after_mounting_its_bpffs_unmounts_it(self):
+        blocker = os.path.join(self.workdir, "not-a-dir")
+        open(blocker, "w").close()
+        state_dir = os.path.join(self.workdir, "st3")
+        self.addCleanup(lambda: os.path.ismount(os.path.join(state_dir, "bpf")) and
+                        subprocess.run(["umount", os.path.join(state_dir, "bpf")], check=False))
+        result = subprocess.run([vnetd_binary(), "--socket", os.path.join(blocker, "qmp.sock"), "--state-dir", state_dir,
+                                 "--bridge-acl", os.path.join(self.workdir, "none.conf")],
+                                capture_output=True, text=True, timeout=10)
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertIn("not-a-dir", result.stderr)
+        self.assertFalse(os.path.ismount(os.path.join(state_dir, "bpf")), "a failed start left its bpffs mounted")
+
     def test_a_world_writable_socket_is_refused(self):
         for mode in ("0666", "0662", "0777"):
             self.assertIn(f"vnetd: --socket-mode {mode}: a world-writable socket (o+w) is refused",
