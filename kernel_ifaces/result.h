@@ -1,12 +1,14 @@
 // Error and Result<T>: a value or an errno with a message saying what was
 // attempted on what ("TUNSETIFF on \"vt0\": Device or resource busy").
-// gcc 12 has no std::expected; this is the small subset we need.
 #pragma once
+
+#include <tl/expected.hpp>
 
 #include <cerrno>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <utility>
-#include <variant>
 
 namespace vnet {
 
@@ -20,43 +22,29 @@ struct Error {
   static Error plain(std::string message) { return Error{0, std::move(message)}; }
 };
 
+// tl::expected<T, Error> (Debian's libexpected-dev; gcc 12 has no
+// std::expected), made from an Error as from a value, as the kernel
+// wrappers return them: `return Error{...}` and `return value`.
 template <typename T>
-class [[nodiscard]] Result {
+class [[nodiscard]] Result : public tl::expected<T, Error> {
+  using Base = tl::expected<T, Error>;
+
  public:
-  Result(T value) : v_(std::move(value)) {}
-  Result(Error error) : v_(std::move(error)) {}
+  using Base::Base;
+  // Success for Result<void> (`return {};`).
+  template <typename U = T, std::enable_if_t<std::is_void_v<U>, int> = 0>
+  Result() {}
+  Result(Error error) : Base(tl::unexpect, std::move(error)) {}
 
-  bool ok() const { return v_.index() == 0; }
-  explicit operator bool() const { return ok(); }
-  T& value() & { return std::get<0>(v_); }
-  T&& value() && { return std::get<0>(std::move(v_)); }
-  const T& value() const& { return std::get<0>(v_); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-  T&& operator*() && { return std::move(*this).value(); }
-  const Error& error() const { return std::get<1>(v_); }
-  Error&& take_error() { return std::get<1>(std::move(v_)); }
-
- private:
-  std::variant<T, Error> v_;
-};
-
-template <>
-class [[nodiscard]] Result<void> {
- public:
-  Result() = default;
-  Result(Error error) : error_(std::move(error)), failed_(true) {}
-
-  bool ok() const { return !failed_; }
-  explicit operator bool() const { return ok(); }
-  const Error& error() const { return error_; }
-  Error&& take_error() { return std::move(error_); }
-
- private:
-  Error error_;
-  bool failed_ = false;
+  bool ok() const { return this->has_value(); }
+  Error&& take_error() { return std::move(this->error()); }
+  // The error with what the caller was doing in front, to pass it up:
+  // take_error("tap \"vt0\"") -> "tap \"vt0\": RTM_NEWLINK on ifindex 42: ...".
+  Error take_error(std::string_view doing) {
+    Error error = std::move(this->error());
+    error.message.insert(0, std::string(doing) + ": ");
+    return error;
+  }
 };
 
 // Returns Error::from_errno(errno, what) as a failed Result of any type.

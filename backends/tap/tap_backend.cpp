@@ -52,6 +52,9 @@ Result<std::unique_ptr<TapBackend>> TapBackend::create(const TapPlan& plan, TapE
                                                      : tap->adopt_named_fds(plan, env);
   if (!got) return got.take_error();
   if (auto configured = tap->configure_queues(plan); !configured) return configured.take_error();
+  // Kernel errors name the device by ifindex: say which tap it is (QEMU's
+  // own texts, above, stay as QEMU words them).
+  const std::string device = "tap \"" + tap->ifname_ + "\"";
 
   auto link = env.rtnl.get_link(tap->ifname_);
   if (!link) return link.take_error();
@@ -62,7 +65,7 @@ Result<std::unique_ptr<TapBackend>> TapBackend::create(const TapPlan& plan, TapE
   // queue (256 for a multiqueue tap, ~5 MiB and most of the link-up time).
   // Only on taps we made: an attached tap's qdisc is its owner's business.
   if (tap->created_) {
-    if (auto set = env.rtnl.set_root_qdisc(tap->ifindex_, "noqueue"); !set) return set.take_error();
+    if (auto set = env.rtnl.set_root_qdisc(tap->ifindex_, "noqueue"); !set) return set.take_error(device);
   }
 
   // As QEMU's net_tap_init(): the up-script runs once the device exists.
@@ -82,7 +85,7 @@ Result<std::unique_ptr<TapBackend>> TapBackend::create(const TapPlan& plan, TapE
     // What /etc/qemu-ifup does for QEMU: the host side comes up.
     rtnl::LinkChange up;
     up.up = true;
-    if (auto raised = env.rtnl.change_link(tap->ifindex_, up); !raised) return raised.take_error();
+    if (auto raised = env.rtnl.change_link(tap->ifindex_, up); !raised) return raised.take_error(device);
   }
   if (auto vhost = tap->open_vhost(plan, env); !vhost) return vhost.take_error();
   tap->complete_ = true;
@@ -369,7 +372,7 @@ Result<void> TapBackend::peer_connected(Backend& peer) {
   int header_size = 0;
   if (vnet_hdr_ && !queues_.empty()) {
     auto size = tun::get_vnet_hdr_size(queues_.front().get());
-    if (!size) return size.take_error();
+    if (!size) return size.take_error("tap \"" + ifname_ + "\"");
     header_size = *size;
   }
   std::vector<int> fds;
@@ -391,7 +394,7 @@ Result<void> TapBackend::send_from_guest(std::span<const uint8_t> frame) {
   int header_size = 0;
   if (vnet_hdr_) {
     auto size = tun::get_vnet_hdr_size(fd);
-    if (!size) return size.take_error();
+    if (!size) return size.take_error("tap \"" + ifname_ + "\"");
     header_size = *size;
   }
   std::vector<uint8_t> header(header_size, 0);  // no offloads: a plain frame
@@ -405,7 +408,7 @@ Result<void> TapBackend::set_offloads(unsigned flags) {
   if (queues_.empty()) return Error{EBADF, "tap \"" + ifname_ + "\": no queue fd to set offloads on (a VMM holds them all)"};
   if (!vnet_hdr_) return Error{EINVAL, "tap \"" + ifname_ + "\": offloads need vnet headers (IFF_VNET_HDR)"};
   for (const auto& queue : queues_) {
-    if (auto set = tun::set_offload(queue.get(), flags); !set) return set;
+    if (auto set = tun::set_offload(queue.get(), flags); !set) return set.take_error("tap \"" + ifname_ + "\"");
   }
   return {};
 }
@@ -413,7 +416,7 @@ Result<void> TapBackend::set_offloads(unsigned flags) {
 Result<void> TapBackend::set_link(bool up) {
   rtnl::LinkChange change;
   change.up = up;
-  if (auto changed = rtnl_.change_link(ifindex_, change); !changed) return changed.take_error();
+  if (auto changed = rtnl_.change_link(ifindex_, change); !changed) return changed.take_error("tap \"" + ifname_ + "\"");
   // IFLA_CARRIER is TUNSETCARRIER without needing a queue fd (a restarted
   // daemon may have none); tun refuses carrier on while no queue is attached.
   rtnl::LinkChange carrier;

@@ -5,7 +5,8 @@
 #include <string>
 #include <string_view>
 #include <utility>
-#include <variant>
+
+#include <tl/expected.hpp>
 
 namespace vnet {
 
@@ -23,20 +24,17 @@ inline QmpError generic_error(std::string desc) { return {ErrorClass::GenericErr
 // The reply of a command that returns nothing: {}.
 struct Empty {};
 
+// A command's answer: tl::expected<T, QmpError>, made from a QmpError as
+// from a value (`return generic_error(...)`, `return value`).
 template <typename T>
-class [[nodiscard]] QmpResult {
+class [[nodiscard]] QmpResult : public tl::expected<T, QmpError> {
+  using Base = tl::expected<T, QmpError>;
+
  public:
-  QmpResult(T value) : v_(std::move(value)) {}
-  QmpResult(QmpError error) : v_(std::move(error)) {}
+  using Base::Base;
+  QmpResult(QmpError error) : Base(tl::unexpect, std::move(error)) {}
 
-  bool ok() const { return v_.index() == 0; }
-  explicit operator bool() const { return ok(); }
-  T& value() { return std::get<0>(v_); }
-  const T& value() const { return std::get<0>(v_); }
-  const QmpError& error() const { return std::get<1>(v_); }
-
- private:
-  std::variant<T, QmpError> v_;
+  bool ok() const { return this->has_value(); }
 };
 
 }  // namespace vnet
