@@ -26,7 +26,7 @@ QmpResult<Empty> VnetdCommands::qmp_qmp_capabilities(CommandContext& ctx, const 
 }
 
 QmpResult<qapi::VersionInfo> VnetdCommands::qmp_query_version(CommandContext&) {
-  return qapi::VersionInfo{{qmp::kVnetdVersionMajor, qmp::kVnetdVersionMinor, qmp::kVnetdVersionMicro},
+  return qapi::VersionInfo{{kVersionMajor, kVersionMinor, kVersionMicro},
                            qmp::kVnetdPackage};
 }
 

@@ -9,9 +9,6 @@
 
 namespace vnet::qmp {
 
-inline constexpr int kVnetdVersionMajor = kVersionMajor;
-inline constexpr int kVnetdVersionMinor = kVersionMinor;
-inline constexpr int kVnetdVersionMicro = kVersionMicro;
 inline const std::string kVnetdPackage = std::string("vnetd ") + kVersion;
 
 namespace texts {

@@ -49,7 +49,7 @@ std::optional<std::string> DeferredReply::attach(std::function<void(std::string)
 json Session::greeting() {
   json version = json::object();
   // Inserted in schema order (VersionTriple) so QDict order matches QEMU's.
-  version["qemu"] = {{"major", kVnetdVersionMajor}, {"minor", kVnetdVersionMinor}, {"micro", kVnetdVersionMicro}};
+  version["qemu"] = {{"major", kVersionMajor}, {"minor", kVersionMinor}, {"micro", kVersionMicro}};
   version["package"] = kVnetdPackage;
   json qmp = json::object();
   qmp["version"] = std::move(version);
