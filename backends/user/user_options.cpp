@@ -207,24 +207,12 @@ Result<GuestfwdTarget> parse_guestfwd_target(const std::string& target, int port
   return unsupported();
 }
 
-Result<UserPlan> plan_user(const qapi::NetdevUserOptions& options) {
-  UserPlan plan;
-  // net_init_slirp(): ipv4=on alone turns IPv6 off, and the reverse.
-  if ((options.ipv6 && *options.ipv6 && !options.ipv4) || (options.ipv4 && !*options.ipv4)) plan.ipv4 = false;
-  if ((options.ipv4 && *options.ipv4 && !options.ipv6) || (options.ipv6 && !*options.ipv6)) plan.ipv6 = false;
-  plan.restricted = options.restrict.value_or(false);
-  std::optional<std::string> network = options.net ? options.net
-                                       : options.ip ? std::optional<std::string>(*options.ip + "/24")
-                                                    : std::nullopt;
-  // net_slirp_init(), its checks in its order.
-  if (!plan.ipv4 && (network || options.host || options.dns)) {
-    return invalid("IPv4 disabled but netmask/host/dns provided");
-  }
-  if (!plan.ipv6 && (options.ipv6_prefix || options.ipv6_host || options.ipv6_dns)) {
-    return invalid("IPv6 disabled but prefix/host6/dns6 provided");
-  }
-  if (!plan.ipv4 && !plan.ipv6) return invalid("IPv4 and IPv6 disabled");
-  if (auto planned = plan_network(plan, network.value_or("10.0.2.0/24")); !planned) return planned.take_error();
+namespace {
+
+// net_slirp_init()'s IPv4 checks, in its order: the network, then host,
+// DNS, DHCP start and the SMB server inside it.
+Result<void> plan_ipv4(UserPlan& plan, const qapi::NetdevUserOptions& options, const std::string& network) {
+  if (auto planned = plan_network(plan, network); !planned) return planned;
   if (options.host && !parse_ipv4(*options.host, plan.host)) return invalid("Failed to parse host");
   if ((plan.host.s_addr & plan.mask.s_addr) != plan.net.s_addr) return invalid("Host doesn't belong to network");
   if (options.dns && !parse_ipv4(*options.dns, plan.dns)) return invalid("Failed to parse DNS");
@@ -244,6 +232,12 @@ Result<UserPlan> plan_user(const qapi::NetdevUserOptions& options) {
     if (!parse_ipv4(*options.smbserver, server)) return invalid("Failed to parse SMB address");
     plan.smb_server = server;
   }
+  return {};
+}
+
+// ... and its IPv6 ones: the prefix, then host and DNS (by default ::2 and
+// ::3 of the prefix).
+Result<void> plan_ipv6(UserPlan& plan, const qapi::NetdevUserOptions& options) {
   if (inet_pton(AF_INET6, options.ipv6_prefix.value_or("fec0::").c_str(), &plan.prefix6) != 1) {
     return invalid("Failed to parse IPv6 prefix");
   }
@@ -269,6 +263,11 @@ Result<UserPlan> plan_user(const qapi::NetdevUserOptions& options) {
     plan.dns6 = plan.prefix6;
     plan.dns6.s6_addr[15] |= 3;
   }
+  return {};
+}
+
+// ... and the names it hands the guest.
+Result<void> check_names(const qapi::NetdevUserOptions& options) {
   if (options.domainname && options.domainname->empty()) return invalid("'domainname' parameter cannot be empty");
   if (options.domainname && options.domainname->size() > 255) {
     return invalid("'domainname' parameter cannot exceed 255 bytes");
@@ -279,6 +278,31 @@ Result<UserPlan> plan_user(const qapi::NetdevUserOptions& options) {
   if (options.tftp_server_name && options.tftp_server_name->size() > 255) {
     return invalid("'tftp-server-name' parameter cannot exceed 255 bytes");
   }
+  return {};
+}
+
+}  // namespace
+
+Result<UserPlan> plan_user(const qapi::NetdevUserOptions& options) {
+  UserPlan plan;
+  // net_init_slirp(): ipv4=on alone turns IPv6 off, and the reverse.
+  if ((options.ipv6 && *options.ipv6 && !options.ipv4) || (options.ipv4 && !*options.ipv4)) plan.ipv4 = false;
+  if ((options.ipv4 && *options.ipv4 && !options.ipv6) || (options.ipv6 && !*options.ipv6)) plan.ipv6 = false;
+  plan.restricted = options.restrict.value_or(false);
+  std::optional<std::string> network = options.net ? options.net
+                                       : options.ip ? std::optional<std::string>(*options.ip + "/24")
+                                                    : std::nullopt;
+  // net_slirp_init(), its checks in its order.
+  if (!plan.ipv4 && (network || options.host || options.dns)) {
+    return invalid("IPv4 disabled but netmask/host/dns provided");
+  }
+  if (!plan.ipv6 && (options.ipv6_prefix || options.ipv6_host || options.ipv6_dns)) {
+    return invalid("IPv6 disabled but prefix/host6/dns6 provided");
+  }
+  if (!plan.ipv4 && !plan.ipv6) return invalid("IPv4 and IPv6 disabled");
+  if (auto planned = plan_ipv4(plan, options, network.value_or("10.0.2.0/24")); !planned) return planned.take_error();
+  if (auto planned = plan_ipv6(plan, options); !planned) return planned.take_error();
+  if (auto named = check_names(options); !named) return named.take_error();
   plan.hostname = options.hostname;
   plan.tftp = options.tftp;
   plan.bootfile = options.bootfile;

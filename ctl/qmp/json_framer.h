@@ -31,6 +31,13 @@ class JsonFramer {
   bool idle() const { return current_.empty() && depth_ == 0 && !skipping_; }
 
  private:
+  // One byte: recovery after an error, skipping an over-long message, or
+  // appending to the current one.
+  void take(char c, std::vector<FramedText>& out);
+  void skip(char c);
+  void append(char c, std::vector<FramedText>& out);
+  // Inside a string: whether c ends it (an unescaped closing quote).
+  bool string_ends_at(char c);
   void finish(std::vector<FramedText>& out);
   void fail(std::vector<FramedText>& out, std::string why);
 
