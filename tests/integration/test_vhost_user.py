@@ -9,7 +9,6 @@ Frames cross the hub both ways byte for byte; buffers smaller than a frame
 are merged with MRG_RXBUF; a front end that goes is replaced by the next; a
 second front end is turned away; a front end that breaks the protocol is cut
 off with a reason, and vnetd goes on serving everyone else."""
-import ctypes
 import os
 import socket
 import struct
@@ -18,33 +17,20 @@ import sys
 import time
 import unittest
 
-CLONE_NEWNET = 0x40000000
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "vhost_user"))
-from vnetd_harness import VnetdTestCase, main  # noqa: E402
+from vnetd_harness import VnetdTestCase, in_netns_of, main  # noqa: E402
 import vhost_user_frontend as vu  # noqa: E402
 
 
 def udp_socket_in_netns_of(pid):
     """A UDP socket on 127.0.0.1 in process pid's network namespace (its
     loopback brought up), for a peer of vnetd's own."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    own = os.open("/proc/self/ns/net", os.O_RDONLY)
-    target = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
-    try:
-        if libc.setns(target, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), "setns into vnetd's network namespace")
-        try:
-            subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-            sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-            sink.bind(("127.0.0.1", 0))
-        finally:
-            if libc.setns(own, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns back")
-    finally:
-        os.close(own)
-        os.close(target)
+    with in_netns_of(pid):
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        sink.bind(("127.0.0.1", 0))
     return sink
 
 

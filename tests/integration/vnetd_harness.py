@@ -10,6 +10,7 @@ from --vnetd PATH, else the environment variable VNETD, else build/bin/vnetd
 at the top of the repository.
 """
 import argparse
+import contextlib
 import ctypes
 import json
 import os
@@ -418,6 +419,29 @@ class QmpClient:
                 pass
         self.received_fds = []
         self.sock.close()
+
+
+CLONE_NEWNET = 0x40000000
+
+
+@contextlib.contextmanager
+def in_netns_of(pid):
+    """The calling thread in process pid's network namespace (vnetd's own,
+    say) for the block: sockets made there stay there; then back."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    own = os.open("/proc/self/ns/net", os.O_RDONLY)
+    theirs = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+    try:
+        if libc.setns(theirs, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns into the network namespace of pid {pid}")
+        try:
+            yield
+        finally:
+            if libc.setns(own, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns back")
+    finally:
+        os.close(own)
+        os.close(theirs)
 
 
 def start_vnetd(test, workdir, own_netns=True):

@@ -21,7 +21,6 @@ Needs root, qemu-system-x86 and the guest kernel (tests/lab/fetch-kernel);
 without them it fails saying what is missing. Python 3 standard library only.
 """
 import contextlib
-import ctypes
 import errno
 import json
 import os
@@ -37,7 +36,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-from vnetd_harness import TIMEOUT_SCALE, QmpClient, start_vnetd  # noqa: E402
+from vnetd_harness import TIMEOUT_SCALE, QmpClient, in_netns_of, start_vnetd  # noqa: E402
 from guest import Guest, build_guest, find_qemu  # noqa: E402
 
 HOST_IP, GUEST_IP = "198.51.100.1", "198.51.100.2"
@@ -61,8 +60,6 @@ ATTACH_TIMEOUT = 60.0 * TIMEOUT_SCALE   # vmm-attach answers after the hotplug a
 # to the guest's own MAC, which the filter rightly passes) - one or two.
 NOISE = 3
 
-CLONE_NEWNET = 0x40000000
-
 
 # -- the host side, in vnetd's network namespace
 
@@ -77,21 +74,9 @@ def in_netns(pid, *command, check=True):
 def packet_socket(pid, ifname):
     """An AF_PACKET socket bound to ifname in the namespace of process pid
     (the calling thread enters it for the socket() call only)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    own = os.open("/proc/self/ns/net", os.O_RDONLY)
-    theirs = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
-    try:
-        if libc.setns(theirs, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), "setns into vnetd's namespace")
-        try:
-            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(PROBE_ETHERTYPE))
-            sock.bind((ifname, 0))
-        finally:
-            if libc.setns(own, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns back")
-    finally:
-        os.close(own)
-        os.close(theirs)
+    with in_netns_of(pid):
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(PROBE_ETHERTYPE))
+        sock.bind((ifname, 0))
     return sock
 
 
