@@ -235,8 +235,12 @@ void VhostUserBackend::transmit(const virtio::Chain& chain, size_t header_size) 
   segmented ? frames_segmented_++ : checksums_completed_++;
 }
 
-void VhostUserBackend::mark_dirty(uint32_t index) {
+void VhostUserBackend::note_dirty(uint32_t index) {
   if (std::find(dirty_rings_.begin(), dirty_rings_.end(), index) == dirty_rings_.end()) dirty_rings_.push_back(index);
+}
+
+void VhostUserBackend::mark_dirty(uint32_t index) {
+  note_dirty(index);
   if (loop_.in_batch()) {
     // After every sender: frames sent in place are in the guest's memory.
     loop_.defer_release(*this);
@@ -325,10 +329,11 @@ void VhostUserBackend::flush_batch() {
     Ring& ring = session_->ring(index);
     if (!ring.queue) continue;
     if (auto used = ring.queue->push_used(head, 0); !used) {
+      // Closing clears tx_used_: leave the loop before touching it again.
       close_front_end("TX ring " + std::to_string(index) + ": " + used.error().message);
       break;
     }
-    if (std::find(dirty_rings_.begin(), dirty_rings_.end(), index) == dirty_rings_.end()) dirty_rings_.push_back(index);
+    note_dirty(index);
   }
   tx_used_.clear();
   for (uint32_t index : dirty_rings_) {

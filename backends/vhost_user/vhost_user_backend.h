@@ -93,7 +93,9 @@ class VhostUserBackend : public datapath::UserspacePort, private datapath::Batch
   // when the header asks for it.
   void transmit(const virtio::Chain& chain, size_t header_size);
   bool fill_rx(uint32_t index, std::span<const uint8_t> frame);
-  // Used entries to publish (and the call to make) at the batch's end.
+  // A ring whose used entries are to be published (and call made) at the
+  // next flush; mark_dirty also arranges that flush.
+  void note_dirty(uint32_t index);
   void mark_dirty(uint32_t index);
   void flush_batch() override;
 
