@@ -16,6 +16,7 @@
 
 #include "backends/datapath/datagram_sender.h"
 #include "backends/datapath/frame_loop.h"
+#include "tests/unit/frame_loop_batch.h"
 
 namespace vnet {
 namespace {
@@ -50,22 +51,20 @@ struct Datagram {
   UdpSink* to;
 };
 
-class BatchedUdpSend : public ::testing::Test {
+class BatchedUdpSend : public testing::FrameLoopBatchTest {
  protected:
   void SetUp() override {
-    auto created = datapath::FrameLoop::create();
-    ASSERT_TRUE(created) << created.error().message;
-    loop_ = std::move(*created);
-    ASSERT_EQ(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, trigger_), 0);
+    FrameLoopBatchTest::SetUp();
     sender_fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     ASSERT_GE(sender_fd_, 0);
   }
   void TearDown() override {
-    for (int fd : {trigger_[0], trigger_[1], sender_fd_}) close(fd);
+    close(sender_fd_);
+    FrameLoopBatchTest::TearDown();
   }
-  // All of `datagrams` queued in the one batch a trigger datagram starts.
+  // All of `datagrams` queued in one batch.
   void send_in_one_batch(datapath::DatagramSender& sender, const std::vector<Datagram>& datagrams) {
-    auto receiver = loop_->add_receiver(trigger_[1], [&](std::span<const uint8_t>) {
+    run_in_one_batch([&] {
       ASSERT_TRUE(loop_->in_batch());
       for (const auto& datagram : datagrams) {
         datapath::SocketAddress to{};
@@ -75,16 +74,8 @@ class BatchedUdpSend : public ::testing::Test {
                     sizeof to.v4);
       }
     });
-    ASSERT_TRUE(receiver);
-    ASSERT_EQ(send(trigger_[0], "go", 2, 0), 2);
-    pollfd ready{loop_->event_fd(), POLLIN, 0};
-    ASSERT_EQ(poll(&ready, 1, 2000), 1);
-    loop_->process();
-    loop_->remove_receiver(*receiver);
   }
 
-  std::unique_ptr<datapath::FrameLoop> loop_;
-  int trigger_[2] = {-1, -1};
   int sender_fd_ = -1;
 };
 

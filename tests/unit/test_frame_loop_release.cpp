@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backends/datapath/frame_loop.h"
+#include "tests/unit/frame_loop_batch.h"
 
 namespace vnet {
 namespace {
@@ -28,30 +29,8 @@ struct Recorder final : datapath::BatchFlush {
   std::function<void()> during;
 };
 
-class FrameLoopPhases : public ::testing::Test {
+class FrameLoopPhases : public testing::FrameLoopBatchTest {
  protected:
-  void SetUp() override {
-    auto created = datapath::FrameLoop::create();
-    ASSERT_TRUE(created) << created.error().message;
-    loop_ = std::move(*created);
-    ASSERT_EQ(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, pair_), 0);
-  }
-  void TearDown() override {
-    close(pair_[0]);
-    close(pair_[1]);
-  }
-  // Runs `in_batch` as the handler of one received frame, then the batch's end.
-  void run_batch(std::function<void()> in_batch) {
-    auto receiver = loop_->add_receiver(pair_[1], [&](std::span<const uint8_t>) { in_batch(); });
-    ASSERT_TRUE(receiver);
-    ASSERT_EQ(send(pair_[0], "x", 1, 0), 1);
-    pollfd ready{loop_->event_fd(), POLLIN, 0};
-    ASSERT_EQ(poll(&ready, 1, 2000), 1);
-    loop_->process();
-    loop_->remove_receiver(*receiver);
-  }
-  std::unique_ptr<datapath::FrameLoop> loop_;
-  int pair_[2] = {-1, -1};
   std::vector<std::string> log_;
 };
 
@@ -60,7 +39,7 @@ TEST_F(FrameLoopPhases, ReleasersGoAfterEverySenderWhateverTheOrderTheyJoined) {
   // A releaser that hands on more while releasing: that sender still goes,
   // in the same batch end.
   releaser.during = [&] { if (log_.size() < 4) loop_->defer_flush(late_sender); };
-  run_batch([&] {
+  run_in_one_batch([&] {
     loop_->defer_release(releaser);
     loop_->defer_flush(sender);
   });
@@ -69,7 +48,7 @@ TEST_F(FrameLoopPhases, ReleasersGoAfterEverySenderWhateverTheOrderTheyJoined) {
 
 TEST_F(FrameLoopPhases, FlushNowEndsTheBatchForSendersAndTheBatchGoesOn) {
   Recorder releaser(log_, "releaser"), sender(log_, "sender");
-  run_batch([&] {
+  run_in_one_batch([&] {
     loop_->defer_release(releaser);
     loop_->defer_flush(sender);
     loop_->flush_now();
@@ -84,7 +63,7 @@ TEST_F(FrameLoopPhases, FlushNowInsideAFlushDoesNothing) {
   Recorder sender(log_, "sender"), releaser(log_, "releaser");
   sender.during = [&] { loop_->flush_now(); };
   releaser.during = [&] { loop_->flush_now(); };
-  run_batch([&] {
+  run_in_one_batch([&] {
     loop_->defer_flush(sender);
     loop_->defer_release(releaser);
   });
@@ -93,7 +72,7 @@ TEST_F(FrameLoopPhases, FlushNowInsideAFlushDoesNothing) {
 
 TEST_F(FrameLoopPhases, AForgottenReleaserIsNotCalled) {
   Recorder releaser(log_, "releaser"), sender(log_, "sender");
-  run_batch([&] {
+  run_in_one_batch([&] {
     loop_->defer_release(releaser);
     loop_->defer_flush(sender);
     loop_->forget_flush(releaser);
