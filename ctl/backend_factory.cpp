@@ -1,5 +1,6 @@
 #include "ctl/backend_factory.h"
 
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -90,6 +91,69 @@ Created create_bridge(const qapi::Netdev& netdev, DaemonResources& r, const Back
   return from(tap::TapBackend::create(plan, env));
 }
 
+// The tap a NIC on a hub gets for its VMM, planned from the NIC's options
+// as a tap netdev's would be (made here, never from a client's fds).
+tap::TapPlan plan_nic_tap(const qapi::NetLegacyNicOptions& options) {
+  tap::TapPlan plan;
+  plan.ifname = options.ifname.value_or("");
+  plan.queues = options.queues.value_or(1);
+  plan.vnet_hdr_wanted = options.vnet_hdr.value_or(true);
+  plan.vnet_hdr_required = options.vnet_hdr.value_or(false);
+  if (options.vhost.value_or(false)) {
+    plan.vhost = tap::VhostMode::open_device;
+    plan.vhost_required = true;
+  }
+  return plan;
+}
+
+Result<void> check_nic_tap_options(const qapi::NetLegacyNicOptions& options, bool gets_tap) {
+  if (gets_tap) {
+    if (options.queues && (*options.queues < 1 || *options.queues > tap::kMaxQueues)) {
+      return Error{EINVAL, "queues must be in range [1, " + std::to_string(tap::kMaxQueues) + "]"};
+    }
+    if (options.vhost.value_or(false) && !options.vnet_hdr.value_or(true)) {
+      return Error{EINVAL, "vhost needs vnet_hdr"};
+    }
+    return {};
+  }
+  if (options.ifname || options.queues || options.vhost || options.vnet_hdr) {
+    return Error{EINVAL, "ifname, queues, vhost and vnet_hdr are for a nic whose netdev is a hubport (vnetd makes "
+                         "its tap); a nic on a tap uses that tap's"};
+  }
+  return {};
+}
+
+// The host has no part on a NIC's own tap: no IPv6 of its own (its router
+// solicitations and MLD reports would reach the guest), and the link up, as
+// nobody else will bring it up.
+Result<void> ready_host_side(const tap::TapBackend& tap, rtnl::Rtnl& rtnl) {
+  if (FILE* knob = std::fopen(("/proc/sys/net/ipv6/conf/" + tap.ifname() + "/disable_ipv6").c_str(), "w")) {
+    std::fputs("1", knob);
+    std::fclose(knob);
+  }
+  rtnl::LinkChange up;
+  up.up = true;
+  return rtnl.change_link(tap.ifindex(), up);
+}
+
+std::optional<QmpError> give_nic_its_tap(nic::NicBackend& nic, const qapi::Netdev& netdev, DaemonResources& r,
+                                         const BackendRequest& request) {
+  if (!r.frames) return generic_error("nic '" + netdev.id + "' on a hub: this vnetd runs without a userspace datapath");
+  tap::TapPlan plan = plan_nic_tap(std::get<qapi::NetLegacyNicOptions>(netdev.u));
+  tap::TapEnv env = tap_env(r, request);
+  env.frames = nullptr;  // never vnetd's to carry: the NIC's VMM holds its queues
+  auto tap = request.restore_tap ? tap::TapBackend::restore(plan, *request.restore_tap, env)
+                                 : tap::TapBackend::create(plan, env);
+  if (!tap) return generic_error("nic '" + netdev.id + "': its tap: " + tap.error().message);
+  if (auto ready = ready_host_side(*tap.value(), r.rtnl); !ready) {
+    return generic_error("nic '" + netdev.id + "': its tap: " + ready.error().message);
+  }
+  if (auto given = nic.give_guest_tap(std::move(tap.value()), *r.frames); !given) {
+    return generic_error("nic '" + netdev.id + "': " + given.error().message);
+  }
+  return std::nullopt;
+}
+
 // The guest NIC (QEMU refuses type nic in netdev_add; it is ours).
 Created create_nic(const qapi::Netdev& netdev, DaemonResources& r, const BackendRequest& request) {
   const auto& options = std::get<qapi::NetLegacyNicOptions>(netdev.u);
@@ -106,6 +170,9 @@ Created create_nic(const qapi::Netdev& netdev, DaemonResources& r, const Backend
   identity.model = options.model.value_or("");
   identity.addr = options.addr.value_or("");
   identity.vectors = options.vectors;
+  if (auto checked = check_nic_tap_options(options, request.nic_gets_tap); !checked) {
+    return generic_error(checked.error().message);
+  }
   // Pinned per NIC id, under a directory named for the maps' layout version.
   std::string pin_dir = r.bpf_pin_root.empty() ? "" : r.bpf_pin_root + "/" + netdev.id;
   std::string anti_spoof_pin_dir = r.anti_spoof_pin_root.empty() ? "" : r.anti_spoof_pin_root + "/" + netdev.id;
@@ -127,6 +194,9 @@ Created create_nic(const qapi::Netdev& netdev, DaemonResources& r, const Backend
   }
   auto made = nic::NicBackend::create(std::move(identity), pin_dir, anti_spoof_pin_dir);
   if (!made) return generic_error("nic '" + netdev.id + "': " + made.error().message);
+  if (request.nic_gets_tap) {
+    if (auto refused = give_nic_its_tap(*made.value(), netdev, r, request)) return *refused;
+  }
   if (anti_spoof) made.value()->set_anti_spoof_on_peering(std::move(*anti_spoof));
   return std::unique_ptr<Backend>(std::move(made.value()));
 }

@@ -30,6 +30,9 @@ struct BackendRequest {
   std::optional<tap::TapBackend::Record> restore_tap;
   // A tap's up-script is left for the caller to run (TapPlan::defer_script).
   bool defer_script = false;
+  // A NIC gets a tap of its own for its VMM (its netdev is a hub port, or
+  // a restarted daemon's record says it had one: restore_tap).
+  bool nic_gets_tap = false;
 };
 
 struct DaemonResources;

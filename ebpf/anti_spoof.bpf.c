@@ -1,9 +1,12 @@
-/* anti_spoof.bpf.c - a guest NIC's anti-spoofing, on the tc ingress hook of
- * the tap behind it (tcx, or cls_bpf on older kernels): frames the guest sends (written into the tap by its VMM
- * or by vhost-net) are received on the tap, and those claiming an Ethernet,
- * ARP or IP source that is not the guest's are dropped there, before the
- * host's bridge or stack sees them. What is checked and what passes is in
- * docs/anti-spoof.md. */
+/* anti_spoof.bpf.c - a guest NIC's anti-spoofing, on the tap behind it:
+ * frames the guest sends (written into the tap by its VMM or by vhost-net)
+ * are received on the tap, and those claiming an Ethernet, ARP or IP source
+ * that is not the guest's are dropped there, before the host's bridge or
+ * stack sees them. Two hooks, one check: tc ingress (tcx, or cls_bpf on
+ * older kernels) for a tap the host's stack or bridge takes in, and generic
+ * XDP for a NIC's own tap on a hub, whose frames vnetd reads with a packet
+ * socket, which sees them before tc does. What is checked and what passes
+ * is in docs/anti-spoof.md. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/pkt_cls.h>
@@ -56,12 +59,12 @@ struct {
   __type(value, __u64);
 } counters SEC(".maps");
 
-/* A frame that passes is left to whatever comes after us on the hook
- * (TC_ACT_UNSPEC is tcx's TCX_NEXT): another tool's filters still run. */
-static __always_inline int verdict(__u32 which) {
+/* Counts the frame under `which` (AS_COUNT_PASSED, or why it is dropped)
+ * and returns it for the hook to turn into its own verdict. */
+static __always_inline __u32 verdict(__u32 which) {
   __u64 *n = bpf_map_lookup_elem(&counters, &which);
   if (n) *n += 1;
-  return which == AS_COUNT_PASSED ? TC_ACT_UNSPEC : TC_ACT_SHOT;
+  return which;
 }
 
 static __always_inline int same_mac(const __u8 *a, const __u8 *b) {
@@ -94,7 +97,7 @@ static __always_inline int v6_unspecified(const __u8 *a) {
 
 /* Ethernet/IPv4 ARP: the sender must be the NIC, its IP allowed or 0.0.0.0
  * (an ARP probe, RFC 5227). Other ARP shapes have no business here. */
-static __always_inline int check_arp(const __u8 *arp, const void *end, const struct anti_spoof_config *cfg) {
+static __always_inline __u32 check_arp(const __u8 *arp, const void *end, const struct anti_spoof_config *cfg) {
   if ((const void *)(arp + 28) > end) return verdict(AS_COUNT_BAD_ARP);
   if (arp[0] != 0 || arp[1] != 1 || arp[2] != 0x08 || arp[3] != 0x00 || arp[4] != 6 || arp[5] != 4) {
     return verdict(AS_COUNT_BAD_ARP);
@@ -107,7 +110,7 @@ static __always_inline int check_arp(const __u8 *arp, const void *end, const str
 
 /* An allowed source, or DHCP from 0.0.0.0 (a client without an address:
  * UDP 68 -> 67, first fragment). */
-static __always_inline int check_ipv4(const __u8 *ip, const void *end) {
+static __always_inline __u32 check_ipv4(const __u8 *ip, const void *end) {
   if ((const void *)(ip + 20) > end || (ip[0] >> 4) != 4) return verdict(AS_COUNT_BAD_IPV4);
   const __u8 *src = ip + 12;
   if (src[0] | src[1] | src[2] | src[3]) return verdict(v4_allowed(src) ? AS_COUNT_PASSED : AS_COUNT_BAD_IPV4);
@@ -122,7 +125,7 @@ static __always_inline int check_ipv4(const __u8 *ip, const void *end) {
 /* An allowed or link-local source, or `::` for what a host sends before it
  * has an address (DAD's NS, RS, MLD reports); a neighbour advertisement's
  * target must be allowed or link-local too, whatever its source. */
-static __always_inline int check_ipv6(const __u8 *ip, const void *end) {
+static __always_inline __u32 check_ipv6(const __u8 *ip, const void *end) {
   if ((const void *)(ip + 40) > end || (ip[0] >> 4) != 6) return verdict(AS_COUNT_BAD_IPV6);
   /* Up to three hop-by-hop, routing or destination option headers (MLD
    * reports carry a hop-by-hop one) are looked through to the ICMPv6 type. */
@@ -161,17 +164,8 @@ static __always_inline int check_ipv6(const __u8 *ip, const void *end) {
   return verdict(AS_COUNT_PASSED);
 }
 
-SEC("tc")
-int anti_spoof(struct __sk_buff *skb) {
-  __u32 zero = 0;
-  struct anti_spoof_config *cfg = bpf_map_lookup_elem(&config, &zero);
-  if (!cfg) return TC_ACT_UNSPEC;
-  __u32 linear = skb->data_end - skb->data;
-  if (linear < HEADERS_PULLED && skb->len > linear) {
-    bpf_skb_pull_data(skb, skb->len < HEADERS_PULLED ? skb->len : HEADERS_PULLED);
-  }
-  const __u8 *eth = (const __u8 *)(long)skb->data;
-  const void *end = (const void *)(long)skb->data_end;
+/* The frame from its Ethernet header to end: AS_COUNT_PASSED or why not. */
+static __always_inline __u32 check_frame(const __u8 *eth, const void *end, const struct anti_spoof_config *cfg) {
   if ((const void *)(eth + ETH_HLEN) > end) return verdict(AS_COUNT_BAD_MAC);
   if (!same_mac(eth + ETH_ALEN, cfg->mac)) return verdict(AS_COUNT_BAD_MAC);
 
@@ -190,6 +184,33 @@ int anti_spoof(struct __sk_buff *skb) {
   if (proto == ETH_P_IP) return check_ipv4(l3, end);
   if (proto == ETH_P_IPV6) return check_ipv6(l3, end);
   return verdict(cfg->drop_other ? AS_COUNT_OTHER : AS_COUNT_PASSED);
+}
+
+/* A frame that passes is left to whatever comes after us on the hook
+ * (TC_ACT_UNSPEC is tcx's TCX_NEXT): another tool's filters still run. */
+SEC("tc")
+int anti_spoof(struct __sk_buff *skb) {
+  __u32 zero = 0;
+  struct anti_spoof_config *cfg = bpf_map_lookup_elem(&config, &zero);
+  if (!cfg) return TC_ACT_UNSPEC;
+  __u32 linear = skb->data_end - skb->data;
+  if (linear < HEADERS_PULLED && skb->len > linear) {
+    bpf_skb_pull_data(skb, skb->len < HEADERS_PULLED ? skb->len : HEADERS_PULLED);
+  }
+  const __u8 *eth = (const __u8 *)(long)skb->data;
+  const void *end = (const void *)(long)skb->data_end;
+  return check_frame(eth, end, cfg) == AS_COUNT_PASSED ? TC_ACT_UNSPEC : TC_ACT_SHOT;
+}
+
+/* Generic XDP sees the frame linear, with its VLAN tags still in it. */
+SEC("xdp")
+int anti_spoof_xdp(struct xdp_md *ctx) {
+  __u32 zero = 0;
+  struct anti_spoof_config *cfg = bpf_map_lookup_elem(&config, &zero);
+  if (!cfg) return XDP_PASS;
+  const __u8 *eth = (const __u8 *)(long)ctx->data;
+  const void *end = (const void *)(long)ctx->data_end;
+  return check_frame(eth, end, cfg) == AS_COUNT_PASSED ? XDP_PASS : XDP_DROP;
 }
 
 char LICENSE[] SEC("license") = "GPL";

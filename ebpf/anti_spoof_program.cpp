@@ -93,6 +93,8 @@ AntiSpoofProgram::~AntiSpoofProgram() { anti_spoof__destroy(skeleton_); }
 
 int AntiSpoofProgram::prog_fd() const { return bpf_program__fd(skeleton_->progs.anti_spoof); }
 
+int AntiSpoofProgram::xdp_prog_fd() const { return bpf_program__fd(skeleton_->progs.anti_spoof_xdp); }
+
 Result<void> AntiSpoofProgram::apply(const AntiSpoofSettings& settings) {
   std::vector<anti_spoof_v4_key> v4;
   std::vector<anti_spoof_v6_key> v6;

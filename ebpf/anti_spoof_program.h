@@ -1,7 +1,7 @@
 // AntiSpoofProgram - one loaded anti_spoof.bpf.c (its own maps) for one NIC:
 // writes the NIC's MAC, mode and allowed prefixes into the maps and reads
-// the per-reason drop counters. Attaching it to the tap's tc ingress is
-// TcIngressFilter's job.
+// the per-reason drop counters. Attaching it is TcIngressFilter's job (tc
+// ingress) or XdpLink's (generic XDP).
 #pragma once
 
 #include <array>
@@ -51,7 +51,8 @@ class AntiSpoofProgram {
   AntiSpoofProgram(const AntiSpoofProgram&) = delete;
   AntiSpoofProgram& operator=(const AntiSpoofProgram&) = delete;
 
-  int prog_fd() const;
+  int prog_fd() const;      // for tc ingress
+  int xdp_prog_fd() const;  // for generic XDP; same maps
   // New prefixes go in before old ones go out, so an address kept in both
   // never fails a frame in between.
   Result<void> apply(const AntiSpoofSettings& settings);

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <utility>
 
+#include "ebpf/bpf_links.h"
+
 namespace vnet::ebpf {
 
 namespace {
@@ -16,35 +18,16 @@ namespace {
 constexpr int kBpfTcxIngress = 46;
 constexpr uint32_t kBpfFBefore = 1U << 3;
 
-Error bpf_error(int err, const std::string& what) { return Error::from_errno(err < 0 ? -err : err, what); }
-
-// The device a tcx link is attached to; 0 once the device is gone. (The
-// kernel's bpf_link_info.tcx.ifindex sits where 6.1's header has xdp.ifindex.)
-int link_ifindex(int link_fd) {
-  bpf_link_info info{};
-  uint32_t length = sizeof(info);
-  if (bpf_obj_get_info_by_fd(link_fd, &info, &length) != 0) return 0;
-  return static_cast<int>(info.xdp.ifindex);
-}
-
 // A tcx link for prog_fd, first in ifindex's chain, pinned at pin. The link
 // a daemon pinned before a restart is reused when it is still on ifindex:
 // its program is swapped in one step.
 Result<UniqueFd> attach_tcx(int ifindex, const std::string& ifname_for_errors, int prog_fd, const std::string& pin) {
-  if (int fd = bpf_obj_get(pin.c_str()); fd >= 0) {
-    UniqueFd old(fd);
-    if (link_ifindex(old.get()) == ifindex && bpf_link_update(old.get(), prog_fd, nullptr) == 0) return old;
-    // Its device is gone (the link is defunct) or another device has the
-    // name now: a fresh link replaces the pin.
-    (void)bpf_link_detach(old.get());
-    unlink(pin.c_str());
-  }
+  if (auto reused = reuse_pinned_link(pin, ifindex, prog_fd)) return std::move(*reused);
   LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = kBpfFBefore);
   int fd = bpf_link_create(prog_fd, ifindex, static_cast<bpf_attach_type>(kBpfTcxIngress), &opts);
   if (fd < 0) return bpf_error(fd, "attaching a tcx ingress link to \"" + ifname_for_errors + "\"");
   UniqueFd link(fd);
-  unlink(pin.c_str());
-  if (int err = bpf_obj_pin(link.get(), pin.c_str())) return bpf_error(err, "pinning the tcx link at " + pin);
+  if (auto pinned = pin_link(link.get(), pin); !pinned) return pinned.take_error();
   return link;
 }
 
@@ -101,13 +84,7 @@ Result<TcIngressFilter> TcIngressFilter::attach(int ifindex, const std::string& 
 }
 
 Result<void> TcIngressFilter::detach(int ifindex, const TcIngressPlace& place) {
-  if (!place.link_pin.empty()) {
-    if (int fd = bpf_obj_get(place.link_pin.c_str()); fd >= 0) {
-      UniqueFd link(fd);
-      (void)bpf_link_detach(link.get());
-      unlink(place.link_pin.c_str());
-    }
-  }
+  detach_pinned_link(place.link_pin);
   return detach_cls_bpf(ifindex, place);
 }
 

@@ -60,6 +60,7 @@ inline constexpr uint16_t kNetSAnnounce = 2;
 
 // The frame header's flags and GSO types (VIRTIO_NET_HDR_*).
 inline constexpr uint8_t kNetHdrFNeedsCsum = 1;
+inline constexpr uint8_t kNetHdrFDataValid = 2;  // the checksum was checked (receive side)
 inline constexpr uint8_t kNetHdrGsoNone = 0;
 inline constexpr uint8_t kNetHdrGsoTcpv4 = 1;
 inline constexpr uint8_t kNetHdrGsoTcpv6 = 4;

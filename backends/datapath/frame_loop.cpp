@@ -1,6 +1,7 @@
 #include "backends/datapath/frame_loop.h"
 
 #include <poll.h>
+#include <linux/if_packet.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -44,11 +45,18 @@ uint32_t free_slot(std::vector<std::unique_ptr<T>>& slots) {
 struct FrameLoop::Receiver {
   int fd = -1;
   Kind kind = Kind::datagrams;
-  Handler handler;  // empty once removed
+  Handler handler;  // empty once removed (packets: packet_handler is)
+  PacketHandler packet_handler;
   Closed closed;
   std::unique_ptr<uring::BufferRing> buffers;
   msghdr shape{};
   bool armed = false;
+  bool active() const { return handler || packet_handler; }
+  void stop() {
+    handler = nullptr;
+    packet_handler = nullptr;
+    closed = nullptr;
+  }
 };
 
 struct FrameLoop::Watch {
@@ -107,7 +115,11 @@ Result<uint32_t> FrameLoop::add_frame_reader(int fd, Handler handler, Closed clo
   return add(fd, std::move(handler), std::move(closed), Kind::reads);
 }
 
-Result<uint32_t> FrameLoop::add(int fd, Handler handler, Closed closed, Kind kind) {
+Result<uint32_t> FrameLoop::add_packet_receiver(int fd, PacketHandler handler) {
+  return add(fd, nullptr, nullptr, Kind::packets, std::move(handler));
+}
+
+Result<uint32_t> FrameLoop::add(int fd, Handler handler, Closed closed, Kind kind, PacketHandler packets) {
   uint32_t id = free_slot(receivers_);
   // Buffer group ids are 16 bits: a receiver's id is its group.
   if (id > 0xffff) {
@@ -125,8 +137,14 @@ Result<uint32_t> FrameLoop::add(int fd, Handler handler, Closed closed, Kind kin
   receiver->fd = fd;
   receiver->kind = kind;
   receiver->handler = std::move(handler);
+  receiver->packet_handler = std::move(packets);
   receiver->closed = std::move(closed);
-  receiver->shape.msg_namelen = sizeof(sockaddr_storage);
+  if (kind == Kind::packets) {
+    // No address (the socket is bound to one device); room for auxdata.
+    receiver->shape.msg_controllen = CMSG_SPACE(sizeof(tpacket_auxdata));
+  } else {
+    receiver->shape.msg_namelen = sizeof(sockaddr_storage);
+  }
   auto buffers = uring::BufferRing::create(ring_, static_cast<uint16_t>(id), kMaxBuffersPerReceiver,
                                               kBufferSize, kInitialBuffersPerReceiver);
   if (!buffers) return buffers.take_error();
@@ -155,10 +173,9 @@ Result<uint32_t> FrameLoop::watch(int fd, uint32_t poll_events, Watcher watcher)
 }
 
 void FrameLoop::remove_receiver(uint32_t id) {
-  if (id >= receivers_.size() || !receivers_[id] || !receivers_[id]->handler) return;
+  if (id >= receivers_.size() || !receivers_[id] || !receivers_[id]->active()) return;
   Receiver& receiver = *receivers_[id];
-  receiver.handler = nullptr;
-  receiver.closed = nullptr;
+  receiver.stop();
   if (!receiver.armed) {
     if (!in_batch_) receivers_[id].reset();  // else at the batch's end
     return;
@@ -223,7 +240,8 @@ void FrameLoop::arm(uint32_t id) {
   if (!receive) return;
   switch (receiver.kind) {
     case Kind::stream: io_uring_prep_recv_multishot(receive, receiver.fd, nullptr, 0, 0); break;
-    case Kind::datagrams: io_uring_prep_recvmsg_multishot(receive, receiver.fd, &receiver.shape, 0); break;
+    case Kind::datagrams:
+    case Kind::packets: io_uring_prep_recvmsg_multishot(receive, receiver.fd, &receiver.shape, 0); break;
     case Kind::reads:
       if (read_multishot_) io_uring_prep_rw(kOpReadMultishot, receive, receiver.fd, nullptr, 0, 0);
       else io_uring_prep_read(receive, receiver.fd, nullptr, kBufferSize, 0);
@@ -251,7 +269,9 @@ void FrameLoop::handle_receive(uint32_t id, const io_uring_cqe& cqe) {
     uint16_t buffer = uring::BufferRing::buffer_id(cqe);
     to_recycle_.emplace_back(id, buffer);
     uint8_t* data = receiver.buffers->buffer(buffer);
-    if (!receiver.handler) {
+    if (!receiver.active()) {
+    } else if (receiver.kind == Kind::packets) {
+      deliver_packet(receiver, data, cqe.res);
     } else if (receiver.kind != Kind::datagrams) {
       receiver.handler({data, static_cast<size_t>(cqe.res)});
     } else if (auto* out = io_uring_recvmsg_validate(data, cqe.res, &receiver.shape); out && !(out->flags & MSG_TRUNC)) {
@@ -261,7 +281,7 @@ void FrameLoop::handle_receive(uint32_t id, const io_uring_cqe& cqe) {
   }
   if (cqe.flags & IORING_CQE_F_MORE) return;
   receiver.armed = false;
-  if (!receiver.handler) return;  // removed: freed at the batch's end
+  if (!receiver.active()) return;  // removed: freed at the batch's end
   // A kernel without multishot reads refuses the opcode: read once per
   // request from now on.
   if (receiver.kind == Kind::reads && read_multishot_ && (cqe.res == -EINVAL || cqe.res == -EOPNOTSUPP)) {
@@ -275,14 +295,25 @@ void FrameLoop::handle_receive(uint32_t id, const io_uring_cqe& cqe) {
   // buffers, a device when its fd fails (a deleted tap: EBADFD); a datagram
   // receive is re-armed after a transient error.
   bool transient = cqe.res == -ENOBUFS || cqe.res == -EAGAIN || cqe.res == -EINTR;
-  bool ended = receiver.kind != Kind::datagrams && (cqe.res < 0 ? !transient : cqe.res == 0 && receiver.kind == Kind::stream);
+  bool ended = receiver.kind != Kind::datagrams && receiver.kind != Kind::packets && (cqe.res < 0 ? !transient : cqe.res == 0 && receiver.kind == Kind::stream);
   if (ended) {
     Closed closed = std::move(receiver.closed);
-    receiver.handler = nullptr;
+    receiver.stop();
     if (closed) closed(cqe.res == 0 ? 0 : -cqe.res);
     return;
   }
   to_rearm_.push_back(id);
+}
+
+void FrameLoop::deliver_packet(Receiver& receiver, uint8_t* data, int length) {
+  auto* out = io_uring_recvmsg_validate(data, length, &receiver.shape);
+  if (!out || (out->flags & MSG_TRUNC)) return;
+  Packet packet;
+  auto* payload = static_cast<uint8_t*>(io_uring_recvmsg_payload(out, &receiver.shape));
+  packet.data = {payload, io_uring_recvmsg_payload_length(out, length, &receiver.shape)};
+  packet.headroom = static_cast<size_t>(payload - data);
+  if (cmsghdr* cmsg = io_uring_recvmsg_cmsg_firsthdr(out, &receiver.shape)) packet.vlan = packet::vlan_tag_of(cmsg);
+  receiver.packet_handler(packet);
 }
 
 void FrameLoop::handle_watch(uint32_t id, const io_uring_cqe& cqe) {
@@ -338,12 +369,12 @@ bool FrameLoop::run_batch() {
   }
   to_recycle_.clear();
   for (uint32_t id : to_rearm_) {
-    if (id < receivers_.size() && receivers_[id] && receivers_[id]->handler && !receivers_[id]->armed) arm(id);
+    if (id < receivers_.size() && receivers_[id] && receivers_[id]->active() && !receivers_[id]->armed) arm(id);
   }
   to_rearm_.clear();
   // Removed receivers and watches whose requests have ended are freed.
   for (auto& receiver : receivers_) {
-    if (receiver && !receiver->handler && !receiver->armed) receiver.reset();
+    if (receiver && !receiver->active() && !receiver->armed) receiver.reset();
   }
   for (auto& watch : watches_) {
     if (watch && !watch->watcher && !watch->armed) watch.reset();

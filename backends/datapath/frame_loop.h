@@ -12,10 +12,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <utility>
 #include <vector>
 
+#include "kernel_ifaces/packet_socket.h"
 #include "kernel_ifaces/result.h"
 #include "kernel_ifaces/unique_fd.h"
 #include "kernel_ifaces/uring.h"
@@ -40,6 +42,15 @@ class FrameLoop {
   using Closed = std::function<void(int error)>;
   // poll(2) revents of a watched fd.
   using Watcher = std::function<void(uint32_t revents)>;
+  // A frame from a packet socket (kernel_ifaces/packet_socket.h), in its
+  // receive buffer: `headroom` bytes before it are the handler's to write
+  // (room to put a VLAN tag back); `vlan` is the tag the kernel took off.
+  struct Packet {
+    std::span<uint8_t> data;
+    size_t headroom = 0;
+    std::optional<packet::VlanTag> vlan;
+  };
+  using PacketHandler = std::function<void(const Packet& packet)>;
   // QEMU's NET_BUFSIZE (4096 + 65536): the largest frame a netdev takes.
   static constexpr unsigned kMaxFrame = 4096 + 65536;
 
@@ -61,6 +72,9 @@ class FrameLoop {
   // fd, with reads kept posted (multishot where the kernel has it, 6.7 on).
   // closed() is called once if the device goes (its fd then only fails).
   Result<uint32_t> add_frame_reader(int fd, Handler handler, Closed closed);
+  // Starts receiving on a packet socket (packet::open_host_side), with
+  // each frame's auxdata.
+  Result<uint32_t> add_packet_receiver(int fd, PacketHandler handler);
   // Calls watcher whenever fd is ready for poll_events (POLLIN, POLLOUT...).
   Result<uint32_t> watch(int fd, uint32_t poll_events, Watcher watcher);
   // Both take effect at once: no handler is called after they return, even
@@ -89,12 +103,13 @@ class FrameLoop {
   struct Receiver;
   struct Watch;
   FrameLoop(uring::Ring ring, UniqueFd event);
-  enum class Kind { datagrams, stream, reads };
-  Result<uint32_t> add(int fd, Handler handler, Closed closed, Kind kind);
+  enum class Kind { datagrams, stream, reads, packets };
+  Result<uint32_t> add(int fd, Handler handler, Closed closed, Kind kind, PacketHandler packets = nullptr);
   void arm(uint32_t id);
   void arm_watch(uint32_t id);
   void handle_receive(uint32_t id, const io_uring_cqe& cqe);
   void handle_watch(uint32_t id, const io_uring_cqe& cqe);
+  void deliver_packet(Receiver& receiver, uint8_t* data, int length);
   void flush_batch();
   bool run_batch();  // false when there was nothing to do
   void settle(const std::function<bool()>& done);

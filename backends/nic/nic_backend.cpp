@@ -36,6 +36,7 @@ Result<std::unique_ptr<NicBackend>> NicBackend::create(NicIdentity identity, con
   if (program.value()->adopted()) {
     // A restarted daemon: the guest's filter is in the maps, as it was.
     std::unique_ptr<NicBackend> nic(new NicBackend(std::move(identity), std::move(program.value())));
+    nic->pin_dir_ = pin_dir;
     nic->anti_spoof_pin_dir_ = anti_spoof_pin_dir;
     return nic;
   }
@@ -48,27 +49,82 @@ Result<std::unique_ptr<NicBackend>> NicBackend::create(NicIdentity identity, con
   for (int vid = 0; vid < 4096; vid++) fresh.vlan_table.push_back(static_cast<uint16_t>(vid));
   if (auto applied = program.value()->apply(fresh); !applied) return applied.take_error();
   std::unique_ptr<NicBackend> nic(new NicBackend(std::move(identity), std::move(program.value())));
+  nic->pin_dir_ = pin_dir;
   nic->anti_spoof_pin_dir_ = anti_spoof_pin_dir;
   return nic;
 }
 
 NicBackend::~NicBackend() {
+  host_side_.reset();
   if (keep_) {
     // Filters, maps and pins stay for the next daemon.
     anti_spoof_filter_.release();
+    anti_spoof_xdp_.release();
+    host_sink_.release();
     return;
   }
   // The tap outlives us: take our filters off it.
-  if (attached_fd_ >= 0) (void)tun::set_filter_ebpf(attached_fd_, -1);
+  detach_filter();
+  host_sink_.reset();
   program_->unpin();
   drop_anti_spoof();
+}
+
+void NicBackend::keep_on_exit() {
+  keep_ = true;
+  if (guest_tap_) guest_tap_->keep_on_exit();
+}
+
+void NicBackend::record_committed() {
+  if (guest_tap_) guest_tap_->record_committed();
+}
+
+Result<void> NicBackend::give_guest_tap(std::unique_ptr<Backend> tap, datapath::FrameLoop& frames) {
+  int ifindex = tap->guest_tx_ifindex();
+  auto sink = ebpf::HostSink::attach(ifindex, "ifindex " + std::to_string(ifindex),
+                                     pin_dir_.empty() ? "" : pin_dir_ + "/" + kHostSinkLinkPin);
+  if (!sink) return sink.take_error();
+  host_sink_ = std::move(sink.value());
+  if (auto attached = attach_filter(*tap); !attached) return attached;
+  guest_tap_ = std::move(tap);
+  frames_ = &frames;
+  return {};
+}
+
+// A tap whose queues are all held by a VMM (after a restart) has no fd
+// for us but still an ifindex, which is all anti-spoofing needs.
+Result<void> NicBackend::attach_filter(Backend& device) {
+  if (auto fd = device.filter_attach_fd()) {
+    if (auto attached = tun::set_filter_ebpf(*fd, program_->prog_fd()); !attached) return attached;
+    attached_fd_ = *fd;
+  }
+  peer_ifindex_ = device.guest_tx_ifindex();
+  return {};
+}
+
+void NicBackend::detach_filter() {
+  if (attached_fd_ >= 0) (void)tun::set_filter_ebpf(attached_fd_, -1);
+  attached_fd_ = -1;
+  peer_ifindex_ = 0;
+}
+
+std::vector<BackendFd> NicBackend::fds() const { return guest_tap_ ? guest_tap_->fds() : std::vector<BackendFd>{}; }
+
+Result<void> NicBackend::set_link(bool up) { return guest_tap_ ? guest_tap_->set_link(up) : Result<void>{}; }
+
+Result<void> NicBackend::send_from_guest(std::span<const uint8_t> frame) {
+  if (!host_side_) return Error{ENOTCONN, "the NIC's tap is not joined to a hub"};
+  return host_side_->send_to_guest(frame);
 }
 
 Result<void> NicBackend::set_anti_spoof(AntiSpoofSetting setting) {
   if (!setting.enabled) {
     // A filter in our place that we do not hold (a crash between attaching
     // it and recording the setting) goes too.
-    if (peer_ifindex_ > 0 && restarted()) (void)ebpf::TcIngressFilter::detach(peer_ifindex_, anti_spoof_place());
+    if (peer_ifindex_ > 0 && restarted()) {
+      (void)ebpf::TcIngressFilter::detach(peer_ifindex_, anti_spoof_place());
+      ebpf::XdpLink::detach(anti_spoof_xdp_pin());
+    }
     drop_anti_spoof();
     return {};
   }
@@ -89,18 +145,36 @@ Result<void> NicBackend::set_anti_spoof(AntiSpoofSetting setting) {
     unpin_unless_attached();
     return applied;
   }
-  auto place = anti_spoof_place();
-  place.replaces_cls_bpf = program.value()->adopted();
-  auto filter = ebpf::TcIngressFilter::attach(peer_ifindex_, "ifindex " + std::to_string(peer_ifindex_),
-                                              program.value()->prog_fd(), place);
-  if (!filter) {
+  if (auto attached = attach_anti_spoof(*program.value()); !attached) {
     unpin_unless_attached();
-    return filter.take_error();
+    return attached;
   }
   anti_spoof_program_ = std::move(program.value());
-  anti_spoof_filter_ = std::move(filter.value());
   anti_spoof_ = std::move(setting);
   return {};
+}
+
+// On tc ingress, where the host's stack or bridge takes the guest's frames
+// in; on a tap of its own, whose frames vnetd's packet socket reads, on
+// generic XDP, which runs before packet sockets (tc runs after them).
+Result<void> NicBackend::attach_anti_spoof(ebpf::AntiSpoofProgram& program) {
+  std::string ifname = "ifindex " + std::to_string(peer_ifindex_);
+  if (guest_tap_) {
+    auto link = ebpf::XdpLink::attach(peer_ifindex_, ifname, program.xdp_prog_fd(), anti_spoof_xdp_pin());
+    if (!link) return link.take_error();
+    anti_spoof_xdp_ = std::move(link.value());
+    return {};
+  }
+  auto place = anti_spoof_place();
+  place.replaces_cls_bpf = program.adopted();
+  auto filter = ebpf::TcIngressFilter::attach(peer_ifindex_, ifname, program.prog_fd(), place);
+  if (!filter) return filter.take_error();
+  anti_spoof_filter_ = std::move(filter.value());
+  return {};
+}
+
+std::string NicBackend::anti_spoof_xdp_pin() const {
+  return anti_spoof_pin_dir_.empty() ? "" : anti_spoof_pin_dir_ + "/" + kAntiSpoofXdpLinkPin;
 }
 
 ebpf::TcIngressPlace NicBackend::anti_spoof_place() const {
@@ -111,28 +185,28 @@ ebpf::TcIngressPlace NicBackend::anti_spoof_place() const {
 
 void NicBackend::drop_anti_spoof() {
   anti_spoof_filter_.reset();
+  anti_spoof_xdp_.reset();
   if (anti_spoof_program_) anti_spoof_program_->unpin();
   anti_spoof_program_.reset();
   anti_spoof_ = AntiSpoofSetting{};
 }
 
 Result<void> NicBackend::peer_connected(Backend& peer) {
-  // A tap whose queues are all held by a VMM (after a restart) has no fd
-  // for us but still an ifindex, which is all anti-spoofing needs.
-  int ifindex = peer.guest_tx_ifindex();
-  auto fd = peer.filter_attach_fd();
-  if (fd) {
-    if (auto attached = tun::set_filter_ebpf(*fd, program_->prog_fd()); !attached) return attached;
-    attached_fd_ = *fd;
+  // With a tap of its own, the filter is on it already; the peer is a hub port.
+  if (!guest_tap_) {
+    if (auto attached = attach_filter(peer); !attached) return attached;
   }
-  peer_ifindex_ = ifindex;
   if (auto setting = std::exchange(anti_spoof_on_peering_, std::nullopt)) {
     if (auto set = set_anti_spoof(std::move(*setting)); !set) {
-      if (attached_fd_ >= 0) (void)tun::set_filter_ebpf(attached_fd_, -1);
-      attached_fd_ = -1;
-      peer_ifindex_ = 0;
+      if (!guest_tap_) detach_filter();
       return Error{set.error().errnum, "anti-spoof: " + set.error().message};
     }
+  }
+  if (guest_tap_) {
+    auto host_side = HostSidePort::open(*frames_, guest_tap_->guest_tx_ifindex(),
+                                        [&peer](std::span<const uint8_t> frame) { (void)peer.send_from_guest(frame); });
+    if (!host_side) return Error{host_side.error().errnum, "joining its tap to the hub: " + host_side.error().message};
+    host_side_ = std::move(host_side.value());
   }
   return {};
 }
@@ -140,13 +214,15 @@ Result<void> NicBackend::peer_connected(Backend& peer) {
 // Called while both sides still exist (the registry tells before destroying),
 // so the tap's fd is still open whichever side is going.
 void NicBackend::peer_disconnected(Backend&) {
+  host_side_.reset();
+  // The guest still sends into a tap of its own: its filter and
+  // anti-spoofing stay with it.
+  if (guest_tap_) return;
   filter_kept_ = false;
   if (keep_) return;
   // The guest no longer sends through that tap: anti-spoofing ends with the pair.
   drop_anti_spoof();
-  peer_ifindex_ = 0;
-  if (attached_fd_ >= 0) (void)tun::set_filter_ebpf(attached_fd_, -1);
-  attached_fd_ = -1;
+  detach_filter();
 }
 
 std::vector<Detail> NicBackend::details() const {
@@ -163,6 +239,12 @@ std::vector<Detail> NicBackend::details() const {
     out.push_back({"announce-frames", static_cast<int64_t>(announce_frames_)});
     out.push_back({"announce-path", announce_path_});
   }
+  if (guest_tap_) {
+    // Its tap's facts (ifname, ifindex, queues, vhost...), as a tap netdev shows them.
+    for (auto& detail : guest_tap_->details()) out.push_back(std::move(detail));
+    out.push_back({"guest-tap", true});
+    if (host_side_) out.push_back({"host-side", host_side_->counters()});
+  }
   if (auto counted = program_->counters()) {
     out.push_back({"rx-filter-passed", static_cast<int64_t>(counted->passed)});
     out.push_back({"rx-filter-dropped", static_cast<int64_t>(counted->dropped)});
@@ -171,6 +253,7 @@ std::vector<Detail> NicBackend::details() const {
   if (anti_spoof_.enabled) {
     out.push_back({"allowed-ips", anti_spoof_.allowed_texts});
     out.push_back({"other-ethertypes", std::string(anti_spoof_.drop_other ? "drop" : "allow")});
+    out.push_back({"anti-spoof-hook", std::string(anti_spoof_xdp_ ? "xdp-generic" : "tc-ingress")});
   }
   if (anti_spoof_program_) {
     if (auto counted = anti_spoof_program_->counters()) {

@@ -10,10 +10,14 @@
 #include <utility>
 
 #include "backends/backend.h"
+#include "backends/datapath/frame_loop.h"
 #include "backends/nic/announce_frames.h"
+#include "backends/nic/host_side_port.h"
 #include "ebpf/anti_spoof_program.h"
+#include "ebpf/host_sink.h"
 #include "ebpf/rx_filter_program.h"
 #include "ebpf/tc_ingress.h"
+#include "ebpf/xdp_link.h"
 
 namespace vnet::nic {
 
@@ -37,6 +41,10 @@ struct AntiSpoofSetting {
 inline constexpr uint32_t kAntiSpoofTcHandle = 0x5653;    // "VS"
 inline constexpr uint32_t kAntiSpoofTcPriority = 0x5653;
 inline constexpr const char* kAntiSpoofLinkPin = "tcx_link";
+// A NIC's own tap on a hub: its generic XDP link's pin, beside the maps.
+inline constexpr const char* kAntiSpoofXdpLinkPin = "xdp_link";
+// Its host sink's tcx link, beside the rx filter's maps.
+inline constexpr const char* kHostSinkLinkPin = "host_sink_link";
 
 class NicBackend : public Backend {
  public:
@@ -46,10 +54,16 @@ class NicBackend : public Backend {
   static Result<std::unique_ptr<NicBackend>> create(NicIdentity identity, const std::string& pin_dir = "",
                                                     const std::string& anti_spoof_pin_dir = "");
   bool restarted() const { return program_->adopted(); }
+  // A NIC on a hub gets a tap of its own for its VMM (netdev-get-fds on the
+  // NIC gives its fds): its filter goes on it at once, and while the NIC has
+  // a peer (a hub port) the tap's host side is joined to it on `frames`.
+  Result<void> give_guest_tap(std::unique_ptr<Backend> tap, datapath::FrameLoop& frames);
+  Backend* guest_tap() const { return guest_tap_.get(); }
   // After a restart the filter may still be on a tap we cannot reach (its
   // queues are all held by a VMM): the kernel still runs it.
   void set_filter_still_attached() { filter_kept_ = true; }
-  void keep_on_exit() override { keep_ = true; }
+  void keep_on_exit() override;
+  void record_committed() override;
   ~NicBackend() override;
 
   const NicIdentity& identity() const { return identity_; }
@@ -97,6 +111,11 @@ class NicBackend : public Backend {
 
   Result<void> peer_connected(Backend& peer) override;
   bool is_guest_nic() const override { return true; }
+  // With a guest tap: the tap's fds, its carrier, and frames from the hub
+  // sent out of it to the guest.
+  std::vector<BackendFd> fds() const override;
+  Result<void> set_link(bool up) override;
+  Result<void> send_from_guest(std::span<const uint8_t> frame) override;
   void peer_disconnected(Backend& peer) override;
   std::vector<Detail> details() const override;
 
@@ -106,14 +125,20 @@ class NicBackend : public Backend {
 
   void drop_anti_spoof();
   ebpf::TcIngressPlace anti_spoof_place() const;
+  std::string anti_spoof_xdp_pin() const;
+  Result<void> attach_anti_spoof(ebpf::AntiSpoofProgram& program);
+  Result<void> attach_filter(Backend& device);
+  void detach_filter();
 
   NicIdentity identity_;
   std::unique_ptr<ebpf::RxFilterProgram> program_;
+  std::string pin_dir_;
   std::string anti_spoof_pin_dir_;
   AntiSpoofSetting anti_spoof_;
   std::optional<AntiSpoofSetting> anti_spoof_on_peering_;
   std::unique_ptr<ebpf::AntiSpoofProgram> anti_spoof_program_;  // while enabled
   ebpf::TcIngressFilter anti_spoof_filter_;                     // on peer_ifindex_, while enabled
+  ebpf::XdpLink anti_spoof_xdp_;                                // instead, on a tap of its own
   int peer_ifindex_ = 0;
   int attached_fd_ = -1;  // the peer's tap fd (owned by the peer) carrying our filter
   bool notify_enabled_ = true;
@@ -125,6 +150,11 @@ class NicBackend : public Backend {
   bool standby_ = false;
   bool filter_kept_ = false;
   bool keep_ = false;
+  // Declared in this order so that the host side closes before its tap.
+  std::unique_ptr<Backend> guest_tap_;
+  ebpf::HostSink host_sink_;  // on the guest tap: its frames reach the hub, not the host
+  datapath::FrameLoop* frames_ = nullptr;
+  std::unique_ptr<HostSidePort> host_side_;  // while peered with a hub port
 };
 
 // "52:54:00:12:34:56" -> bytes; nullopt if it is not six ':'-separated hex pairs.

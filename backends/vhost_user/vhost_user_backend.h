@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/datapath/batch_buffers.h"
 #include "backends/datapath/frame_loop.h"
 #include "backends/datapath/userspace_port.h"
 #include "backends/vhost_user/vhost_user_framer.h"
@@ -37,37 +38,6 @@ inline constexpr int64_t kMaxQueuePairs = 1024;
 struct BackendOptions {
   std::string path;  // the socket the front end connects to
   uint32_t queue_pairs = 1;
-};
-
-// Buffers handed out during one batch and all taken back at its end, kept
-// for the next: no allocation per frame once the sizes have been seen.
-class BatchBuffers {
- public:
-  std::span<uint8_t> take(size_t size) {
-    if (used_ == slots_.size()) slots_.emplace_back();
-    Slot& slot = slots_[used_++];
-    if (slot.capacity < size) {
-      slot.data = std::make_unique_for_overwrite<uint8_t[]>(size);
-      slot.capacity = size;
-    }
-    return {slot.data.get(), size};
-  }
-  // Every buffer is free again; an outsized one (a jumbo frame's) goes.
-  void recycle() {
-    for (size_t i = 0; i < used_; i++) {
-      if (slots_[i].capacity > kKeptCapacity) slots_[i] = Slot{};
-    }
-    used_ = 0;
-  }
-
- private:
-  static constexpr size_t kKeptCapacity = 16 << 10;
-  struct Slot {
-    std::unique_ptr<uint8_t[]> data;
-    size_t capacity = 0;
-  };
-  std::vector<Slot> slots_;
-  size_t used_ = 0;
 };
 
 class VhostUserBackend : public datapath::UserspacePort, private datapath::BatchFlush {
@@ -112,7 +82,7 @@ class VhostUserBackend : public datapath::UserspacePort, private datapath::Batch
   std::vector<uint32_t> dirty_rings_;                  // used entries to publish at the batch's end
   std::vector<uint32_t> rx_running_;                   // the RX rings that run, ascending: frames spread over them
   std::vector<virtio::Chain> rx_chains_;               // the RX buffers of the frame being placed
-  BatchBuffers tx_buffers_;                            // guest frames the peer may hold until the batch's end
+  datapath::BatchBuffers tx_buffers_;                            // guest frames the peer may hold until the batch's end
   struct TxTaken {
     uint32_t ring;
     uint16_t head;

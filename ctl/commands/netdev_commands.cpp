@@ -32,6 +32,19 @@ namespace {
 
 QmpError device_not_found(const std::string& id) { return {ErrorClass::DeviceNotFound, texts::device_not_found(id)}; }
 
+// The tap a netdev's backend made or holds: a tap netdev's, or a NIC's own.
+const tap::TapBackend* tap_of(const Backend* backend) {
+  if (const auto* nic = dynamic_cast<const nic::NicBackend*>(backend)) backend = nic->guest_tap();
+  return dynamic_cast<const tap::TapBackend*>(backend);
+}
+
+// The tap name a new netdev asks for, if any (a tap's, or a NIC's own).
+std::optional<std::string> requested_ifname(const qapi::Netdev& netdev) {
+  if (const auto* tap = std::get_if<qapi::NetdevTapOptions>(&netdev.u)) return tap->ifname;
+  if (const auto* nic = std::get_if<qapi::NetLegacyNicOptions>(&netdev.u)) return nic->ifname;
+  return std::nullopt;
+}
+
 // The netdev a new one asks to be peered with, if any.
 std::optional<std::string> requested_peer(const qapi::Netdev& netdev) {
   if (const auto* hub = std::get_if<qapi::NetdevHubPortOptions>(&netdev.u)) return hub->netdev;
@@ -166,6 +179,7 @@ QmpResult<std::unique_ptr<Backend>> VnetdCommands::checked_backend(const qapi::N
   }
 
   NetdevEntry* peer = nullptr;
+  BackendRequest checked_request = request;
   if (auto peer_id = requested_peer(args)) {
     peer = registry_.find(*peer_id);
     if (!peer) return generic_error(texts::netdev_not_found(*peer_id));
@@ -173,22 +187,24 @@ QmpResult<std::unique_ptr<Backend>> VnetdCommands::checked_backend(const qapi::N
     if (!peer->peer.empty()) {
       return generic_error("netdev '" + *peer_id + "' is already connected to '" + peer->peer + "'");
     }
+    // A NIC on a hub gets a tap for its VMM (docs/guests-on-hubs.md).
+    if (args.type == NetClientDriver::nic && peer->type == NetClientDriver::hubport) checked_request.nic_gets_tap = true;
   }
 
-  if (const auto* tap = std::get_if<qapi::NetdevTapOptions>(&args.u); tap && tap->ifname) {
-    if (auto owner = created_tap_owner(*tap->ifname)) {
-      return generic_error("tap '" + *tap->ifname + "' is already netdev '" + *owner +
+  if (auto wanted = requested_ifname(args)) {
+    if (auto owner = created_tap_owner(*wanted)) {
+      return generic_error("tap '" + *wanted + "' is already netdev '" + *owner +
                            "': one netdev per tap device (delete that one first)");
     }
     for (const auto& [id, ifname] : adds_running_scripts_) {
-      if (ifname == *tap->ifname) {
+      if (ifname == *wanted) {
         return generic_error("tap '" + ifname + "' is already netdev '" + id +
                              "' (its up-script is running): one netdev per tap device");
       }
     }
   }
   if (auto full = refuse_unrecordable()) return *full;
-  return resources_.make_backend(args, resources_, request);
+  return resources_.make_backend(args, resources_, checked_request);
 }
 
 QmpResult<NetdevEntry*> VnetdCommands::register_netdev(const qapi::Netdev& args, std::unique_ptr<Backend> backend) {
@@ -209,9 +225,7 @@ QmpResult<NetdevEntry*> VnetdCommands::register_netdev(const qapi::Netdev& args,
       return generic_error("connecting '" + args.id + "' to '" + peer->id + "': " + paired.error().message);
     }
   }
-  if (const auto* tap = dynamic_cast<const tap::TapBackend*>(added.backend.get()); tap && tap->created()) {
-    created_taps_[tap->ifname()] = added.id;
-  }
+  if (const auto* tap = tap_of(added.backend.get()); tap && tap->created()) created_taps_[tap->ifname()] = added.id;
   qmp::emit_event(events_, "VNET_NETDEV_ADDED", qapi::VnetNetdevAddedData{added.id, added.type});
   // What the backend made outlives the daemon only once its record is durable:
   // a crash before that leaves no device that no state knows of.
@@ -234,7 +248,7 @@ std::optional<std::string> VnetdCommands::created_tap_owner(const std::string& i
   auto it = created_taps_.find(ifname);
   if (it == created_taps_.end()) return std::nullopt;
   NetdevEntry* entry = registry_.find(it->second);
-  const auto* tap = entry ? dynamic_cast<const tap::TapBackend*>(entry->backend.get()) : nullptr;
+  const auto* tap = entry ? tap_of(entry->backend.get()) : nullptr;
   if (tap && tap->created() && tap->ifname() == ifname) return it->second;
   created_taps_.erase(it);
   return std::nullopt;

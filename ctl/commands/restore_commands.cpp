@@ -96,6 +96,16 @@ Result<void> VnetdCommands::restore_netdev(const json& record) {
                                                   details.value("created", false),
                                                   details.value("bridge", std::string())};
   }
+  if (netdev->type == qapi::NetClientDriver::nic && details.value("guest-tap", false)) {
+    // A NIC on a hub had a tap of its own: found again, not made.
+    if (!details.contains("ifname") || !details.contains("ifindex")) {
+      return Error{EINVAL, "no ifname or ifindex recorded for its tap"};
+    }
+    request.nic_gets_tap = true;
+    request.restore_tap = tap::TapBackend::Record{details["ifname"].get<std::string>(),
+                                                  static_cast<int>(integer_member(details, "ifindex", 0)),
+                                                  details.value("created", false), ""};
+  }
   auto added = add_netdev(*netdev, request);
   if (!added) return Error{EINVAL, added.error().desc};
   NetdevEntry& entry = *added.value();

@@ -29,8 +29,15 @@ QmpResult<Empty> VnetdCommands::qmp_vmm_attach(CommandContext& ctx, const qapi::
     return generic_error("NIC '" + args.nic + "' is already attached to " + vmm::describe(attached->qmp) +
                          " (device '" + attached->device + "'): vmm-detach it first");
   }
-  NetdevEntry* tap = registry_.find(entry->peer);
-  if (!tap || tap->type != qapi::NetClientDriver::tap) {
+  // The NIC's own tap (a NIC on a hub), or its tap peer.
+  NetdevEntry* peer = registry_.find(entry->peer);
+  const Backend* tap = nic->guest_tap();
+  std::string tap_name = "of NIC '" + args.nic + "'";
+  if (!tap && peer && peer->type == qapi::NetClientDriver::tap) {
+    tap = peer->backend.get();
+    tap_name = "'" + peer->id + "'";
+  }
+  if (!tap) {
     return generic_error("NIC '" + args.nic + "' has no tap peer: vmm-attach hands a tap's fds to the VMM and " +
                          "enforces the guest's filter on that tap");
   }
@@ -50,14 +57,14 @@ QmpResult<Empty> VnetdCommands::qmp_vmm_attach(CommandContext& ctx, const qapi::
       return generic_error("driver '" + spec.driver + "': QEMU reports the rx filter of virtio-net devices only " +
                            "(virtio-net-pci, virtio-net-pci-non-transitional, ...), so vnetd cannot follow it");
     }
-    for (const auto& fd : tap->backend->fds()) {
+    for (const auto& fd : tap->fds()) {
       // The VMM gets duplicates: the tap stays vnetd's.
       UniqueFd copy(fcntl(fd.fd, F_DUPFD_CLOEXEC, 0));
-      if (!copy) return generic_error(errno_error("duplicating an fd of tap '" + tap->id + "'").message);
+      if (!copy) return generic_error(errno_error("duplicating an fd of tap " + tap_name).message);
       fds.push_back({fd.role == FdRole::vhost, fd.queue, std::move(copy)});
     }
     if (fds.empty()) {
-      return generic_error("tap '" + tap->id + "' holds no queue fds in vnetd (they are all held elsewhere since " +
+      return generic_error("tap " + tap_name + " holds no queue fds in vnetd (they are all held elsewhere since " +
                            "a restart): it cannot be handed to a VMM");
     }
   } else if (args.driver || args.bus) {

@@ -1,6 +1,7 @@
 // anti_spoof.bpf.c's decisions, run on one frame of every class with
 // BPF_PROG_TEST_RUN (needs root), verdict and per-reason counter both.
 #include <bpf/bpf.h>
+#include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 
 #include <gtest/gtest.h>
@@ -44,10 +45,10 @@ class AntiSpoofBpf : public ::testing::Test {
     auto applied = program->apply(settings);
     ASSERT_TRUE(applied) << applied.error().message;
   }
-  int run(const corpus::Bytes& frame) {
+  int run(const corpus::Bytes& frame, int prog_fd = -1) {
     LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(), .data_size_in = static_cast<uint32_t>(frame.size()),
                 .repeat = 1);
-    EXPECT_EQ(bpf_prog_test_run_opts(program->prog_fd(), &opts), 0);
+    EXPECT_EQ(bpf_prog_test_run_opts(prog_fd >= 0 ? prog_fd : program->prog_fd(), &opts), 0);
     return static_cast<int>(opts.retval);
   }
   std::unique_ptr<AntiSpoofProgram> program;
@@ -61,6 +62,21 @@ TEST_F(AntiSpoofBpf, EveryClassGetsItsVerdictAndCounter) {
     ASSERT_TRUE(before);
     int verdict = run(c.frame);
     EXPECT_EQ(verdict, c.expected == AS_COUNT_PASSED ? TC_ACT_UNSPEC : TC_ACT_SHOT);
+    auto after = program->counters();
+    ASSERT_TRUE(after);
+    EXPECT_EQ(counter_of(*after, c.expected), counter_of(*before, c.expected) + 1);
+    EXPECT_EQ(after->drops() + after->passed, before->drops() + before->passed + 1);
+  }
+}
+
+// The XDP hook (a NIC's own tap on a hub) decides and counts as tc does.
+TEST_F(AntiSpoofBpf, TheXdpHookGivesEveryClassTheSameVerdictAndCounter) {
+  for (const auto& c : corpus::corpus()) {
+    SCOPED_TRACE(c.name);
+    configure({"10.0.0.5/32", "2001:db8::/64"}, c.drop_other_mode);
+    auto before = program->counters();
+    ASSERT_TRUE(before);
+    EXPECT_EQ(run(c.frame, program->xdp_prog_fd()), c.expected == AS_COUNT_PASSED ? XDP_PASS : XDP_DROP);
     auto after = program->counters();
     ASSERT_TRUE(after);
     EXPECT_EQ(counter_of(*after, c.expected), counter_of(*before, c.expected) + 1);

@@ -1,0 +1,123 @@
+"""A real Linux guest on a nic's own tap, joined to a hub (issue 18; ctest vm_nic_on_hub).
+
+    guest eth0 (virtio-net-pci) = QEMU -netdev tap,fd= (n0's tap, from netdev-get-fds)
+        -- host side: vnetd's packet socket -- hn0 -hub 0- hu0 -- u0 (user: libslirp)
+
+No bridge and no second tap: the guest takes a DHCP lease from vnetd's `user`
+netdev through the hub, pings the slirp gateway, and sends a TCP stream that
+vnetd cuts (the guest's TSO) for slirp. Anti-spoofing then holds on that path:
+the guest's pings from an address it was not given go nowhere. Last, vnetd is
+killed with SIGKILL and started again on the same state: the tap is still the
+guest's, and its traffic resumes within a bound this test measures and prints.
+
+Needs root, qemu-system-x86 and the guest kernel; without them it fails
+saying what is missing. Python 3 standard library only."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import types
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+from vnetd_harness import TIMEOUT_SCALE, QmpClient, start_vnetd  # noqa: E402
+from guest import Guest, build_guest, find_qemu  # noqa: E402
+from test_vhost_user_guest import SINK  # noqa: E402
+
+MAC = "52:54:00:5e:00:21"
+GATEWAY = "10.0.2.2"
+RESUME_BOUND = 30.0 * TIMEOUT_SCALE  # the measured value is printed; this only catches "never"
+
+
+class NicOnAHubGuest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        find_qemu()
+        cls.work = tempfile.mkdtemp(prefix="vnt-vmnh-")
+        cls.addClassCleanup(shutil.rmtree, cls.work, True)
+        cls.fixture = types.SimpleNamespace(addCleanup=cls.addClassCleanup)
+        cls.daemon, cls.vnetd = start_vnetd(cls.fixture, os.path.join(cls.work, "vnetd"))
+        for netdev in ({"type": "user", "id": "u0"},
+                       {"type": "hubport", "id": "hu0", "hubid": 0, "netdev": "u0"},
+                       {"type": "hubport", "id": "hn0", "hubid": 0},
+                       {"type": "nic", "id": "n0", "netdev": "hn0", "macaddr": MAC, "ifname": "vnhub0"}):
+            cls.vnetd.cmd("netdev_add", **netdev)
+        cls.vnetd.cmd("netdev-get-fds", id="n0")
+        (tap_fd,) = cls.vnetd.take_received_fds()
+        cls.images = build_guest(os.path.join(cls.work, "images"))
+        cls.guest = Guest(os.path.join(cls.work, "guest"), cls.images, name="nic-on-hub-guest", pass_fds=[tap_fd],
+                          extra_args=["-netdev", f"tap,id=n0,fd={tap_fd}",
+                                      "-device", f"virtio-net-pci,netdev=n0,mac={MAC}"])
+        cls.addClassCleanup(cls.guest.close)
+        cls.guest.start()
+        os.close(tap_fd)  # QEMU has its own
+        seconds = cls.guest.wait_ready()
+        print(f"\nnic-on-hub guest: booted in {seconds:.1f}s", file=sys.stderr, flush=True)
+
+    def details(self):
+        return [n for n in self.vnetd.cmd("query-netdevs") if n["id"] == "n0"][0]["details"]
+
+    def test_1_dhcp_and_ping_through_the_hub(self):
+        self.guest.check("ip link set eth0 up")
+        out = self.guest.check("udhcpc -i eth0 -n -q -t 10 -T 2 -s /bin/true", timeout=60 * TIMEOUT_SCALE)
+        lease = re.search(r"lease of (\d+\.\d+\.\d+\.\d+) obtained", out)
+        self.assertIsNotNone(lease, f"no DHCP lease from vnetd's user netdev:\n{out}\n{self.details()}")
+        type(self).address = lease.group(1)
+        self.guest.check(f"ip addr add {self.address}/24 dev eth0 && ip route add default via {GATEWAY}")
+        self.guest.check(f"ping -c 3 -W 5 {GATEWAY}", timeout=60 * TIMEOUT_SCALE)
+        details = self.details()
+        self.assertTrue(details["guest-tap"])
+        self.assertGreater(details["host-side"]["frames-from-guest"], 0, details)
+        self.assertGreater(details["host-side"]["frames-to-guest"], 0, details)
+
+    def test_2_a_guests_tcp_stream_is_cut_by_vnetd(self):
+        size = 2 << 20
+        sink = subprocess.Popen(["nsenter", f"--net=/proc/{self.daemon.pid}/ns/net", sys.executable, "-c", SINK,
+                                 str(size)], stdout=subprocess.PIPE, text=True)
+        self.addCleanup(sink.kill)
+        self.assertEqual(sink.stdout.readline().strip(), "listening")
+        self.guest.check(f"dd if=/dev/zero bs=1024 count={size // 1024} 2>/dev/null | nc {GATEWAY} 5555",
+                         timeout=120 * TIMEOUT_SCALE)
+        self.assertEqual(sink.stdout.readline().strip(), f"received {size}")
+        host_side = self.details()["host-side"]
+        self.assertEqual(host_side["drops-bad-offload"], 0, host_side)
+        print(f"\nnic-on-hub guest: {size} bytes over TCP, {host_side['frames-segmented']} TSO frames cut by vnetd",
+              file=sys.stderr, flush=True)
+
+    def test_3_anti_spoofing_holds_on_the_hub_path(self):
+        self.vnetd.cmd("set-anti-spoof", name="n0", enable=True, **{"allowed-ips": [f"{self.address}/32"]})
+        self.guest.check(f"ping -c 1 -W 5 {GATEWAY}", timeout=60 * TIMEOUT_SCALE)
+        before = self.details()["spoof-drops"]
+        self.guest.check("ip addr add 10.0.2.99/24 dev eth0")
+        status, _ = self.guest.run(f"ping -c 2 -W 2 -I 10.0.2.99 {GATEWAY}", timeout=60 * TIMEOUT_SCALE)
+        self.assertNotEqual(status, 0, "pings from an address the guest was not given got answers")
+        self.assertGreaterEqual(self.details()["spoof-drops"], before + 2)
+        self.guest.check("ip addr del 10.0.2.99/24 dev eth0")
+        self.guest.check(f"ping -c 1 -W 5 {GATEWAY}", timeout=60 * TIMEOUT_SCALE)
+
+    def test_4_traffic_resumes_after_vnetd_is_killed(self):
+        self.guest.check(f"ping -c 1 -W 5 {GATEWAY}", timeout=60 * TIMEOUT_SCALE)
+        self.daemon.kill()
+        killed = time.monotonic()
+        self.daemon.start()
+        type(self).vnetd = QmpClient(self.daemon.socket_path)
+        self.addClassCleanup(type(self).vnetd.close)
+        while True:
+            status, _ = self.guest.run(f"ping -c 1 -W 1 {GATEWAY}", timeout=30 * TIMEOUT_SCALE)
+            if status == 0:
+                break
+            self.assertLess(time.monotonic() - killed, RESUME_BOUND, "the guest's traffic never resumed\n" +
+                            str(self.details()) + "\n" + self.daemon.log()[-3000:])
+        print(f"\nnic-on-hub guest: traffic resumed {time.monotonic() - killed:.1f}s after vnetd's SIGKILL",
+              file=sys.stderr, flush=True)
+        details = self.details()
+        self.assertTrue(details["guest-tap"])
+        self.assertEqual(details["anti-spoof"], True, "anti-spoofing came back with the restart")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
