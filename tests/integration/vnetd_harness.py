@@ -185,7 +185,9 @@ class Vnetd:
     """One vnetd process on a socket in workdir."""
 
     def __init__(self, workdir, own_netns=True, extra_args=()):
-        self.own_netns = own_netns  # False: stay in the caller's network namespace
+        # False: stay in the caller's network namespace; a name: run in that
+        # named one (ip netns), which outlives vnetd, so a SIGKILL keeps its devices.
+        self.own_netns = own_netns
         self.extra_args = list(extra_args)  # more vnetd options (--access FILE, ...)
         self.workdir = Path(workdir)
         self.socket_path = str(self.workdir / "qmp.sock")
@@ -199,7 +201,9 @@ class Vnetd:
                    "--bridge-acl", str(self.workdir / "bridge.conf")] + self.extra_args
         # Anything a backend creates in the kernel lives and dies in a private
         # namespace. unshare execs vnetd, so the pid stays vnetd's own.
-        if self.own_netns and os.geteuid() == 0 and shutil.which("unshare"):
+        if isinstance(self.own_netns, str):
+            command = ["ip", "netns", "exec", self.own_netns] + command  # execs vnetd too
+        elif self.own_netns and os.geteuid() == 0 and shutil.which("unshare"):
             command = ["unshare", "--net", "--"] + command
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,

@@ -10,6 +10,7 @@ the guest's pings from an address it was not given go nowhere. Last, vnetd is
 killed with SIGKILL and started again on the same state: the tap is still the
 guest's, and its traffic resumes within a bound this test measures and prints.
 
+vnetd runs in a named network namespace of its own, which outlives it.
 Needs root, qemu-system-x86 and the guest kernel; without them it fails
 saying what is missing. Python 3 standard library only."""
 import os
@@ -40,7 +41,12 @@ class NicOnAHubGuest(unittest.TestCase):
         cls.work = tempfile.mkdtemp(prefix="vnt-vmnh-")
         cls.addClassCleanup(shutil.rmtree, cls.work, True)
         cls.fixture = types.SimpleNamespace(addCleanup=cls.addClassCleanup)
-        cls.daemon, cls.vnetd = start_vnetd(cls.fixture, os.path.join(cls.work, "vnetd"))
+        # A named namespace: the guest's tap must outlive vnetd's SIGKILL (test 4).
+        cls.netns = f"vnt-vmnh-{os.getpid()}"
+        subprocess.run(["ip", "netns", "add", cls.netns], check=True)
+        cls.addClassCleanup(subprocess.run, ["ip", "netns", "del", cls.netns])
+        subprocess.run(["ip", "netns", "exec", cls.netns, "ip", "link", "set", "lo", "up"], check=True)
+        cls.daemon, cls.vnetd = start_vnetd(cls.fixture, os.path.join(cls.work, "vnetd"), own_netns=cls.netns)
         for netdev in ({"type": "user", "id": "u0"},
                        {"type": "hubport", "id": "hu0", "hubid": 0, "netdev": "u0"},
                        {"type": "hubport", "id": "hn0", "hubid": 0},
@@ -78,6 +84,7 @@ class NicOnAHubGuest(unittest.TestCase):
         size = 2 << 20
         sink = subprocess.Popen(["nsenter", f"--net=/proc/{self.daemon.pid}/ns/net", sys.executable, "-c", SINK,
                                  str(size)], stdout=subprocess.PIPE, text=True)
+        self.addCleanup(sink.stdout.close)
         self.addCleanup(sink.kill)
         self.assertEqual(sink.stdout.readline().strip(), "listening")
         self.guest.check(f"dd if=/dev/zero bs=1024 count={size // 1024} 2>/dev/null | nc {GATEWAY} 5555",
