@@ -276,8 +276,10 @@ class AntiSpoofInNamespace(NamespaceTestCase):
         self.assertEqual(self.send(self.everything()), set(LEGIT) - {"other-ethertype"})
         self.assertEqual(self.details("n0")["spoof-drops"], len(SPOOF) + 1)  # + the other ethertype
         self.client.cmd("netdev_add", type="hubport", id="h0", hubid=0)
+        # A nic on a hubport gets a tap of its own (test_nic_on_hub.py); on a user netdev it has none.
+        self.client.cmd("netdev_add", type="user", id="u0")
         for arguments, words in [({"id": "n2", "anti-spoof": True}, "needs netdev"),
-                                 ({"id": "n2", "netdev": "h0", "anti-spoof": True}, "no tap peer"),
+                                 ({"id": "n2", "netdev": "u0", "anti-spoof": True}, "no tap peer"),
                                  ({"id": "n2", "netdev": "h0", "allowed-ips": ["10.0.0.5/32"]}, "anti-spoof on"),
                                  ({"id": "n2", "netdev": "h0", "anti-spoof": True, "allowed-ips": ["x"]},
                                   "not a CIDR")]:
