@@ -9,6 +9,9 @@
 //   vhost_user_load tap --ifname NAME --sink PORT --size N [--seconds S]
 //     A VMM's tap (made here, IFF_TAP): each frame written into it, one
 //     write() per frame, as a VMM without vhost does.
+//   vhost_user_load tap --fd N --sink PORT --size N [--seconds S]
+//     The same into an inherited tap queue fd with a virtio-net header (a
+//     nic's own tap on a hub, from netdev-get-fds): a zero header per frame.
 // Both count what arrives on 127.0.0.1:SINK (a socket netdev's datagrams, one
 // per frame) for S seconds, drain 300 ms, and print one JSON line: sent,
 // received, seconds, rates. Not root: exit 77.
@@ -48,6 +51,7 @@ constexpr size_t kMemory = 16 << 20;
 
 struct Options {
   std::string mode, socket, ifname;
+  int tap_fd = -1;  // an inherited queue with vnet headers, instead of ifname
   int sink = 0;
   size_t size = 64;
   double seconds = 3;
@@ -224,14 +228,20 @@ Counts run_vhost_user(const Options& o, Sink& sink) {
 }
 
 Counts run_tap(const Options& o, Sink& sink) {
-  UniqueFd tap = must(tun::open_device());
-  must(tun::set_iff(tap.get(), o.ifname, IFF_TAP | IFF_NO_PI));
+  UniqueFd tap;
+  if (o.tap_fd >= 0) {
+    tap = UniqueFd(o.tap_fd);
+  } else {
+    tap = must(tun::open_device());
+    must(tun::set_iff(tap.get(), o.ifname, IFF_TAP | IFF_NO_PI));
+  }
   // The caller enslaves it and brings it up, then writes a byte to our stdin.
   std::printf("{\"ready\": true}\n");
   std::fflush(stdout);
   char go;
   if (read(0, &go, 1) != 1) throw Failure{"no go on stdin"};
-  const auto frame = make_frame(o.size);
+  auto frame = make_frame(o.size);
+  if (o.tap_fd >= 0) frame.insert(frame.begin(), virtio::kNetHeaderLegacySize, 0);
   Counts counts;
   auto start = Clock::now();
   const auto end = start + std::chrono::duration<double>(o.seconds);
@@ -271,6 +281,7 @@ int main(int argc, char** argv) {
     std::string arg = argv[i], value = argv[i + 1];
     if (arg == "--socket") o.socket = value;
     else if (arg == "--ifname") o.ifname = value;
+    else if (arg == "--fd") o.tap_fd = std::atoi(value.c_str());
     else if (arg == "--sink") o.sink = std::atoi(value.c_str());
     else if (arg == "--size") o.size = std::strtoul(value.c_str(), nullptr, 10);
     else if (arg == "--seconds") o.seconds = std::atof(value.c_str());

@@ -7,10 +7,13 @@ one run, same machine (issue 15; bench/README.md):
               (today's way to a userspace netdev: a second tap and a bridge)
   QEMU 7.2    relay_load's datagrams -> QEMU's socket udp -hub- socket udp -> sink
               (QEMU's own socket netdev, as bench/datapath_relay.py runs it)
+  nic tap     vhost_user_load writes the tap fd of a nic on a hub (issue 18) -> vnetd's
+              host side (packet socket) -hub- socket udp -> sink
 
 64- and 1500-byte frames, sent as fast as each generator can for --seconds;
 the paths take turns, in rounds; medians are reported with the ratios and
-the targets (vhost-user >= 3x the tap path, >= 5x QEMU). Everything runs on
+the targets (vhost-user >= 3x the tap path, >= 5x QEMU; nic tap >= 1.5x the
+tap path). Everything runs on
 loopback in a network namespace of its own. --quick (ctest) checks that
 every path delivers, never timings. Exit 1 when a path delivered nothing.
 
@@ -39,9 +42,9 @@ import datapath_relay  # noqa: E402  (QEMU's relay and its generator)
 
 LOCAL = "127.0.0.1"
 SINK = datapath_relay.SINK
-OUT_VU, OUT_TAP = 48011, 48012
+OUT_VU, OUT_TAP, OUT_NIC = 48011, 48012, 48013
 VMM_TAP = "vmtap0"
-TARGET_TAP, TARGET_QEMU = 3.0, 5.0
+TARGET_TAP, TARGET_QEMU, TARGET_NIC_TAP = 3.0, 5.0, 1.5
 
 
 def sh(*argv):
@@ -67,9 +70,18 @@ def vnetd_paths(vnetd_binary, work):
                        {"type": "socket", "id": "o1", "udp": f"{LOCAL}:{SINK}", "localaddr": f"{LOCAL}:{OUT_TAP}"},
                        {"type": "hubport", "id": "h2", "hubid": 1, "netdev": "o1"},
                        {"type": "tap", "id": "t0", "br": "br0", "vnet_hdr": False},
-                       {"type": "hubport", "id": "h3", "hubid": 1, "netdev": "t0"}):
+                       {"type": "hubport", "id": "h3", "hubid": 1, "netdev": "t0"},
+                       {"type": "socket", "id": "o2", "udp": f"{LOCAL}:{SINK}", "localaddr": f"{LOCAL}:{OUT_NIC}"},
+                       {"type": "hubport", "id": "h4", "hubid": 2, "netdev": "o2"},
+                       {"type": "hubport", "id": "h5", "hubid": 2},
+                       {"type": "nic", "id": "n0", "netdev": "h5", "vnet_hdr": True}):
             client.cmd("netdev_add", **netdev)
-        yield socket_path
+        client.cmd("netdev-get-fds", id="n0")
+        (nic_fd,) = client.take_received_fds()
+        try:
+            yield socket_path, nic_fd
+        finally:
+            os.close(nic_fd)
     finally:
         client.close()
         daemon.stop()
@@ -82,13 +94,17 @@ def run_vhost_user(vu_load, socket_path, size, seconds):
     return json.loads(subprocess.run(argv, check=True, capture_output=True, text=True).stdout)
 
 
-def run_tap(vu_load, size, seconds):
-    proc = subprocess.Popen([vu_load, "tap", "--ifname", VMM_TAP, "--sink", str(SINK), "--size", str(size),
-                             "--seconds", str(seconds)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+def run_tap(vu_load, size, seconds, nic_fd=None):
+    """The tap path (a VMM's tap on br0), or with nic_fd the nic tap path."""
+    where = ["--fd", str(nic_fd)] if nic_fd is not None else ["--ifname", VMM_TAP]
+    proc = subprocess.Popen([vu_load, "tap", *where, "--sink", str(SINK), "--size", str(size),
+                             "--seconds", str(seconds)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            pass_fds=[nic_fd] if nic_fd is not None else [])
     try:
         ready = json.loads(proc.stdout.readline())
         assert ready.get("ready"), ready
-        sh("ip", "link", "set", VMM_TAP, "master", "br0", "up")
+        if nic_fd is None:
+            sh("ip", "link", "set", VMM_TAP, "master", "br0", "up")
         proc.stdin.write("g")
         proc.stdin.flush()
         out = proc.stdout.readline()
@@ -105,17 +121,18 @@ def run(args):
     work = tempfile.mkdtemp(prefix="vnt-vurelay-")
     seconds = 0.5 if args.quick else args.seconds
     rounds = 1 if args.quick else args.rounds
-    results = {path: {64: [], 1500: []} for path in ("vhost-user", "tap", "qemu")}
+    results = {path: {64: [], 1500: []} for path in ("vhost-user", "tap", "qemu", "nic tap")}
     try:
         with private_netns():
             sh("ip", "link", "add", "br0", "type", "bridge")
             sh("ip", "link", "set", "br0", "up")
             for round_number in range(rounds):
-                with vnetd_paths(args.vnetd, work) as socket_path:
+                with vnetd_paths(args.vnetd, work) as (socket_path, nic_fd):
                     time.sleep(0.2)
                     for size in (64, 1500):
                         results["vhost-user"][size].append(run_vhost_user(args.vu_load, socket_path, size, seconds))
                         results["tap"][size].append(run_tap(args.vu_load, size, seconds))
+                        results["nic tap"][size].append(run_tap(args.vu_load, size, seconds, nic_fd))
                 with datapath_relay.qemu_relay(qemu, "udp", work):
                     time.sleep(0.2)
                     datapath_relay.measure(args.load, "udp", 64, 0.2)  # warm-up
@@ -142,6 +159,9 @@ def report(results, quick):
         print(f"{size} B: vhost-user / tap path = {vs_tap:.2f}x (target >= {TARGET_TAP:.0f}x) "
               f"{'MET' if vs_tap >= TARGET_TAP else 'MISSED'}; vhost-user / QEMU = {vs_qemu:.2f}x "
               f"(target >= {TARGET_QEMU:.0f}x) {'MET' if vs_qemu >= TARGET_QEMU else 'MISSED'}")
+        nic_vs_tap = table["nic tap"][size] / max(table["tap"][size], 1)
+        print(f"{size} B: nic tap / tap path = {nic_vs_tap:.2f}x (target >= {TARGET_NIC_TAP}x) "
+              f"{'MET' if nic_vs_tap >= TARGET_NIC_TAP else 'MISSED'}")
     if quick:
         print("(--quick: a smoke run; the figures mean nothing)")
     for reason in failed:

@@ -9,6 +9,8 @@ vnetd cuts (the guest's TSO) for slirp. Anti-spoofing then holds on that path:
 the guest's pings from an address it was not given go nowhere. Last, vnetd is
 killed with SIGKILL and started again on the same state: the tap is still the
 guest's, and its traffic resumes within a bound this test measures and prints.
+Last, vmm-attach hot-plugs a second nic on the hub (its own tap's fds handed to
+QEMU with getfd), which takes a lease too.
 
 vnetd runs in a named network namespace of its own, which outlives it.
 Needs root, qemu-system-x86 and the guest kernel; without them it fails
@@ -30,6 +32,7 @@ from guest import Guest, build_guest, find_qemu  # noqa: E402
 from test_vhost_user_guest import SINK  # noqa: E402
 
 MAC = "52:54:00:5e:00:21"
+MAC2 = "52:54:00:5e:00:22"
 GATEWAY = "10.0.2.2"
 RESUME_BOUND = 30.0 * TIMEOUT_SCALE  # the measured value is printed; this only catches "never"
 
@@ -124,6 +127,22 @@ class NicOnAHubGuest(unittest.TestCase):
         details = self.details()
         self.assertTrue(details["guest-tap"])
         self.assertEqual(details["anti-spoof"], True, "anti-spoofing came back with the restart")
+
+    def test_5_vmm_attach_hands_a_hub_nics_own_tap_to_qemu(self):
+        self.vnetd.cmd("netdev_add", type="hubport", id="hn1", hubid=0)
+        self.vnetd.cmd("netdev_add", type="nic", id="n1", netdev="hn1", macaddr=MAC2)
+        reply = self.vnetd.execute("vmm-attach", {"nic": "n1", "qmp": self.guest.vnetd_qmp_path},
+                                   timeout=60 * TIMEOUT_SCALE)
+        self.assertIn("return", reply, reply)
+        deadline = time.monotonic() + 60 * TIMEOUT_SCALE
+        while "eth1" not in self.guest.check("ls /sys/class/net"):
+            self.assertLess(time.monotonic(), deadline, "no eth1 in the guest after vmm-attach")
+            time.sleep(0.5)
+        self.guest.check("ip link set eth1 up")
+        out = self.guest.check("udhcpc -i eth1 -n -q -t 10 -T 2 -s /bin/true", timeout=60 * TIMEOUT_SCALE)
+        self.assertRegex(out, r"lease of 10\.0\.2\.\d+ obtained", "the hot-plugged NIC got no lease")
+        n1 = [n for n in self.vnetd.cmd("query-netdevs") if n["id"] == "n1"][0]["details"]
+        self.assertGreater(n1["host-side"]["frames-to-guest"], 0, n1)
 
 
 if __name__ == "__main__":
