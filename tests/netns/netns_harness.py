@@ -1,6 +1,7 @@
 """NamespaceTestCase - a fresh network namespace (IPv6 off, so the kernel's
 own solicitations do not cross the paths under test) with a vnetd running in
 it, both removed after the test whatever happens."""
+import contextlib
 import ctypes
 import os
 import shutil
@@ -146,6 +147,19 @@ class NamespaceTestCase(unittest.TestCase):
         if self.daemon.poll() is None:
             self.daemon.terminate()
             self.assertEqual(self.daemon.wait(20), 0, "vnetd did not stop cleanly on SIGTERM")
+
+    @contextlib.contextmanager
+    def in_namespace(self):
+        """The calling thread in the test's namespace (sockets made there stay there)."""
+        own = os.open("/proc/self/ns/net", os.O_RDONLY)
+        target = os.open(f"/run/netns/{self.ns}", os.O_RDONLY)
+        try:
+            setns(target)
+            yield
+        finally:
+            setns(own)
+            os.close(own)
+            os.close(target)
 
     def sh(self, command):
         return run("ip", "netns", "exec", self.ns, "sh", "-c", command).stdout

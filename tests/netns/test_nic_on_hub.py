@@ -9,7 +9,6 @@ out of the socket netdev whole, and what the socket netdev receives must be
 read from the tap fd; the nic's rx filter and anti-spoofing hold on that path,
 VLAN tags survive it, a TSO frame is cut into segments, and deleting the nic
 removes its tap. Each test in its own network namespace."""
-import contextlib
 import fcntl
 import os
 import select
@@ -18,7 +17,7 @@ import struct
 import time
 import unittest
 
-from netns_harness import NamespaceTestCase, setns  # noqa: E402
+from netns_harness import NamespaceTestCase  # noqa: E402
 
 MAC = bytes.fromhex("525400123499")
 OTHER = bytes.fromhex("525400777777")
@@ -62,18 +61,6 @@ class NicOnAHub(NamespaceTestCase):
     def setUp(self):
         super().setUp()
         self.start_daemon()
-
-    @contextlib.contextmanager
-    def in_namespace(self):
-        own = os.open("/proc/self/ns/net", os.O_RDONLY)
-        target = os.open(f"/run/netns/{self.ns}", os.O_RDONLY)
-        try:
-            setns(target)
-            yield
-        finally:
-            setns(own)
-            os.close(own)
-            os.close(target)
 
     def details(self, netdev):
         return {n["id"]: n["details"] for n in self.client.cmd("query-netdevs")}[netdev]

@@ -7,13 +7,12 @@ a guest NIC, so a namespace's tap reaches any userspace netdev:
     test socket --udp--> socket s1 -hub- tap t0 -> received on vt0
 
 Each test in its own network namespace; frames read back from the kernel."""
-import contextlib
 import os
 import socket
 import time
 import unittest
 
-from netns_harness import NamespaceTestCase, setns  # noqa: E402
+from netns_harness import NamespaceTestCase  # noqa: E402
 
 PROBE = 0x88B5
 T2, S1 = 47401, 47402
@@ -30,18 +29,6 @@ class TapOnAHub(NamespaceTestCase):
     def setUp(self):
         super().setUp()
         self.start_daemon()
-
-    @contextlib.contextmanager
-    def in_namespace(self):
-        own = os.open("/proc/self/ns/net", os.O_RDONLY)
-        target = os.open(f"/run/netns/{self.ns}", os.O_RDONLY)
-        try:
-            setns(target)
-            yield
-        finally:
-            setns(own)
-            os.close(own)
-            os.close(target)
 
     def details(self, netdev):
         return {n["id"]: n["details"] for n in self.client.cmd("query-netdevs")}[netdev]

@@ -51,37 +51,30 @@ class AntiSpoofBpf : public ::testing::Test {
     EXPECT_EQ(bpf_prog_test_run_opts(prog_fd >= 0 ? prog_fd : program->prog_fd(), &opts), 0);
     return static_cast<int>(opts.retval);
   }
+  // Every corpus frame through one hook: its verdict, and one count under its reason.
+  void check_corpus(int prog_fd, int pass, int drop) {
+    for (const auto& c : corpus::corpus()) {
+      SCOPED_TRACE(c.name);
+      configure({"10.0.0.5/32", "2001:db8::/64"}, c.drop_other_mode);
+      auto before = program->counters();
+      ASSERT_TRUE(before);
+      EXPECT_EQ(run(c.frame, prog_fd), c.expected == AS_COUNT_PASSED ? pass : drop);
+      auto after = program->counters();
+      ASSERT_TRUE(after);
+      EXPECT_EQ(counter_of(*after, c.expected), counter_of(*before, c.expected) + 1);
+      EXPECT_EQ(after->drops() + after->passed, before->drops() + before->passed + 1);
+    }
+  }
   std::unique_ptr<AntiSpoofProgram> program;
 };
 
 TEST_F(AntiSpoofBpf, EveryClassGetsItsVerdictAndCounter) {
-  for (const auto& c : corpus::corpus()) {
-    SCOPED_TRACE(c.name);
-    configure({"10.0.0.5/32", "2001:db8::/64"}, c.drop_other_mode);
-    auto before = program->counters();
-    ASSERT_TRUE(before);
-    int verdict = run(c.frame);
-    EXPECT_EQ(verdict, c.expected == AS_COUNT_PASSED ? TC_ACT_UNSPEC : TC_ACT_SHOT);
-    auto after = program->counters();
-    ASSERT_TRUE(after);
-    EXPECT_EQ(counter_of(*after, c.expected), counter_of(*before, c.expected) + 1);
-    EXPECT_EQ(after->drops() + after->passed, before->drops() + before->passed + 1);
-  }
+  check_corpus(program->prog_fd(), TC_ACT_UNSPEC, TC_ACT_SHOT);
 }
 
 // The XDP hook (a NIC's own tap on a hub) decides and counts as tc does.
 TEST_F(AntiSpoofBpf, TheXdpHookGivesEveryClassTheSameVerdictAndCounter) {
-  for (const auto& c : corpus::corpus()) {
-    SCOPED_TRACE(c.name);
-    configure({"10.0.0.5/32", "2001:db8::/64"}, c.drop_other_mode);
-    auto before = program->counters();
-    ASSERT_TRUE(before);
-    EXPECT_EQ(run(c.frame, program->xdp_prog_fd()), c.expected == AS_COUNT_PASSED ? XDP_PASS : XDP_DROP);
-    auto after = program->counters();
-    ASSERT_TRUE(after);
-    EXPECT_EQ(counter_of(*after, c.expected), counter_of(*before, c.expected) + 1);
-    EXPECT_EQ(after->drops() + after->passed, before->drops() + before->passed + 1);
-  }
+  check_corpus(program->xdp_prog_fd(), XDP_PASS, XDP_DROP);
 }
 
 TEST_F(AntiSpoofBpf, NewPrefixesReplaceTheOldWhole) {

@@ -272,5 +272,18 @@ class Guest:
             raise GuestError(f"`{command}` failed in the guest with status {status}:\n{output}" + self.tail(1500))
         return output
 
+    def dhcp(self, ifname="eth0", gateway=None):
+        """Brings ifname up and takes a DHCP lease (busybox udhcpc, no script:
+        the lease is read from its output); with gateway, configures the
+        address and a default route through it. Returns the address."""
+        self.check(f"ip link set {ifname} up")
+        out = self.check(f"udhcpc -i {ifname} -n -q -t 10 -T 2 -s /bin/true", timeout=60 * TIMEOUT_SCALE)
+        lease = re.search(r"lease of (\d+\.\d+\.\d+\.\d+) obtained", out)
+        if not lease:
+            raise GuestError(f"no DHCP lease on {ifname}:\n{out}")
+        if gateway:
+            self.check(f"ip addr add {lease.group(1)}/24 dev {ifname} && ip route add default via {gateway}")
+        return lease.group(1)
+
     def read_int(self, path):
         return int(self.check(f"cat {path}").strip())
