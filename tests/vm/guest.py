@@ -287,3 +287,21 @@ class Guest:
 
     def read_int(self, path):
         return int(self.check(f"cat {path}").strip())
+
+
+def kill_vnetd_until_pings_resume(test, gateway, bound):
+    """SIGKILLs test.daemon and starts it again on the same state, then pings
+    gateway from test.guest until a reply comes (within bound seconds, or the
+    test fails). test's class gets a new vnetd client. Returns the seconds
+    from the kill to the reply."""
+    test.daemon.kill()
+    killed = time.monotonic()
+    test.daemon.start()
+    type(test).vnetd = QmpClient(test.daemon.socket_path)
+    test.addClassCleanup(type(test).vnetd.close)
+    while True:
+        status, _ = test.guest.run(f"ping -c 1 -W 1 {gateway}", timeout=COMMAND_TIMEOUT)
+        if status == 0:
+            return time.monotonic() - killed
+        test.assertLess(time.monotonic() - killed, bound, "the guest's traffic never resumed\n" +
+                        str(test.details()) + "\n" + test.daemon.log()[-3000:])
