@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""guest_to_guest - frames/s from one guest's tap to another's on the same hub,
+one run, same machine (issue 18; bench/README.md):
+
+  userspace hub  tap_pair_load writes nic a's tap fd (netdev-get-fds) -> vnetd's host side
+                 -hub- host side -> read from nic b's tap fd
+  Linux bridge   tap_pair_load writes tap ga -> bridge -> read from tap gb (what an operator would use)
+  QEMU 7.2       a frame sent out of tap qa (QEMU holds it) -> QEMU's hub -> tap qb, read on its host side
+                 (QEMU with two or more taps on a hub, -M none)
+
+Each path has 2 or 8 ports; the frames are unicast to the reading guest's MAC,
+so every other port gets its flooded copy (and, behind a vnetd nic, drops it
+in its rx filter). 64- and 1500-byte frames, as fast as the generator goes,
+the paths taking turns in rounds; medians. Kernel forwarding (the fourth path
+of the issue) is not built yet. --quick (ctest) checks that every path
+delivers, never timings. Exit 1 when a path delivered nothing.
+
+Run as root:  guest_to_guest.py --vnetd build/bin/vnetd --load build/bin/tap_pair_load
+              [--rounds 3] [--seconds 2] [--quick]
+"""
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+sys.path.insert(0, str(REPO / "tests" / "interop"))
+from vnetd_harness import QmpClient, Vnetd  # noqa: E402
+from qemu_announce import find_qemu, private_netns, running_qemu  # noqa: E402
+
+SIZES = (64, 1500)
+PORTS = (2, 8)
+PATHS = ("userspace hub", "Linux bridge", "QEMU 7.2")
+
+
+def mac(port):
+    return f"52:54:00:00:01:{port:02x}"
+
+
+def sh(*argv):
+    subprocess.run(argv, check=True, capture_output=True)
+
+
+def drive(load, source, target, destination, size, seconds, pass_fds=(), after_ready=None):
+    """One tap_pair_load run; after_ready() finishes the setup (bridge ports) first."""
+    proc = subprocess.Popen([load, "--from", source, "--to", target, "--size", str(size), "--seconds", str(seconds),
+                             "--dst-mac", destination], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            pass_fds=pass_fds)
+    try:
+        ready = json.loads(proc.stdout.readline())
+        assert ready.get("ready"), ready
+        if after_ready:
+            after_ready()
+        proc.stdin.write("g")
+        proc.stdin.flush()
+        out = proc.stdout.readline()
+        proc.wait(30)
+        return json.loads(out)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def vnetd_hub(vnetd_binary, work, ports):
+    """A hub of `ports` nics, each with its own tap; yields the first two taps' fds."""
+    os.environ["VNETD"] = vnetd_binary
+    daemon = Vnetd(os.path.join(work, f"vnetd-{time.monotonic_ns()}"), own_netns=False)
+    os.mkdir(daemon.workdir)
+    daemon.start()
+    client = QmpClient(daemon.socket_path)
+    fds = []
+    try:
+        for port in range(ports):
+            client.cmd("netdev_add", type="hubport", id=f"h{port}", hubid=0)
+            client.cmd("netdev_add", type="nic", id=f"n{port}", netdev=f"h{port}", macaddr=mac(port))
+            # The guest's driver takes its own MAC only (and broadcasts), as Linux's virtio-net does.
+            client.cmd("set-rx-filter", name=f"n{port}", **{
+                "promiscuous": False, "unicast": "normal", "multicast": "normal", "vlan": "normal",
+                "broadcast-allowed": True, "unicast-overflow": False, "multicast-overflow": False,
+                "main-mac": mac(port), "unicast-table": [], "multicast-table": [], "vlan-table": []})
+        for port in range(2):
+            client.cmd("netdev-get-fds", id=f"n{port}")
+            fds.append(client.take_received_fds()[0])
+        yield fds
+    finally:
+        for fd in fds:
+            os.close(fd)
+        client.close()
+        daemon.stop()
+        daemon.kill()
+
+
+def run_vnetd(args, work, ports, size, seconds):
+    with vnetd_hub(args.vnetd, work, ports) as (a, b):
+        time.sleep(0.1)
+        return drive(args.load, f"fd:{a}", f"fd:{b}", mac(1), size, seconds, pass_fds=(a, b))
+
+
+def run_bridge(args, ports, size, seconds):
+    sh("ip", "link", "add", "gbr0", "type", "bridge")
+    idle = []
+    try:
+        for port in range(2, ports):  # the other guests' taps, no reader (their queues fill and drop)
+            name = f"gi{port}"
+            sh("ip", "tuntap", "add", "dev", name, "mode", "tap")
+            sh("ip", "link", "set", name, "master", "gbr0", "up")
+            idle.append(name)
+        sh("ip", "link", "set", "gbr0", "up")
+
+        def enslave():
+            for name in ("ga", "gb"):
+                sh("ip", "link", "set", name, "master", "gbr0", "up")
+        return drive(args.load, "tap:ga", "tap:gb", mac(1), size, seconds, after_ready=enslave)
+    finally:
+        for name in idle:
+            subprocess.run(["ip", "link", "del", name], capture_output=True)
+        subprocess.run(["ip", "link", "del", "gbr0"], capture_output=True)
+
+
+def run_qemu(args, qemu, work, ports, size, seconds):
+    argv = [qemu, "-M", "none", "-nodefaults", "-display", "none"]
+    for port in range(ports):
+        argv += ["-netdev", f"tap,id=t{port},ifname=q{port},script=no,downscript=no,vhost=off",
+                 "-netdev", f"hubport,id=p{port},hubid=0,netdev=t{port}"]
+    # QMP answers once every netdev is made: the taps are there.
+    with running_qemu(argv, tempfile.mkdtemp(dir=work)):
+        for port in range(ports):
+            sh("ip", "link", "set", f"q{port}", "up")
+        return drive(args.load, "packet:q0", "packet:q1", mac(1), size, seconds)
+
+
+def run(args):
+    qemu = find_qemu()
+    work = tempfile.mkdtemp(prefix="vnt-g2g-")
+    seconds = 0.5 if args.quick else args.seconds
+    rounds = 1 if args.quick else args.rounds
+    results = {(path, ports, size): [] for path in PATHS for ports in PORTS for size in SIZES}
+    try:
+        with private_netns():
+            sh("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+            for round_number in range(rounds):
+                for ports in PORTS:
+                    for size in SIZES:
+                        results[("userspace hub", ports, size)].append(run_vnetd(args, work, ports, size, seconds))
+                        results[("Linux bridge", ports, size)].append(run_bridge(args, ports, size, seconds))
+                        results[("QEMU 7.2", ports, size)].append(run_qemu(args, qemu, work, ports, size, seconds))
+                print(f"round {round_number + 1}/{rounds} done", file=sys.stderr)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def report(results, quick):
+    fps = {key: statistics.median(s["delivered_fps"] for s in samples) for key, samples in results.items()}
+    print(f"{'path':<15} {'ports':>5} {'64 B fps':>10} {'1500 B fps':>11}")
+    for path in PATHS:
+        for ports in PORTS:
+            print(f"{path:<15} {ports:>5} {fps[(path, ports, 64)]:>10.0f} {fps[(path, ports, 1500)]:>11.0f}")
+    print()
+    for ports in PORTS:
+        for size in SIZES:
+            hub = fps[("userspace hub", ports, size)]
+            print(f"{ports} ports, {size} B: userspace hub / bridge = {hub / max(fps[('Linux bridge', ports, size)], 1):.2f}x, "
+                  f"userspace hub / QEMU = {hub / max(fps[('QEMU 7.2', ports, size)], 1):.2f}x")
+    if quick:
+        print("(--quick: a smoke run; the figures mean nothing)")
+    failed = [f"{path}, {ports} ports, {size} B delivered nothing" for (path, ports, size), samples in results.items()
+              if min(s["received"] for s in samples) == 0]
+    for reason in failed:
+        print(f"FAILED: {reason}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--vnetd", required=True)
+    parser.add_argument("--load", required=True)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("guest_to_guest: needs root (a private network namespace)", file=sys.stderr)
+        return 1
+    return report(run(args), args.quick)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
