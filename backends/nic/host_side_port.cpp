@@ -1,8 +1,6 @@
 #include "backends/nic/host_side_port.h"
 
-#include <sys/socket.h>
-#include <sys/uio.h>
-
+#include <array>
 #include <cstring>
 
 #include "backends/datapath/tx_offload.h"
@@ -84,29 +82,20 @@ void HostSidePort::received(const datapath::FrameLoop::Packet& packet) {
   segmented ? segmented_++ : checksums_completed_++;
 }
 
-Result<void> HostSidePort::send_to_guest(std::span<const uint8_t> frame) {
+void HostSidePort::send_to_guest(std::span<const uint8_t> frame) {
   // A header asking for nothing: the frame is whole, its checksums done.
-  virtio::NetHeader header{};
-  iovec parts[2] = {{&header, packet::kVnetHeaderSize}, {const_cast<uint8_t*>(frame.data()), frame.size()}};
-  msghdr message{};
-  message.msg_iov = parts;
-  message.msg_iovlen = 2;
-  if (sendmsg(socket_.get(), &message, MSG_DONTWAIT) < 0) {
-    drops_send_++;
-    return Error::from_errno(errno, "sending a frame out of ifindex " + std::to_string(ifindex_));
-  }
-  to_guest_++;
-  return {};
+  static constexpr std::array<uint8_t, packet::kVnetHeaderSize> kNoOffload{};
+  sender_.send(kNoOffload, frame, nullptr, 0);
 }
 
 std::map<std::string, int64_t> HostSidePort::counters() const {
   return {{"frames-from-guest", static_cast<int64_t>(from_guest_)},
-          {"frames-to-guest", static_cast<int64_t>(to_guest_)},
+          {"frames-to-guest", static_cast<int64_t>(sender_.counters().frames)},
           {"frames-segmented", static_cast<int64_t>(segmented_)},
           {"checksums-completed", static_cast<int64_t>(checksums_completed_)},
           {"drops-bad-offload", static_cast<int64_t>(drops_bad_offload_)},
           {"drops-short", static_cast<int64_t>(drops_short_)},
-          {"drops-send-error", static_cast<int64_t>(drops_send_)}};
+          {"drops-send-error", static_cast<int64_t>(sender_.counters().drops_error)}};
 }
 
 }  // namespace vnet::nic

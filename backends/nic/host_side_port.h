@@ -15,6 +15,7 @@
 #include <string>
 
 #include "backends/datapath/batch_buffers.h"
+#include "backends/datapath/datagram_sender.h"
 #include "backends/datapath/frame_loop.h"
 #include "kernel_ifaces/result.h"
 #include "kernel_ifaces/unique_fd.h"
@@ -30,26 +31,30 @@ class HostSidePort : private datapath::BatchFlush {
   HostSidePort(const HostSidePort&) = delete;
   HostSidePort& operator=(const HostSidePort&) = delete;
 
-  // Out of the tap, to the guest (dropped by the kernel if its filter says so).
-  Result<void> send_to_guest(std::span<const uint8_t> frame);
+  // Out of the tap, to the guest (dropped by the kernel if its filter says
+  // so). Inside a frame loop batch it is queued, and the batch's frames to
+  // this guest leave in one sendmmsg at its end; frame must live until then.
+  void send_to_guest(std::span<const uint8_t> frame);
   std::map<std::string, int64_t> counters() const;
   const std::string& last_offload_error() const { return last_offload_error_; }
 
  private:
   HostSidePort(datapath::FrameLoop& loop, UniqueFd socket, int ifindex, Deliver deliver)
-      : loop_(loop), socket_(std::move(socket)), ifindex_(ifindex), deliver_(std::move(deliver)) {}
+      : loop_(loop), socket_(std::move(socket)), sender_(loop, socket_.get()), ifindex_(ifindex),
+        deliver_(std::move(deliver)) {}
   void received(const datapath::FrameLoop::Packet& packet);
   void flush_batch() override { segments_.recycle(); }
 
   datapath::FrameLoop& loop_;
   UniqueFd socket_;
+  datapath::DatagramSender sender_;  // declared after socket_: it flushes on destruction
   int ifindex_;
   Deliver deliver_;
   uint32_t receiver_ = 0;
   datapath::BatchBuffers segments_;
   std::string last_offload_error_;
-  uint64_t from_guest_ = 0, to_guest_ = 0, segmented_ = 0, checksums_completed_ = 0;
-  uint64_t drops_bad_offload_ = 0, drops_short_ = 0, drops_send_ = 0;
+  uint64_t from_guest_ = 0, segmented_ = 0, checksums_completed_ = 0;
+  uint64_t drops_bad_offload_ = 0, drops_short_ = 0;
 };
 
 }  // namespace vnet::nic

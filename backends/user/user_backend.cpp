@@ -313,10 +313,11 @@ ssize_t UserBackend::on_send_packet(const void* data, size_t size, void* opaque)
   self->bytes_out_ += size;
   std::span<const uint8_t> frame(static_cast<const uint8_t*>(data), size);
   // Slirp's buffer is gone when this returns; a peer in a batch may send by
-  // reference until the batch ends, so it gets a copy kept that long.
+  // reference until the batch ends, so it gets a copy kept that long: freed
+  // in the release phase, after every peer's deferred send.
   if (self->loop_.in_batch()) {
     self->copies_.emplace_back(frame.begin(), frame.end());
-    self->loop_.defer_flush(*self);
+    self->loop_.defer_release(*self);
     frame = self->copies_.back();
   }
   (void)self->peer_->send_from_guest(frame);

@@ -162,6 +162,26 @@ class NicOnAHub(NamespaceTestCase):
         self.assertEqual(self.hub_receives(), who_has, "the hub gets the guest's broadcast")
         self.assertIsNone(self.guest_reads(timeout=1.0), "the host's stack answered the guest")
 
+    def test_slirp_answers_the_guest_through_the_hub(self):
+        # A user netdev's frames are slirp's copies, kept until the batch's
+        # sends to the guest are done (they leave in one sendmmsg at its end).
+        for netdev in ({"type": "user", "id": "u0"},
+                       {"type": "hubport", "id": "hu", "hubid": 0, "netdev": "u0"},
+                       {"type": "hubport", "id": "h0", "hubid": 0},
+                       {"type": "nic", "id": "n0", "netdev": "h0", "macaddr": "52:54:00:12:34:99"}):
+            self.client.cmd("netdev_add", **netdev)
+        self.client.cmd("netdev-get-fds", id="n0")
+        (self.vmm,) = self.client.take_received_fds()
+        self.addCleanup(os.close, self.vmm)
+        for i in range(20):
+            request = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + MAC + bytes([10, 0, 2, 15]) + bytes(6) + bytes([10, 0, 2, 2])
+            self.guest_sends(b"\xff" * 6 + MAC + struct.pack("!H", 0x0806) + request + bytes(18))
+            reply = self.guest_reads()
+            self.assertIsNotNone(reply, f"no ARP reply {i}")
+            self.assertEqual((reply[:6], reply[12:14]), (MAC, b"\x08\x06"), f"not an ARP frame to the guest: {reply.hex()}")
+            self.assertEqual((reply[20:22], reply[28:32], reply[38:42]), (b"\x00\x02", bytes([10, 0, 2, 2]),
+                                                                          bytes([10, 0, 2, 15])), reply.hex())
+
     def test_a_vlan_tag_survives_the_host_side(self):
         self.build()
         tagged = PEER_MAC + MAC + struct.pack("!HH", 0x8100, 0x2005) + struct.pack("!H", PROBE) + b"tagged" + bytes(50)
