@@ -18,7 +18,6 @@ ctest smoke run) checks that every relay delivers frames, never timings.
 Exit status: 0 when every relay did its work, 1 otherwise (a missing QEMU
 or vnetd included, with the reason).
 """
-import argparse
 import contextlib
 import json
 import os
@@ -33,9 +32,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "tests" / "interop"))
+sys.path.insert(0, str(REPO / "bench"))
 from vnetd_harness import QmpClient, Vnetd  # noqa: E402
 from qemu_announce import find_qemu, private_netns, running_qemu  # noqa: E402
 from wire import qemu_option  # noqa: E402
+import relay_cli  # noqa: E402
 
 IN, BACK, OUT, SINK = 48001, 48002, 48003, 48004
 RX_SESSION, TX_SESSION = 0x10, 0x20
@@ -160,31 +161,18 @@ def report(results, quick):
           f"{table[('vnetd', 'udp')]['flood1500'] / table[('qemu', 'udp')]['flood1500']:.2f}x")
     print(f"loss at 300k frames/s offered: vnetd udp {table[('vnetd', 'udp')]['paced_loss'] * 100:.3f} %, "
           f"vnetd l2tpv3 {table[('vnetd', 'l2tpv3')]['paced_loss'] * 100:.3f} % (target: none)")
-    if quick:
-        print("(--quick: a smoke run; the figures mean nothing)")
-    for reason in failed:
-        print(f"FAILED: {reason}", file=sys.stderr)
-    return 1 if failed else 0
+    return relay_cli.finish(failed, quick)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--vnetd", required=True)
-    parser.add_argument("--load", required=True)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=2.0)
-    parser.add_argument("--quick", action="store_true")
+    parser = relay_cli.parser(__doc__)
     parser.add_argument("--kinds", default="udp,l2tpv3", help="which input netdevs (udp, l2tpv3)")
     args = parser.parse_args()
-    if os.geteuid() != 0:
-        print("datapath_relay: must run as root (a network namespace of its own)", file=sys.stderr)
-        return 1
     for path in (args.vnetd, args.load):
         if not os.access(path, os.X_OK):
             print(f"datapath_relay: {path} is not an executable: build first (cmake --build build)", file=sys.stderr)
             return 1
-    return report(run(args), args.quick)
-
+    return relay_cli.run_as_root("datapath_relay", args, run, report)
 
 if __name__ == "__main__":
     sys.exit(main())

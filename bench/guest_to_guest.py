@@ -18,9 +18,7 @@ delivers, never timings. Exit 1 when a path delivered nothing.
 Run as root:  guest_to_guest.py --vnetd build/bin/vnetd --load build/bin/tap_pair_load
               [--rounds 3] [--seconds 2] [--quick]
 """
-import argparse
 import contextlib
-import json
 import os
 import shutil
 import statistics
@@ -33,8 +31,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "tests" / "interop"))
+sys.path.insert(0, str(REPO / "bench"))
 from vnetd_harness import QmpClient, Vnetd  # noqa: E402
 from qemu_announce import find_qemu, private_netns, running_qemu  # noqa: E402
+import relay_cli  # noqa: E402
 
 SIZES = (64, 1500)
 PORTS = (2, 8)
@@ -51,23 +51,8 @@ def sh(*argv):
 
 def drive(load, source, target, destination, size, seconds, pass_fds=(), after_ready=None):
     """One tap_pair_load run; after_ready() finishes the setup (bridge ports) first."""
-    proc = subprocess.Popen([load, "--from", source, "--to", target, "--size", str(size), "--seconds", str(seconds),
-                             "--dst-mac", destination], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            pass_fds=pass_fds)
-    try:
-        ready = json.loads(proc.stdout.readline())
-        assert ready.get("ready"), ready
-        if after_ready:
-            after_ready()
-        proc.stdin.write("g")
-        proc.stdin.flush()
-        out = proc.stdout.readline()
-        proc.wait(30)
-        return json.loads(out)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    return relay_cli.run_load([load, "--from", source, "--to", target, "--size", str(size), "--seconds",
+                               str(seconds), "--dst-mac", destination], pass_fds, after_ready)
 
 
 @contextlib.contextmanager
@@ -172,28 +157,13 @@ def report(results, quick):
             hub = fps[("userspace hub", ports, size)]
             print(f"{ports} ports, {size} B: userspace hub / bridge = {hub / max(fps[('Linux bridge', ports, size)], 1):.2f}x, "
                   f"userspace hub / QEMU = {hub / max(fps[('QEMU 7.2', ports, size)], 1):.2f}x")
-    if quick:
-        print("(--quick: a smoke run; the figures mean nothing)")
     failed = [f"{path}, {ports} ports, {size} B delivered nothing" for (path, ports, size), samples in results.items()
               if min(s["received"] for s in samples) == 0]
-    for reason in failed:
-        print(f"FAILED: {reason}", file=sys.stderr)
-    return 1 if failed else 0
-
+    return relay_cli.finish(failed, quick)
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--vnetd", required=True)
-    parser.add_argument("--load", required=True)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=2.0)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    if os.geteuid() != 0:
-        print("guest_to_guest: needs root (a private network namespace)", file=sys.stderr)
-        return 1
-    return report(run(args), args.quick)
-
+    args = relay_cli.parser(__doc__).parse_args()
+    return relay_cli.run_as_root("guest_to_guest", args, run, report)
 
 if __name__ == "__main__":
     sys.exit(main())

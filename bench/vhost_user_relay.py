@@ -20,7 +20,6 @@ every path delivers, never timings. Exit 1 when a path delivered nothing.
 Run as root:  vhost_user_relay.py --vnetd build/bin/vnetd --vu-load build/bin/vhost_user_load
               --load build/bin/relay_load [--rounds 3] [--seconds 2] [--quick]
 """
-import argparse
 import contextlib
 import json
 import os
@@ -39,6 +38,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from vnetd_harness import QmpClient, Vnetd  # noqa: E402
 from qemu_announce import find_qemu, private_netns  # noqa: E402
 import datapath_relay  # noqa: E402  (QEMU's relay and its generator)
+import relay_cli  # noqa: E402
 
 LOCAL = "127.0.0.1"
 SINK = datapath_relay.SINK
@@ -97,23 +97,9 @@ def run_vhost_user(vu_load, socket_path, size, seconds):
 def run_tap(vu_load, size, seconds, nic_fd=None):
     """The tap path (a VMM's tap on br0), or with nic_fd the nic tap path."""
     where = ["--fd", str(nic_fd)] if nic_fd is not None else ["--ifname", VMM_TAP]
-    proc = subprocess.Popen([vu_load, "tap", *where, "--sink", str(SINK), "--size", str(size),
-                             "--seconds", str(seconds)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            pass_fds=[nic_fd] if nic_fd is not None else [])
-    try:
-        ready = json.loads(proc.stdout.readline())
-        assert ready.get("ready"), ready
-        if nic_fd is None:
-            sh("ip", "link", "set", VMM_TAP, "master", "br0", "up")
-        proc.stdin.write("g")
-        proc.stdin.flush()
-        out = proc.stdout.readline()
-        proc.wait(30)
-        return json.loads(out)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    enslave = None if nic_fd is not None else lambda: sh("ip", "link", "set", VMM_TAP, "master", "br0", "up")
+    return relay_cli.run_load([vu_load, "tap", *where, "--sink", str(SINK), "--size", str(size), "--seconds",
+                               str(seconds)], [nic_fd] if nic_fd is not None else (), enslave)
 
 
 def run(args):
@@ -162,27 +148,12 @@ def report(results, quick):
         nic_vs_tap = table["nic tap"][size] / max(table["tap"][size], 1)
         print(f"{size} B: nic tap / tap path = {nic_vs_tap:.2f}x (target >= {TARGET_NIC_TAP}x) "
               f"{'MET' if nic_vs_tap >= TARGET_NIC_TAP else 'MISSED'}")
-    if quick:
-        print("(--quick: a smoke run; the figures mean nothing)")
-    for reason in failed:
-        print(f"FAILED: {reason}", file=sys.stderr)
-    return 1 if failed else 0
+    return relay_cli.finish(failed, quick)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--vnetd", required=True)
-    parser.add_argument("--vu-load", required=True)
-    parser.add_argument("--load", required=True)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=2.0)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    if os.geteuid() != 0:
-        print("vhost_user_relay: needs root (a private network namespace)", file=sys.stderr)
-        return 1
-    return report(run(args), args.quick)
-
+    args = relay_cli.parser(__doc__, "--vu-load").parse_args()
+    return relay_cli.run_as_root("vhost_user_relay", args, run, report)
 
 if __name__ == "__main__":
     sys.exit(main())
