@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "ebpf/bpf_error.h"
 #include "anti_spoof.h"
 #include "anti_spoof.skel.h"
 #include "kernel_ifaces/unique_fd.h"
@@ -16,8 +17,6 @@
 namespace vnet::ebpf {
 
 namespace {
-
-Error bpf_error(int err, const std::string& what) { return Error::from_errno(err < 0 ? -err : err, what); }
 
 const char* const kPinned[] = {"config", "allowed_v4", "allowed_v6", "counters"};
 

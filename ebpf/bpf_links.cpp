@@ -18,8 +18,6 @@ int link_ifindex(int link_fd) {
 
 }  // namespace
 
-Error bpf_error(int err, const std::string& what) { return Error::from_errno(err < 0 ? -err : err, what); }
-
 std::optional<UniqueFd> reuse_pinned_link(const std::string& pin, int ifindex, int prog_fd) {
   int fd = bpf_obj_get(pin.c_str());
   if (fd < 0) return std::nullopt;

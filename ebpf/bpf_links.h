@@ -5,13 +5,11 @@
 #include <optional>
 #include <string>
 
+#include "ebpf/bpf_error.h"
 #include "kernel_ifaces/result.h"
 #include "kernel_ifaces/unique_fd.h"
 
 namespace vnet::ebpf {
-
-// A libbpf return value (-errno, or an errno) as an Error.
-Error bpf_error(int err, const std::string& what);
 
 // The link pinned at pin, with prog_fd swapped into it in one step, when it
 // is still on ifindex. A link whose device is gone (defunct) or that is on

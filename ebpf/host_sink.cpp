@@ -4,7 +4,7 @@
 
 #include <memory>
 
-#include "ebpf/bpf_links.h"
+#include "ebpf/bpf_error.h"
 #include "host_sink.skel.h"
 
 namespace vnet::ebpf {

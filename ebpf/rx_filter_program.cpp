@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "ebpf/bpf_error.h"
 #include "kernel_ifaces/unique_fd.h"
 #include "rx_filter.h"
 #include "rx_filter.skel.h"
@@ -16,8 +17,6 @@
 namespace vnet::ebpf {
 
 namespace {
-
-Error bpf_error(int err, const std::string& what) { return Error::from_errno(err < 0 ? -err : err, what); }
 
 uint8_t mode_value(RxMode mode) {
   return mode == RxMode::none ? RX_MODE_NONE : mode == RxMode::all ? RX_MODE_ALL : RX_MODE_NORMAL;

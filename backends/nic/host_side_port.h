@@ -36,7 +36,6 @@ class HostSidePort : private datapath::BatchFlush {
   // this guest leave in one sendmmsg at its end; frame must live until then.
   void send_to_guest(std::span<const uint8_t> frame);
   std::map<std::string, int64_t> counters() const;
-  const std::string& last_offload_error() const { return last_offload_error_; }
 
  private:
   HostSidePort(datapath::FrameLoop& loop, UniqueFd socket, int ifindex, Deliver deliver)
@@ -52,7 +51,7 @@ class HostSidePort : private datapath::BatchFlush {
   Deliver deliver_;
   uint32_t receiver_ = 0;
   datapath::BatchBuffers segments_;
-  std::string last_offload_error_;
+  std::string last_offload_error_;  // the first refusal is logged
   uint64_t from_guest_ = 0, segmented_ = 0, checksums_completed_ = 0;
   uint64_t drops_bad_offload_ = 0, drops_short_ = 0;
 };
