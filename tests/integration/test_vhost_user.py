@@ -396,7 +396,7 @@ class VhostUserNetdev(VnetdTestCase):
             slot = ring.avail_idx % ring.size
             struct.pack_into("<H", front.memory.map, front.memory.offset(ring.avail) + 4 + 2 * slot, desc_id)
             ring.avail_idx = (ring.avail_idx + count) & 0xFFFF
-            struct.pack_into("<H", front.memory.map, front.memory.offset(ring.avail) + 2, ring.avail_idx)
+            front.memory.store_u16(ring.avail + 2, ring.avail_idx)
             ring.notify()
 
         def buffer(front):

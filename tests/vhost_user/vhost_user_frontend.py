@@ -53,6 +53,11 @@ class GuestMemory:
         self.fd = os.memfd_create("vhost-user-guest", os.MFD_CLOEXEC)
         os.ftruncate(self.fd, size)
         self.map = mmap.mmap(self.fd, size)
+        # The ring indices the device reads while we write them (and we read
+        # while it writes) go through a view of 16-bit items: one load or
+        # store each. struct.pack_into zero-fills before it writes, so a
+        # device polling the avail index sees it drop to 0 and runs away.
+        self.words = memoryview(self.map).cast("H")
         self.next = 0
 
     def allocate(self, length, align=64):
@@ -77,7 +82,14 @@ class GuestMemory:
         off = self.offset(gpa)
         return bytes(self.map[off:off + length])
 
+    def load_u16(self, gpa):
+        return self.words[self.offset(gpa) // 2]
+
+    def store_u16(self, gpa, value):
+        self.words[self.offset(gpa) // 2] = value
+
     def close(self):
+        self.words.release()
         self.map.close()
         os.close(self.fd)
 
@@ -120,7 +132,7 @@ class SplitRing:
         slot = self.avail_idx % self.size
         struct.pack_into("<H", self._mem(), self.memory.offset(self.avail) + 4 + 2 * slot, desc_id)
         self.avail_idx = (self.avail_idx + 1) & 0xFFFF
-        struct.pack_into("<H", self._mem(), self.memory.offset(self.avail) + 2, self.avail_idx)
+        self.memory.store_u16(self.avail + 2, self.avail_idx)
         return desc_id
 
     def offer_parts(self, parts):
@@ -141,7 +153,7 @@ class SplitRing:
         slot = self.avail_idx % self.size
         struct.pack_into("<H", self._mem(), self.memory.offset(self.avail) + 4 + 2 * slot, ids[0])
         self.avail_idx = (self.avail_idx + 1) & 0xFFFF
-        struct.pack_into("<H", self._mem(), self.memory.offset(self.avail) + 2, self.avail_idx)
+        self.memory.store_u16(self.avail + 2, self.avail_idx)
         return ids[0]
 
     def notify(self):
@@ -151,7 +163,7 @@ class SplitRing:
         """(descriptor id, bytes written, data) of every buffer the device has
         used since the last call."""
         out = []
-        used_idx = struct.unpack_from("<H", self._mem(), self.memory.offset(self.used) + 2)[0]
+        used_idx = self.memory.load_u16(self.used + 2)
         while self.last_used != used_idx:
             slot = self.last_used % self.size
             desc_id, written = struct.unpack_from("<II", self._mem(), self.memory.offset(self.used) + 4 + 8 * slot)
