@@ -76,6 +76,16 @@ class Backend {
     return {};
   }
   virtual void peer_disconnected(Backend& peer) { (void)peer; }
+  // The peer carries its frames through a kernel device of its own (a NIC's
+  // tap on a hub port): the device, and the packet socket vnetd reads it
+  // with (-1: none). A hub whose ports all have one forwards in the kernel.
+  // Gone is told before the socket closes.
+  struct KernelPath {
+    int ifindex = 0;
+    int host_side_socket = -1;
+  };
+  virtual void peer_kernel_path_ready(const KernelPath& path) { (void)path; }
+  virtual void peer_kernel_path_gone() {}
   // A guest NIC: its VMM moves the frames of its peer (a tap's queues, a
   // vhost device). Any other peer's frames are moved by vnetd.
   virtual bool is_guest_nic() const { return false; }

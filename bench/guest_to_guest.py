@@ -2,7 +2,9 @@
 """guest_to_guest - frames/s from one guest's tap to another's on the same hub,
 one run, same machine (issue 18; bench/README.md):
 
-  userspace hub  tap_pair_load writes nic a's tap fd (netdev-get-fds) -> vnetd's host side
+  kernel hub     tap_pair_load writes nic a's tap fd (netdev-get-fds) -> tc: hub_forward's
+                 bpf_clone_redirect -> nic b's tap, read from its fd (vnetd's kernel forwarding)
+  userspace hub  the same hub with kernel-forwarding=false: nic a's tap -> vnetd's host side
                  -hub- host side -> read from nic b's tap fd
   Linux bridge   tap_pair_load writes tap ga -> bridge -> read from tap gb (what an operator would use)
   QEMU 7.2       a frame sent out of tap qa (QEMU holds it) -> QEMU's hub -> tap qb, read on its host side
@@ -11,9 +13,10 @@ one run, same machine (issue 18; bench/README.md):
 Each path has 2 or 8 ports; the frames are unicast to the reading guest's MAC,
 so every other port gets its flooded copy (and, behind a vnetd nic, drops it
 in its rx filter). 64- and 1500-byte frames, as fast as the generator goes,
-the paths taking turns in rounds; medians. Kernel forwarding (the fourth path
-of the issue) is not built yet. --quick (ctest) checks that every path
-delivers, never timings. Exit 1 when a path delivered nothing.
+the paths taking turns in rounds; medians. Targets (issue 18): the kernel hub
+>= the bridge, >= 2x the userspace hub, >= 5x QEMU. --quick (ctest) checks
+that every path delivers, never timings. Exit 1 when a path delivered nothing
+(or a vnetd hub forwarded on the other path).
 
 Run as root:  guest_to_guest.py --vnetd build/bin/vnetd --load build/bin/tap_pair_load
               [--rounds 3] [--seconds 2] [--quick]
@@ -38,7 +41,7 @@ import relay_cli  # noqa: E402
 
 SIZES = (64, 1500)
 PORTS = (2, 8)
-PATHS = ("userspace hub", "Linux bridge", "QEMU 7.2")
+PATHS = ("kernel hub", "userspace hub", "Linux bridge", "QEMU 7.2")
 
 
 def mac(port):
@@ -56,8 +59,9 @@ def drive(load, source, target, destination, size, seconds, pass_fds=(), after_r
 
 
 @contextlib.contextmanager
-def vnetd_hub(vnetd_binary, work, ports):
-    """A hub of `ports` nics, each with its own tap; yields the first two taps' fds."""
+def vnetd_hub(vnetd_binary, work, ports, kernel):
+    """A hub of `ports` nics, each with its own tap, forwarded by the kernel or
+    by vnetd; yields the first two taps' fds."""
     os.environ["VNETD"] = vnetd_binary
     daemon = Vnetd(os.path.join(work, f"vnetd-{time.monotonic_ns()}"), own_netns=False)
     os.mkdir(daemon.workdir)
@@ -66,7 +70,7 @@ def vnetd_hub(vnetd_binary, work, ports):
     fds = []
     try:
         for port in range(ports):
-            client.cmd("netdev_add", type="hubport", id=f"h{port}", hubid=0)
+            client.cmd("netdev_add", type="hubport", id=f"h{port}", hubid=0, **{"kernel-forwarding": kernel})
             client.cmd("netdev_add", type="nic", id=f"n{port}", netdev=f"h{port}", macaddr=mac(port))
             # The guest's driver takes its own MAC only (and broadcasts), as Linux's virtio-net does.
             client.cmd("set-rx-filter", name=f"n{port}", **{
@@ -76,6 +80,9 @@ def vnetd_hub(vnetd_binary, work, ports):
         for port in range(2):
             client.cmd("netdev-get-fds", id=f"n{port}")
             fds.append(client.take_received_fds()[0])
+        forwarding = client.cmd("query-hubs")[0]["forwarding"]
+        if forwarding != ("kernel" if kernel else "userspace"):
+            raise RuntimeError(f"the hub forwards in {forwarding}: {client.cmd('query-hubs')}")
         yield fds
     finally:
         for fd in fds:
@@ -85,8 +92,8 @@ def vnetd_hub(vnetd_binary, work, ports):
         daemon.kill()
 
 
-def run_vnetd(args, work, ports, size, seconds):
-    with vnetd_hub(args.vnetd, work, ports) as (a, b):
+def run_vnetd(args, work, ports, size, seconds, kernel):
+    with vnetd_hub(args.vnetd, work, ports, kernel) as (a, b):
         time.sleep(0.1)
         return drive(args.load, f"fd:{a}", f"fd:{b}", mac(1), size, seconds, pass_fds=(a, b))
 
@@ -136,7 +143,9 @@ def run(args):
             for round_number in range(rounds):
                 for ports in PORTS:
                     for size in SIZES:
-                        results[("userspace hub", ports, size)].append(run_vnetd(args, work, ports, size, seconds))
+                        results[("kernel hub", ports, size)].append(run_vnetd(args, work, ports, size, seconds, True))
+                        results[("userspace hub", ports, size)].append(
+                            run_vnetd(args, work, ports, size, seconds, False))
                         results[("Linux bridge", ports, size)].append(run_bridge(args, ports, size, seconds))
                         results[("QEMU 7.2", ports, size)].append(run_qemu(args, qemu, work, ports, size, seconds))
                 print(f"round {round_number + 1}/{rounds} done", file=sys.stderr)
@@ -154,9 +163,11 @@ def report(results, quick):
     print()
     for ports in PORTS:
         for size in SIZES:
-            hub = fps[("userspace hub", ports, size)]
-            print(f"{ports} ports, {size} B: userspace hub / bridge = {hub / max(fps[('Linux bridge', ports, size)], 1):.2f}x, "
-                  f"userspace hub / QEMU = {hub / max(fps[('QEMU 7.2', ports, size)], 1):.2f}x")
+            kernel = fps[("kernel hub", ports, size)]
+            ratios = ", ".join(f"/ {path} = {kernel / max(fps[(path, ports, size)], 1):.2f}x (target {target})"
+                               for path, target in (("Linux bridge", ">= 1"), ("userspace hub", ">= 2"),
+                                                    ("QEMU 7.2", ">= 5")))
+            print(f"{ports} ports, {size} B: kernel hub {ratios}")
     failed = [f"{path}, {ports} ports, {size} B delivered nothing" for (path, ports, size), samples in results.items()
               if min(s["received"] for s in samples) == 0]
     return relay_cli.finish(failed, quick)

@@ -36,7 +36,7 @@ Created from(Result<std::unique_ptr<tap::TapBackend>> made) {
 
 Created create_hubport(const qapi::Netdev& netdev, DaemonResources& r) {
   const auto& options = std::get<qapi::NetdevHubPortOptions>(netdev.u);
-  return std::unique_ptr<Backend>(r.hubs.add_port(options.hubid, netdev.id));
+  return std::unique_ptr<Backend>(r.hubs.add_port(options.hubid, netdev.id, options.kernel_forwarding.value_or(true)));
 }
 
 // script=, downscript= and helper= as the policy allows them: canonical

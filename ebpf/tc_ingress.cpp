@@ -18,15 +18,18 @@ namespace {
 constexpr int kBpfTcxIngress = 46;
 constexpr uint32_t kBpfFBefore = 1U << 3;
 
-// A tcx link for prog_fd, first in ifindex's chain, pinned at pin. The link
-// a daemon pinned before a restart is reused when it is still on ifindex:
-// its program is swapped in one step.
+// A tcx link for prog_fd, first in ifindex's chain, pinned at pin ("" for
+// none). The link a daemon pinned before a restart is reused when it is
+// still on ifindex: its program is swapped in one step.
 Result<UniqueFd> attach_tcx(int ifindex, const std::string& ifname_for_errors, int prog_fd, const std::string& pin) {
-  if (auto reused = reuse_pinned_link(pin, ifindex, prog_fd)) return std::move(*reused);
+  if (!pin.empty()) {
+    if (auto reused = reuse_pinned_link(pin, ifindex, prog_fd)) return std::move(*reused);
+  }
   LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = kBpfFBefore);
   int fd = bpf_link_create(prog_fd, ifindex, static_cast<bpf_attach_type>(kBpfTcxIngress), &opts);
   if (fd < 0) return bpf_error(fd, "attaching a tcx ingress link to \"" + ifname_for_errors + "\"");
   UniqueFd link(fd);
+  if (pin.empty()) return link;
   if (auto pinned = pin_link(link.get(), pin); !pinned) return pinned.take_error();
   return link;
 }
@@ -62,7 +65,7 @@ Result<void> detach_cls_bpf(int ifindex, const TcIngressPlace& place) {
 Result<TcIngressFilter> TcIngressFilter::attach(int ifindex, const std::string& ifname_for_errors, int prog_fd,
                                                 const TcIngressPlace& place) {
   TcIngressFilter filter;
-  if (!place.link_pin.empty()) {
+  if (!place.link_pin.empty() || place.tcx_unpinned) {
     auto link = attach_tcx(ifindex, ifname_for_errors, prog_fd, place.link_pin);
     if (link) {
       // An older vnetd's cls_bpf filter goes once ours is in front of it.
@@ -112,7 +115,7 @@ void TcIngressFilter::reset() {
   if (ifindex_ > 0) {
     if (link_) {
       (void)bpf_link_detach(link_.get());
-      unlink(place_.link_pin.c_str());
+      if (!place_.link_pin.empty()) unlink(place_.link_pin.c_str());
       link_.reset();
     } else {
       (void)detach_cls_bpf(ifindex_, place_);

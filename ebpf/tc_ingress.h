@@ -23,6 +23,9 @@ struct TcIngressPlace {
   // A cls_bpf filter at (handle, priority) may be there from an older vnetd
   // (a restart re-adopting its maps): the tcx link replaces it.
   bool replaces_cls_bpf = false;
+  // A tcx link with no pin: it lives as long as this daemon holds it, and
+  // goes with the daemon (a program whose maps only this daemon keeps).
+  bool tcx_unpinned = false;
 };
 
 class TcIngressFilter {

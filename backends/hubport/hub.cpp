@@ -3,19 +3,28 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "kernel_ifaces/log.h"
+
 namespace vnet {
 
-HubPort::HubPort(HubSet& hubs, int32_t hubid, std::string port_id)
-    : hubs_(hubs), hubid_(hubid), port_id_(std::move(port_id)) {}
+HubPort::HubPort(HubSet& hubs, int32_t hubid, std::string port_id, bool kernel_forwarding)
+    : hubs_(hubs), hubid_(hubid), port_id_(std::move(port_id)), kernel_forwarding_(kernel_forwarding) {}
 
 HubPort::~HubPort() { hubs_.remove_port(hubid_, this); }
 
 // The hub's ports are the hub's (query-hubs): listing them here would make
-// every port's details, and query-netdevs, grow with the hub.
+// every port's details, and query-netdevs, grow with the hub. The counts
+// add what the kernel forwarded for this port to what vnetd did.
 std::vector<Detail> HubPort::details() const {
-  return {Detail{"frames-in", static_cast<int64_t>(frames_in_)},
-          Detail{"frames-out", static_cast<int64_t>(frames_out_)}, Detail{"drops", static_cast<int64_t>(drops_)},
-          Detail{"loop-drops", static_cast<int64_t>(loop_drops_)}};
+  ebpf::HubPortCounters kernel = hubs_.kernel_counters(hubid_, *this);
+  std::vector<Detail> out{
+      Detail{"frames-in", static_cast<int64_t>(frames_in_ + kernel.frames_in)},
+      Detail{"frames-out", static_cast<int64_t>(frames_out_ + kernel.frames_out)},
+      Detail{"drops", static_cast<int64_t>(drops_ + kernel.drops)},
+      Detail{"loop-drops", static_cast<int64_t>(loop_drops_)},
+      Detail{"forwarding", hubs_.forwarding(hubid_)}};
+  if (auto why = hubs_.userspace_reason(hubid_); !why.empty()) out.push_back({"userspace-reason", why});
+  return out;
 }
 
 Result<void> HubPort::send_from_guest(std::span<const uint8_t> frame) {
@@ -34,7 +43,7 @@ Result<void> HubPort::send_from_guest(std::span<const uint8_t> frame) {
   frames_in_++;
   auto it = hubs_.hubs_.find(hubid_);
   if (it == hubs_.hubs_.end()) return {};
-  for (HubPort* port : it->second) {
+  for (HubPort* port : it->second.ports) {
     if (port == this) continue;
     // A port without a peer, or whose peer refuses, drops the frame (QEMU's
     // hub does the same); the others still get it.
@@ -45,16 +54,42 @@ Result<void> HubPort::send_from_guest(std::span<const uint8_t> frame) {
   return {};
 }
 
-std::unique_ptr<HubPort> HubSet::add_port(int32_t hubid, const std::string& port_id) {
-  auto port = std::make_unique<HubPort>(*this, hubid, port_id);
-  hubs_[hubid].push_back(port.get());
+Result<void> HubPort::peer_connected(Backend& peer) {
+  peer_ = &peer;
+  hubs_.refresh(hubid_);
+  return {};
+}
+
+void HubPort::peer_disconnected(Backend&) {
+  peer_ = nullptr;
+  leave_kernel_path();
+}
+
+void HubPort::peer_kernel_path_ready(const KernelPath& path) {
+  kernel_path_ = path;
+  hubs_.refresh(hubid_);
+}
+
+void HubPort::peer_kernel_path_gone() { leave_kernel_path(); }
+
+void HubPort::leave_kernel_path() {
+  // Out of the forwarder while its socket is still open, then the mode.
+  hubs_.leave_forwarder(hubid_, *this);
+  kernel_path_.reset();
+  hubs_.refresh(hubid_);
+}
+
+std::unique_ptr<HubPort> HubSet::add_port(int32_t hubid, const std::string& port_id, bool kernel_forwarding) {
+  auto port = std::make_unique<HubPort>(*this, hubid, port_id, kernel_forwarding);
+  hubs_[hubid].ports.push_back(port.get());
+  refresh(hubid);
   return port;
 }
 
 std::vector<std::string> HubSet::ports(int32_t hubid) const {
   std::vector<std::string> ids;
   if (auto it = hubs_.find(hubid); it != hubs_.end()) {
-    for (const HubPort* port : it->second) ids.push_back(port->port_id_);
+    for (const HubPort* port : it->second.ports) ids.push_back(port->port_id_);
   }
   return ids;
 }
@@ -62,17 +97,108 @@ std::vector<std::string> HubSet::ports(int32_t hubid) const {
 void HubSet::remove_port(int32_t hubid, const HubPort* port) {
   auto it = hubs_.find(hubid);
   if (it == hubs_.end()) return;
-  auto& ports = it->second;
-  ports.erase(std::remove(ports.begin(), ports.end(), port), ports.end());
-  if (ports.empty()) hubs_.erase(it);
+  auto& ports = it->second.ports;
+  auto found = std::find(ports.begin(), ports.end(), port);
+  if (found == ports.end()) return;
+  leave_forwarder(hubid, **found);
+  ports.erase(found);
+  if (ports.empty()) {
+    hubs_.erase(it);
+    return;
+  }
+  refresh(hubid);
 }
 
 std::vector<int32_t> HubSet::hub_ids() const {
   std::vector<int32_t> out;
-  for (const auto& [hubid, ports] : hubs_) {
-    if (!ports.empty()) out.push_back(hubid);
+  for (const auto& [hubid, hub] : hubs_) {
+    if (!hub.ports.empty()) out.push_back(hubid);
   }
   return out;
+}
+
+std::string HubSet::forwarding(int32_t hubid) const {
+  auto it = hubs_.find(hubid);
+  bool kernel = it != hubs_.end() && it->second.forwarder && it->second.forwarder->kernel();
+  return kernel ? "kernel" : "userspace";
+}
+
+std::string HubSet::userspace_reason(int32_t hubid) const {
+  auto it = hubs_.find(hubid);
+  return it == hubs_.end() ? "" : it->second.userspace_reason;
+}
+
+void HubSet::leave_forwarder(int32_t hubid, HubPort& port) {
+  auto it = hubs_.find(hubid);
+  if (!port.in_forwarder_ || it == hubs_.end() || !it->second.forwarder || !port.kernel_path_) {
+    port.in_forwarder_ = false;
+    return;
+  }
+  ebpf::HubPortCounters last = it->second.forwarder->remove_port(port.kernel_path_->ifindex);
+  port.kernel_before_.frames_in += last.frames_in;
+  port.kernel_before_.bytes_in += last.bytes_in;
+  port.kernel_before_.frames_out += last.frames_out;
+  port.kernel_before_.drops += last.drops;
+  port.in_forwarder_ = false;
+}
+
+ebpf::HubPortCounters HubSet::kernel_counters(int32_t hubid, const HubPort& port) const {
+  ebpf::HubPortCounters out = port.kernel_before_;
+  auto it = hubs_.find(hubid);
+  if (it == hubs_.end() || !it->second.forwarder || !port.in_forwarder_ || !port.kernel_path_) return out;
+  ebpf::HubPortCounters live = it->second.forwarder->counters(port.kernel_path_->ifindex);
+  out.frames_in += live.frames_in;
+  out.bytes_in += live.bytes_in;
+  out.frames_out += live.frames_out;
+  out.drops += live.drops;
+  return out;
+}
+
+void HubSet::refresh(int32_t hubid) {
+  auto it = hubs_.find(hubid);
+  if (it == hubs_.end()) return;
+  Hub& hub = it->second;
+  std::string reason;
+  size_t devices = 0;
+  for (HubPort* port : hub.ports) {
+    if (!port->kernel_forwarding_) reason = "port '" + port->port_id_ + "' has kernel-forwarding=false";
+    if (port->kernel_path_) devices++;
+    else if (port->peer_ && reason.empty()) {
+      reason = "port '" + port->port_id_ + "' is joined to a netdev whose frames vnetd carries";
+    }
+  }
+  if (devices == 0) {
+    hub.forwarder.reset();
+    hub.userspace_reason = reason.empty() ? "no port has a kernel device" : reason;
+    return;
+  }
+  if (devices > ebpf::HubForwarder::kMaxPorts && reason.empty()) {
+    reason = "more than " + std::to_string(ebpf::HubForwarder::kMaxPorts) + " kernel devices";
+  }
+  if (!hub.forwarder) {
+    auto loaded = ebpf::HubForwarder::load();
+    if (!loaded) {
+      hub.userspace_reason = "the kernel forwarder: " + loaded.error().message;
+      log::warning("hub " + std::to_string(hubid) + ": " + hub.userspace_reason);
+      return;
+    }
+    hub.forwarder = std::move(loaded.value());
+  }
+  // Userspace first when leaving the kernel: the ports' sockets take the
+  // frames from the next one on.
+  if (!reason.empty()) hub.forwarder->set_kernel(false);
+  for (HubPort* port : hub.ports) {
+    if (!port->kernel_path_ || port->in_forwarder_) continue;
+    auto added = hub.forwarder->add_port(port->kernel_path_->ifindex, port->kernel_path_->host_side_socket);
+    if (!added) {
+      if (reason.empty()) reason = "port '" + port->port_id_ + "': " + added.error().message;
+      log::warning("hub " + std::to_string(hubid) + ": " + added.error().message);
+      continue;
+    }
+    port->in_forwarder_ = true;
+  }
+  hub.userspace_reason = reason;
+  if (reason.empty()) hub.forwarder->set_kernel(true);
 }
 
 }  // namespace vnet

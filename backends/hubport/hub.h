@@ -1,15 +1,20 @@
 // Hubs join netdevs as QEMU's net/hub.c does: a frame entering one port is
 // flooded to every other port of the same hub. A hub exists while it has
-// ports. (The datapath that moves frames lives with the userspace ports.)
+// ports. In userspace the flood runs here (the datapath that moves frames
+// lives with the userspace ports); a hub whose ports are all kernel devices
+// (NICs' own taps) is forwarded by the kernel instead (ebpf/hub_forwarder.h),
+// and moves back to userspace when a port that needs vnetd joins.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "backends/backend.h"
+#include "ebpf/hub_forwarder.h"
 
 namespace vnet {
 
@@ -17,7 +22,8 @@ class HubSet;
 
 class HubPort : public Backend {
  public:
-  HubPort(HubSet& hubs, int32_t hubid, std::string port_id);
+  // kernel_forwarding false: the port keeps its hub in userspace.
+  HubPort(HubSet& hubs, int32_t hubid, std::string port_id, bool kernel_forwarding = true);
   ~HubPort() override;
   HubPort(const HubPort&) = delete;
   HubPort& operator=(const HubPort&) = delete;
@@ -28,39 +34,58 @@ class HubPort : public Backend {
   // QEMU's net/hub.c: a frame this port's peer hands it is flooded to every
   // other port of the hub, each passing it on to its own peer.
   Result<void> send_from_guest(std::span<const uint8_t> frame) override;
-  Result<void> peer_connected(Backend& peer) override {
-    peer_ = &peer;
-    return {};
-  }
-  void peer_disconnected(Backend&) override { peer_ = nullptr; }
+  Result<void> peer_connected(Backend& peer) override;
+  void peer_disconnected(Backend& peer) override;
+  void peer_kernel_path_ready(const KernelPath& path) override;
+  void peer_kernel_path_gone() override;
   uint64_t frames_in() const { return frames_in_; }
 
  private:
   friend class HubSet;
+  void leave_kernel_path();
+
   HubSet& hubs_;
   int32_t hubid_;
   std::string port_id_;
+  bool kernel_forwarding_;
   Backend* peer_ = nullptr;
+  std::optional<KernelPath> kernel_path_;  // the peer's device, while it has one
+  bool in_forwarder_ = false;              // kernel_path_'s device is a port of the hub's forwarder
   uint64_t frames_in_ = 0;   // from this port's peer into the hub
   uint64_t frames_out_ = 0;  // out of this port to its peer
   uint64_t drops_ = 0;       // out of this port, refused by its peer
   uint64_t loop_drops_ = 0;  // into this port, after circling a loop of hubs
+  ebpf::HubPortCounters kernel_before_;  // counted by forwarders it has left
 };
 
 class HubSet {
  public:
   // Joins port_id to hub hubid, creating the hub on first use.
-  std::unique_ptr<HubPort> add_port(int32_t hubid, const std::string& port_id);
+  std::unique_ptr<HubPort> add_port(int32_t hubid, const std::string& port_id, bool kernel_forwarding = true);
   // The ids of the hub's ports, in the order they joined.
   std::vector<std::string> ports(int32_t hubid) const;
   // Every hub that has ports, by id.
   std::vector<int32_t> hub_ids() const;
+  // "kernel" or "userspace", and why not the kernel ("" when it is).
+  std::string forwarding(int32_t hubid) const;
+  std::string userspace_reason(int32_t hubid) const;
 
  private:
   friend class HubPort;
+  struct Hub {
+    std::vector<HubPort*> ports;
+    std::unique_ptr<ebpf::HubForwarder> forwarder;  // while a port has a kernel device
+    std::string userspace_reason;                   // "" while the kernel forwards
+  };
   void remove_port(int32_t hubid, const HubPort* port);
+  // Brings the hub's forwarder in line with its ports: devices joined or
+  // left, and the mode (kernel when every port with a peer has a device).
+  void refresh(int32_t hubid);
+  // Takes the port's device out of the hub's forwarder, keeping its counts.
+  void leave_forwarder(int32_t hubid, HubPort& port);
+  ebpf::HubPortCounters kernel_counters(int32_t hubid, const HubPort& port) const;
 
-  std::map<int32_t, std::vector<HubPort*>> hubs_;
+  std::map<int32_t, Hub> hubs_;
 };
 
 }  // namespace vnet

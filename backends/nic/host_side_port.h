@@ -36,6 +36,8 @@ class HostSidePort : private datapath::BatchFlush {
   // this guest leave in one sendmmsg at its end; frame must live until then.
   void send_to_guest(std::span<const uint8_t> frame);
   std::map<std::string, int64_t> counters() const;
+  // The packet socket, for a hub forwarding in the kernel to filter.
+  int socket_fd() const { return socket_.get(); }
 
  private:
   HostSidePort(datapath::FrameLoop& loop, UniqueFd socket, int ifindex, Deliver deliver)

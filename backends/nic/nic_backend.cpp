@@ -208,13 +208,16 @@ Result<void> NicBackend::peer_connected(Backend& peer) {
                                         [&peer](std::span<const uint8_t> frame) { (void)peer.send_from_guest(frame); });
     if (!host_side) return Error{host_side.error().errnum, "joining its tap to the hub: " + host_side.error().message};
     host_side_ = std::move(host_side.value());
+    // The hub may forward its frames in the kernel (every port a tap).
+    peer.peer_kernel_path_ready({guest_tap_->guest_tx_ifindex(), host_side_->socket_fd()});
   }
   return {};
 }
 
 // Called while both sides still exist (the registry tells before destroying),
 // so the tap's fd is still open whichever side is going.
-void NicBackend::peer_disconnected(Backend&) {
+void NicBackend::peer_disconnected(Backend& peer) {
+  if (host_side_) peer.peer_kernel_path_gone();
   host_side_.reset();
   // The guest still sends into a tap of its own: its filter and
   // anti-spoofing stay with it.

@@ -326,7 +326,14 @@ QmpResult<std::vector<qapi::NetdevInfo>> VnetdCommands::qmp_query_netdevs(Comman
 
 QmpResult<std::vector<qapi::HubInfo>> VnetdCommands::qmp_query_hubs(CommandContext&) {
   std::vector<qapi::HubInfo> out;
-  for (int32_t hubid : resources_.hubs.hub_ids()) out.push_back({hubid, resources_.hubs.ports(hubid)});
+  for (int32_t hubid : resources_.hubs.hub_ids()) {
+    qapi::HubInfo info;
+    info.hubid = hubid;
+    info.ports = resources_.hubs.ports(hubid);
+    info.forwarding = resources_.hubs.forwarding(hubid);
+    if (auto why = resources_.hubs.userspace_reason(hubid); !why.empty()) info.userspace_reason = why;
+    out.push_back(std::move(info));
+  }
   return out;
 }
 

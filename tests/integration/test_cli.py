@@ -33,7 +33,8 @@ class CliTest(VnetdTestCase):
         self.vnetctl("netdev", "add", "hubport,id=h0,hubid=3")
         self.vnetctl("netdev", "add", "hubport,id=h1,hubid=3,netdev=h0")
         shown = json.loads(self.vnetctl("-j", "netdev", "show", "h1").stdout)
-        counters = {"frames-in": 0, "frames-out": 0, "drops": 0, "loop-drops": 0}
+        counters = {"frames-in": 0, "frames-out": 0, "drops": 0, "loop-drops": 0, "forwarding": "userspace",
+                    "userspace-reason": "port 'h0' is joined to a netdev whose frames vnetd carries"}
         self.assertEqual(shown, [{"details": counters, "link-up": True, "hubid": 3,
                                   "peer": "h0", "type": "hubport", "id": "h1"}])
         self.vnetctl("link", "set", "h1", "down")

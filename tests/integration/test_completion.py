@@ -43,7 +43,8 @@ class Completion(VnetdTestCase):
         self.assertEqual(self.offered("vnetctl netdev add tap,id=t0,que"), ["t0,queues="])
         self.assertEqual(self.offered("vnetctl netdev add socket,id=s0,l"), ["s0,listen=", "s0,localaddr="])
         self.assertEqual(self.offered("vnetctl netdev add hubport,"), ["hubport,id=", "hubport,hubid=",
-                                                                     "hubport,netdev="])
+                                                                     "hubport,netdev=",
+                                                                     "hubport,kernel-forwarding="])
 
     def test_ids_come_from_the_running_daemon(self):
         client = self.connect()

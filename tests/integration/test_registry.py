@@ -46,8 +46,10 @@ class RegistryTest(VnetdTestCase):
         # A hub's ports are listed once, by query-hubs, not in each port's
         # details (which would make query-netdevs quadratic in a hub's size).
         self.assertNotIn("hub-ports", netdevs["h0"]["details"])
-        self.assertEqual(self.client.cmd("query-hubs"), [{"hubid": 0, "ports": ["h0", "h1"]},
-                                                         {"hubid": 5, "ports": ["h2"]}])
+        # No port has a kernel device (a NIC's own tap): vnetd forwards.
+        userspace = {"forwarding": "userspace", "userspace-reason": "no port has a kernel device"}
+        self.assertEqual(self.client.cmd("query-hubs"), [{"hubid": 0, "ports": ["h0", "h1"], **userspace},
+                                                         {"hubid": 5, "ports": ["h2"], **userspace}])
         self.assertEqual(self.client.sync(), [])
         added = self.client.take_events("VNET_NETDEV_ADDED")
         self.assertEqual([e["data"] for e in added],
@@ -62,8 +64,8 @@ class RegistryTest(VnetdTestCase):
         self.assert_event_shape(deleted[0], "VNET_NETDEV_DELETED", {"id": "h1"})
         netdevs = self.netdevs()
         self.assertEqual(list(netdevs), ["h0", "h2"])
-        self.assertEqual(self.client.cmd("query-hubs"), [{"hubid": 0, "ports": ["h0"]},
-                                                         {"hubid": 5, "ports": ["h2"]}])
+        self.assertEqual(self.client.cmd("query-hubs"), [{"hubid": 0, "ports": ["h0"], **userspace},
+                                                         {"hubid": 5, "ports": ["h2"], **userspace}])
         for id in ("h0", "h2"):
             self.client.cmd("netdev_del", id=id)
         self.assertEqual(self.ids(), [])

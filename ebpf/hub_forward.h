@@ -1,0 +1,30 @@
+/* hub_forward.h - what hub_forward.bpf.c and its loader share. */
+#ifndef VNET_EBPF_HUB_FORWARD_H
+#define VNET_EBPF_HUB_FORWARD_H
+
+#include <linux/types.h>
+
+/* A hub forwarded in the kernel has at most this many kernel ports; a
+ * bigger one stays in userspace. */
+#define HUB_FORWARD_MAX_PORTS 64
+
+/* The handoff slot: what the packet socket's filter decided for the frame
+ * the tc program is about to see on this CPU. */
+#define HUB_HANDOFF_NONE 0
+#define HUB_HANDOFF_USERSPACE 1
+#define HUB_HANDOFF_KERNEL 2
+
+struct hub_port {
+  __u32 ifindex;
+  __u32 slot; /* its counters' index */
+};
+
+/* Per port, per CPU: QEMU's hub counts as the userspace hub does. */
+struct hub_port_counters {
+  __u64 frames_in;  /* from the port's device into the hub */
+  __u64 bytes_in;
+  __u64 frames_out; /* out of the hub to the port's device */
+  __u64 drops;      /* to the port, refused (bpf_clone_redirect failed) */
+};
+
+#endif
