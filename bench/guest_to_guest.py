@@ -6,7 +6,8 @@ one run, same machine (issue 18; bench/README.md):
                  bpf_clone_redirect -> nic b's tap, read from its fd (vnetd's kernel forwarding)
   userspace hub  the same hub with kernel-forwarding=false: nic a's tap -> vnetd's host side
                  -hub- host side -> read from nic b's tap fd
-  Linux bridge   tap_pair_load writes tap ga -> bridge -> read from tap gb (what an operator would use)
+  Linux bridge   tap_pair_load writes tap ga -> bridge -> read from tap gb (what an operator would use);
+                 the idle guests' taps have a queue held, as their VMMs would
   QEMU 7.2       a frame sent out of tap qa (QEMU holds it) -> QEMU's hub -> tap qb, read on its host side
                  (QEMU with two or more taps on a hub, -M none)
 
@@ -22,9 +23,11 @@ Run as root:  guest_to_guest.py --vnetd build/bin/vnetd --load build/bin/tap_pai
               [--rounds 3] [--seconds 2] [--quick]
 """
 import contextlib
+import fcntl
 import os
 import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -98,13 +101,27 @@ def run_vnetd(args, work, ports, size, seconds, kernel):
         return drive(args.load, f"fd:{a}", f"fd:{b}", mac(1), size, seconds, pass_fds=(a, b))
 
 
+TUNSETIFF = 0x400454CA
+IFF_TAP, IFF_NO_PI = 0x0002, 0x1000
+
+
+def attach_queue(name):
+    """A queue on tap `name`, as an idle guest's VMM holds one: the tap has
+    carrier, so the bridge sends it its copies (which fill the queue and drop,
+    where a guest would drop them in its driver)."""
+    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC)
+    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TAP | IFF_NO_PI))
+    return fd
+
+
 def run_bridge(args, ports, size, seconds):
     sh("ip", "link", "add", "gbr0", "type", "bridge")
-    idle = []
+    idle, queues = [], []
     try:
-        for port in range(2, ports):  # the other guests' taps, no reader (their queues fill and drop)
+        for port in range(2, ports):  # the other guests' taps, held but not read
             name = f"gi{port}"
             sh("ip", "tuntap", "add", "dev", name, "mode", "tap")
+            queues.append(attach_queue(name))
             sh("ip", "link", "set", name, "master", "gbr0", "up")
             idle.append(name)
         sh("ip", "link", "set", "gbr0", "up")
@@ -114,6 +131,8 @@ def run_bridge(args, ports, size, seconds):
                 sh("ip", "link", "set", name, "master", "gbr0", "up")
         return drive(args.load, "tap:ga", "tap:gb", mac(1), size, seconds, after_ready=enslave)
     finally:
+        for fd in queues:
+            os.close(fd)
         for name in idle:
             subprocess.run(["ip", "link", "del", name], capture_output=True)
         subprocess.run(["ip", "link", "del", "gbr0"], capture_output=True)

@@ -27,6 +27,7 @@
 #include "ctl/daemon_state.h"
 #include "ctl/device_rules.h"
 #include "ebpf/anti_spoof.h"
+#include "ebpf/hub_forward.h"
 #include "ebpf/libbpf_log.h"
 #include "ebpf/rx_filter.h"
 #include "kernel_ifaces/log.h"
@@ -213,6 +214,7 @@ struct PinRoots {
   std::string bpf_dir;
   bool mounted_here = false;          // this start mounted the bpffs
   std::string rx_filter, anti_spoof;  // empty: not pinned
+  std::string hubs;                   // hubs' kernel forwarders; empty: not pinned
 };
 
 PinRoots prepare_pin_roots(const std::string& state_dir) {
@@ -225,6 +227,8 @@ PinRoots prepare_pin_roots(const std::string& state_dir) {
     if (mkdir(roots.rx_filter.c_str(), 0700) < 0 && errno != EEXIST) roots.rx_filter.clear();
     roots.anti_spoof = roots.bpf_dir + "/anti_spoof_v" + std::to_string(ANTI_SPOOF_LAYOUT_VERSION);
     if (mkdir(roots.anti_spoof.c_str(), 0700) < 0 && errno != EEXIST) roots.anti_spoof.clear();
+    roots.hubs = roots.bpf_dir + "/hub_forward_v" + std::to_string(HUB_FORWARD_LAYOUT_VERSION);
+    if (mkdir(roots.hubs.c_str(), 0700) < 0 && errno != EEXIST) roots.hubs.clear();
   }
   if (roots.rx_filter.empty()) {
     vnet::log::warning("rx filter maps are not pinned (" + (mounted ? "mkdir failed" : mounted.error().message) +
@@ -388,6 +392,7 @@ int run(const Options& options) {
   if (!rtnl) return failed(rtnl.error());
   // Declared before the registry: backends use them until they are gone.
   vnet::HubSet hubs;
+  hubs.set_pin_root(pins.hubs);
   vnet::TeardownQueue teardown;
   // The userspace datapath's io_uring, driven from this loop.
   auto frames = vnet::datapath::FrameLoop::create();
@@ -423,7 +428,9 @@ int run(const Options& options) {
   auto previous = state.load();
   if (!previous) return failed(previous.error());
   remove_devices_of_deleted_netdevs(state, *rtnl);
+  hubs.begin_restore();
   if (*previous && !restore_netdevs(**previous, commands, announcer, state.path())) return 1;
+  hubs.end_restore();
   if (!pins.rx_filter.empty()) remove_unclaimed_pins(pins.rx_filter, registry);
   if (!pins.anti_spoof.empty()) remove_unclaimed_anti_spoof_pins(pins.anti_spoof, registry);
   state.set_announcer(&announcer);

@@ -14,11 +14,13 @@
 
 #include "hub_forward.h"
 
-/* Written by vnetd through the mmapped .bss. */
-__u32 forwarding_kernel;
-__u32 active_gen;                 /* which of ports[] is current */
-__u32 port_count[2];
-struct hub_port ports[2][HUB_FORWARD_MAX_PORTS];
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __type(key, __u32);
+  __type(value, struct hub_state);
+} state SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -37,7 +39,8 @@ struct {
 SEC("socket")
 int hub_socket_filter(struct __sk_buff *skb) {
   __u32 zero = 0;
-  __u32 kernel = *(volatile __u32 *)&forwarding_kernel;
+  struct hub_state *hub = bpf_map_lookup_elem(&state, &zero);
+  __u32 kernel = hub ? *(volatile __u32 *)&hub->forwarding_kernel : 0;
   __u32 *slot = bpf_map_lookup_elem(&handoff, &zero);
   if (slot) *slot = kernel ? HUB_HANDOFF_KERNEL : HUB_HANDOFF_USERSPACE;
   return kernel ? 0 : skb->len;
@@ -46,6 +49,8 @@ int hub_socket_filter(struct __sk_buff *skb) {
 SEC("tc")
 int hub_forward(struct __sk_buff *skb) {
   __u32 zero = 0;
+  struct hub_state *hub = bpf_map_lookup_elem(&state, &zero);
+  if (!hub) return TC_ACT_UNSPEC;
   __u32 *slot = bpf_map_lookup_elem(&handoff, &zero);
   __u32 decided = HUB_HANDOFF_NONE;
   if (slot) {
@@ -54,16 +59,16 @@ int hub_forward(struct __sk_buff *skb) {
   }
   /* No socket saw it (none open yet): the mode decides. */
   if (decided == HUB_HANDOFF_NONE)
-    decided = *(volatile __u32 *)&forwarding_kernel ? HUB_HANDOFF_KERNEL : HUB_HANDOFF_USERSPACE;
+    decided = *(volatile __u32 *)&hub->forwarding_kernel ? HUB_HANDOFF_KERNEL : HUB_HANDOFF_USERSPACE;
   if (decided != HUB_HANDOFF_KERNEL) return TC_ACT_UNSPEC; /* the host sink after us drops it */
 
-  __u32 gen = *(volatile __u32 *)&active_gen & 1;
-  __u32 count = port_count[gen];
+  __u32 gen = *(volatile __u32 *)&hub->active_gen & 1;
+  __u32 count = hub->port_count[gen];
   __u32 from = skb->ingress_ifindex;
   __u32 len = skb->len;
   for (__u32 i = 0; i < HUB_FORWARD_MAX_PORTS; i++) {
     if (i >= count) break;
-    struct hub_port port = ports[gen][i];
+    struct hub_port port = hub->ports[gen][i];
     __u32 index = port.slot;
     struct hub_port_counters *counted = bpf_map_lookup_elem(&counters, &index);
     if (port.ifindex == from) {

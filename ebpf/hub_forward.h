@@ -14,9 +14,23 @@
 #define HUB_HANDOFF_USERSPACE 1
 #define HUB_HANDOFF_KERNEL 2
 
+/* The pinned maps' layout: a change here is a new directory for the pins,
+ * so that a restarted vnetd never adopts maps it would misread. */
+#define HUB_FORWARD_LAYOUT_VERSION 1
+
 struct hub_port {
   __u32 ifindex;
   __u32 slot; /* its counters' index */
+};
+
+/* The hub's one state entry, written by vnetd through a shared mapping of
+ * the map (BPF_F_MMAPABLE): the mode, and the port list in two generations
+ * (the inactive one is rewritten, then active_gen flips with one store). */
+struct hub_state {
+  __u32 forwarding_kernel;
+  __u32 active_gen;
+  __u32 port_count[2];
+  struct hub_port ports[2][HUB_FORWARD_MAX_PORTS];
 };
 
 /* Per port, per CPU: QEMU's hub counts as the userspace hub does. */

@@ -3,13 +3,18 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <bit>
 #include <cerrno>
+#include <filesystem>
 #include <vector>
 
 #include "ebpf/bpf_error.h"
+#include "ebpf/bpf_links.h"
 #include "ebpf/hub_forward.h"
 #include "hub_forward.skel.h"
 
@@ -18,31 +23,110 @@ static_assert(HUB_FORWARD_MAX_PORTS <= 64, "slots are bits of one word");
 
 namespace vnet::ebpf {
 
-Result<std::unique_ptr<HubForwarder>> HubForwarder::load() {
-  hub_forward* skeleton = hub_forward__open_and_load();
-  if (!skeleton) return bpf_error(errno, "loading the hub_forward BPF program");
-  return std::unique_ptr<HubForwarder>(new HubForwarder(skeleton));
+namespace {
+
+constexpr const char* kLinkPinPrefix = "link_";
+
+size_t state_mapping_size() {
+  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return (sizeof(hub_state) + page - 1) / page * page;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<HubForwarder>> HubForwarder::load(const std::string& pin_dir) {
+  hub_forward* skeleton = hub_forward__open();
+  if (!skeleton) return bpf_error(errno, "opening the hub_forward BPF object");
+  std::unique_ptr<HubForwarder> forwarder(new HubForwarder(skeleton));
+  if (auto pinned = forwarder->pin_or_adopt(pin_dir); !pinned) return pinned.take_error();
+  void* mapped = mmap(nullptr, state_mapping_size(), PROT_READ | PROT_WRITE, MAP_SHARED,
+                      bpf_map__fd(skeleton->maps.state), 0);
+  if (mapped == MAP_FAILED) return errno_error("mapping the hub_forward state map");
+  forwarder->state_ = static_cast<hub_state*>(mapped);
+  if (forwarder->adopted_) {
+    // The ports the last daemon left, each with its counters' slot: theirs
+    // again when their NICs are restored.
+    const hub_state& state = *forwarder->state_;
+    uint32_t gen = state.active_gen & 1;
+    for (uint32_t i = 0; i < state.port_count[gen] && i < kMaxPorts; i++) {
+      const hub_port& listed = state.ports[gen][i];
+      if (listed.slot >= kMaxPorts || forwarder->used_slots_ & (uint64_t{1} << listed.slot)) continue;
+      Port port;
+      port.slot = listed.slot;
+      port.claimed = false;
+      forwarder->used_slots_ |= uint64_t{1} << listed.slot;
+      forwarder->ports_.emplace(static_cast<int>(listed.ifindex), std::move(port));
+    }
+  }
+  return forwarder;
+}
+
+// All three maps or none: a half set (a crash while pinning) starts afresh.
+Result<void> HubForwarder::pin_or_adopt(const std::string& pin_dir) {
+  pin_dir_ = pin_dir;
+  std::pair<bpf_map*, const char*> maps[] = {{skeleton_->maps.state, "state"},
+                                             {skeleton_->maps.handoff, "handoff"},
+                                             {skeleton_->maps.counters, "counters"}};
+  if (!pin_dir.empty()) {
+    if (mkdir(pin_dir.c_str(), 0700) < 0 && errno != EEXIST) return errno_error("mkdir " + pin_dir);
+    std::vector<UniqueFd> pinned;
+    for (const auto& [map, name] : maps) {
+      if (int fd = bpf_obj_get((pin_dir + "/" + name).c_str()); fd >= 0) pinned.emplace_back(fd);
+    }
+    adopted_ = pinned.size() == std::size(maps);
+    for (size_t i = 0; adopted_ && i < std::size(maps); i++) {
+      if (int err = bpf_map__reuse_fd(maps[i].first, pinned[i].get())) {
+        return bpf_error(err, "re-adopting pinned map " + pin_dir + "/" + maps[i].second);
+      }
+    }
+  }
+  if (int err = hub_forward__load(skeleton_)) return bpf_error(err, "loading the hub_forward BPF program");
+  if (pin_dir.empty() || adopted_) return {};
+  for (const auto& [map, name] : maps) {
+    std::string path = pin_dir + "/" + name;
+    unlink(path.c_str());
+    if (int err = bpf_map__pin(map, path.c_str())) return bpf_error(err, "pinning " + path);
+  }
+  return {};
 }
 
 HubForwarder::~HubForwarder() {
-  while (!ports_.empty()) (void)remove_port(ports_.begin()->first);
+  if (keep_) {
+    // Links stay by their pins, maps by theirs.
+    for (auto& [ifindex, port] : ports_) port.filter.release();
+  } else {
+    while (!ports_.empty()) (void)remove_port(ports_.begin()->first);
+    if (!pin_dir_.empty()) remove_pins(pin_dir_);
+  }
+  if (state_) munmap(state_, state_mapping_size());
   hub_forward__destroy(skeleton_);
 }
 
+TcIngressPlace HubForwarder::place(int ifindex) const {
+  std::string pin = pin_dir_.empty() ? "" : pin_dir_ + "/" + kLinkPinPrefix + std::to_string(ifindex);
+  return {kHubForwardTcHandle, kHubForwardTcPriority, pin, false, true};
+}
+
 Result<void> HubForwarder::add_port(int ifindex, int host_side_socket) {
-  if (ports_.count(ifindex)) return {};
-  if (ports_.size() >= kMaxPorts) {
+  auto existing = ports_.find(ifindex);
+  if (existing != ports_.end() && existing->second.claimed) return {};
+  const bool adopting = existing != ports_.end();
+  if (!adopting && ports_.size() >= kMaxPorts) {
     return Error{ENOSPC, "a hub forwards at most " + std::to_string(kMaxPorts) + " taps in the kernel"};
   }
   Port port;
-  port.slot = static_cast<uint32_t>(std::countr_one(used_slots_));
-  // A slot used before holds its last port's counts.
-  int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) return bpf_error(cpus, "counting possible CPUs");
-  std::vector<hub_port_counters> zeros(static_cast<size_t>(cpus));
-  if (int err = bpf_map__update_elem(skeleton_->maps.counters, &port.slot, sizeof port.slot, zeros.data(),
-                                     zeros.size() * sizeof(hub_port_counters), BPF_ANY)) {
-    return bpf_error(err, "clearing a hub port's counters");
+  if (adopting) {
+    port.slot = existing->second.slot;
+  } else {
+    port.slot = static_cast<uint32_t>(std::countr_one(used_slots_));
+    // A slot used before holds its last port's counts.
+    int cpus = libbpf_num_possible_cpus();
+    if (cpus <= 0) return bpf_error(cpus, "counting possible CPUs");
+    std::vector<hub_port_counters> zeros(static_cast<size_t>(cpus));
+    if (int err = bpf_map__update_elem(skeleton_->maps.counters, &port.slot, sizeof port.slot, zeros.data(),
+                                       zeros.size() * sizeof(hub_port_counters), BPF_ANY)) {
+      return bpf_error(err, "clearing a hub port's counters");
+    }
   }
   // The socket filter first: from then on the socket's decision reaches
   // the tc program for every frame it sees.
@@ -55,16 +139,16 @@ Result<void> HubForwarder::add_port(int ifindex, int host_side_socket) {
                          "'s packet socket");
     }
   }
-  TcIngressPlace place{kHubForwardTcHandle, kHubForwardTcPriority, "", false, true};
+  // An adopted port's pinned link gets this program in one step.
   auto filter = TcIngressFilter::attach(ifindex, "ifindex " + std::to_string(ifindex),
-                                        bpf_program__fd(skeleton_->progs.hub_forward), place);
+                                        bpf_program__fd(skeleton_->progs.hub_forward), place(ifindex));
   if (!filter) {
     if (port.socket) (void)setsockopt(port.socket.get(), SOL_SOCKET, SO_DETACH_BPF, nullptr, 0);
     return filter.take_error();
   }
   port.filter = std::move(filter.value());
   used_slots_ |= uint64_t{1} << port.slot;
-  ports_.emplace(ifindex, std::move(port));
+  ports_.insert_or_assign(ifindex, std::move(port));
   publish_ports();
   return {};
 }
@@ -77,30 +161,47 @@ HubPortCounters HubForwarder::remove_port(int ifindex) {
   ports_.erase(it);
   // Out of the list first, so no other port sends to it; then its programs.
   publish_ports();
-  gone.filter.reset();
+  if (gone.filter) gone.filter.reset();
+  else (void)TcIngressFilter::detach(ifindex, place(ifindex));  // adopted, never claimed: its pin
   if (gone.socket) (void)setsockopt(gone.socket.get(), SOL_SOCKET, SO_DETACH_BPF, nullptr, 0);
   used_slots_ &= ~(uint64_t{1} << gone.slot);
   return last;
 }
 
+void HubForwarder::remove_unclaimed_ports() {
+  std::vector<int> unclaimed;
+  for (const auto& [ifindex, port] : ports_) {
+    if (!port.claimed) unclaimed.push_back(ifindex);
+  }
+  for (int ifindex : unclaimed) (void)remove_port(ifindex);
+}
+
+void HubForwarder::remove_pins(const std::string& pin_dir) {
+  std::error_code ec;
+  for (const auto& pin : std::filesystem::directory_iterator(pin_dir, ec)) {
+    if (pin.path().filename().string().rfind(kLinkPinPrefix, 0) == 0) detach_pinned_link(pin.path().string());
+    else unlink(pin.path().c_str());
+  }
+  rmdir(pin_dir.c_str());
+}
+
 void HubForwarder::publish_ports() {
-  auto* data = skeleton_->bss;
-  uint32_t next = __atomic_load_n(&data->active_gen, __ATOMIC_RELAXED) ^ 1;
+  uint32_t next = (__atomic_load_n(&state_->active_gen, __ATOMIC_RELAXED) & 1) ^ 1;
   uint32_t i = 0;
   for (const auto& [ifindex, port] : ports_) {
-    data->ports[next][i].ifindex = static_cast<uint32_t>(ifindex);
-    data->ports[next][i].slot = port.slot;
+    state_->ports[next][i].ifindex = static_cast<uint32_t>(ifindex);
+    state_->ports[next][i].slot = port.slot;
     i++;
   }
-  data->port_count[next] = i;
-  __atomic_store_n(&data->active_gen, next, __ATOMIC_RELEASE);
+  state_->port_count[next] = i;
+  __atomic_store_n(&state_->active_gen, next, __ATOMIC_RELEASE);
 }
 
 void HubForwarder::set_kernel(bool kernel) {
-  __atomic_store_n(&skeleton_->bss->forwarding_kernel, kernel ? 1u : 0u, __ATOMIC_RELEASE);
+  __atomic_store_n(&state_->forwarding_kernel, kernel ? 1u : 0u, __ATOMIC_RELEASE);
 }
 
-bool HubForwarder::kernel() const { return __atomic_load_n(&skeleton_->bss->forwarding_kernel, __ATOMIC_ACQUIRE); }
+bool HubForwarder::kernel() const { return __atomic_load_n(&state_->forwarding_kernel, __ATOMIC_ACQUIRE); }
 
 HubPortCounters HubForwarder::counters(int ifindex) const {
   HubPortCounters out;

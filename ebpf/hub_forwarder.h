@@ -2,8 +2,13 @@
 // kernel devices (NICs' own taps): each port's tc ingress repeats what its
 // guest sends to every other port's tap, in the kernel. The packet socket
 // vnetd reads the tap with (the userspace path) gets the program's socket
-// filter, so that each frame goes exactly one way whatever the mode. Owned:
-// destruction takes the programs off every port.
+// filter, so that each frame goes exactly one way whatever the mode.
+//
+// With a pin directory its maps and tcx links are pinned there: the kernel
+// goes on forwarding while no vnetd runs, and a restarted vnetd re-adopts
+// them (mode, port list, counters) as it does a NIC's filter. Owned:
+// destruction takes the programs off every port and removes the pins,
+// unless kept on exit.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +21,7 @@
 #include "kernel_ifaces/unique_fd.h"
 
 struct hub_forward;  // the bpftool skeleton
+struct hub_state;    // ebpf/hub_forward.h
 
 namespace vnet::ebpf {
 
@@ -32,18 +38,25 @@ class HubForwarder {
  public:
   static constexpr size_t kMaxPorts = 64;  // HUB_FORWARD_MAX_PORTS
 
-  static Result<std::unique_ptr<HubForwarder>> load();
+  // pin_dir "" pins nothing; maps already pinned there are re-adopted.
+  static Result<std::unique_ptr<HubForwarder>> load(const std::string& pin_dir = "");
   ~HubForwarder();
   HubForwarder(const HubForwarder&) = delete;
   HubForwarder& operator=(const HubForwarder&) = delete;
+  bool adopted() const { return adopted_; }
 
   // A tap joins the hub's kernel path: the tc program on its ingress, the
   // socket filter on host_side_socket (-1: none; a duplicate is kept, so a
-  // closed and reused fd number is never touched). Its counters start at 0.
+  // closed and reused fd number is never touched). A tap the adopted maps
+  // list keeps its counters (its pinned link gets the new program); a new
+  // one starts at 0.
   Result<void> add_port(int ifindex, int host_side_socket);
   // Takes the programs off the port (its socket may already be closed);
   // returns its counters, for the hub port to keep.
   HubPortCounters remove_port(int ifindex);
+  // Ports the adopted maps listed that no add_port() claimed (their NICs
+  // went while no vnetd ran): removed.
+  void remove_unclaimed_ports();
   size_t port_count() const { return ports_.size(); }
 
   // In kernel mode the taps' frames are forwarded here and the sockets get
@@ -52,16 +65,29 @@ class HubForwarder {
   bool kernel() const;
   HubPortCounters counters(int ifindex) const;
 
+  // The daemon stops and leaves the hub forwarding for the next one.
+  void keep_on_exit() { keep_ = true; }
+  // Detaches the links pinned in pin_dir and removes its pins (a hub the
+  // restarted daemon's state does not have).
+  static void remove_pins(const std::string& pin_dir);
+
  private:
   explicit HubForwarder(hub_forward* skeleton) : skeleton_(skeleton) {}
+  Result<void> pin_or_adopt(const std::string& pin_dir);
   void publish_ports();  // the port list, written to the inactive generation and flipped to
+  TcIngressPlace place(int ifindex) const;
 
   struct Port {
     uint32_t slot = 0;
+    bool claimed = true;  // false: listed by adopted maps, not added since
     UniqueFd socket;
     TcIngressFilter filter;
   };
   hub_forward* skeleton_;
+  hub_state* state_ = nullptr;  // the state map, mapped shared
+  std::string pin_dir_;
+  bool adopted_ = false;
+  bool keep_ = false;
   std::map<int, Port> ports_;  // by ifindex
   uint64_t used_slots_ = 0;    // a bit per counters slot
 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <filesystem>
 
 #include "kernel_ifaces/log.h"
 
@@ -72,6 +73,13 @@ void HubPort::peer_kernel_path_ready(const KernelPath& path) {
 
 void HubPort::peer_kernel_path_gone() { leave_kernel_path(); }
 
+void HubPort::keep_on_exit() {
+  auto it = hubs_.hubs_.find(hubid_);
+  if (it == hubs_.hubs_.end()) return;
+  it->second.keep = true;
+  if (it->second.forwarder) it->second.forwarder->keep_on_exit();
+}
+
 void HubPort::leave_kernel_path() {
   // Out of the forwarder while its socket is still open, then the mode.
   hubs_.leave_forwarder(hubid_, *this);
@@ -130,7 +138,8 @@ std::string HubSet::userspace_reason(int32_t hubid) const {
 
 void HubSet::leave_forwarder(int32_t hubid, HubPort& port) {
   auto it = hubs_.find(hubid);
-  if (!port.in_forwarder_ || it == hubs_.end() || !it->second.forwarder || !port.kernel_path_) {
+  // A kept hub stays as it is in the kernel, for the next daemon.
+  if (!port.in_forwarder_ || it == hubs_.end() || !it->second.forwarder || !port.kernel_path_ || it->second.keep) {
     port.in_forwarder_ = false;
     return;
   }
@@ -154,10 +163,33 @@ ebpf::HubPortCounters HubSet::kernel_counters(int32_t hubid, const HubPort& port
   return out;
 }
 
+std::string HubSet::pin_dir(int32_t hubid) const {
+  return pin_root_.empty() ? "" : pin_root_ + "/hub_" + std::to_string(hubid);
+}
+
+void HubSet::end_restore() {
+  restoring_ = false;
+  for (auto& [hubid, hub] : hubs_) {
+    if (hub.forwarder) hub.forwarder->remove_unclaimed_ports();
+    refresh(hubid);
+  }
+  if (pin_root_.empty()) return;
+  std::error_code ec;
+  for (const auto& dir : std::filesystem::directory_iterator(pin_root_, ec)) {
+    std::string name = dir.path().filename().string();
+    bool claimed = false;
+    for (const auto& [hubid, hub] : hubs_) claimed |= hub.forwarder && dir.path().string() == pin_dir(hubid);
+    if (claimed) continue;
+    ebpf::HubForwarder::remove_pins(dir.path().string());
+    log::info("removed the pinned forwarder of " + name + ", a hub the state does not have");
+  }
+}
+
 void HubSet::refresh(int32_t hubid) {
   auto it = hubs_.find(hubid);
   if (it == hubs_.end()) return;
   Hub& hub = it->second;
+  if (hub.keep) return;
   std::string reason;
   size_t devices = 0;
   for (HubPort* port : hub.ports) {
@@ -168,6 +200,7 @@ void HubSet::refresh(int32_t hubid) {
     }
   }
   if (devices == 0) {
+    if (restoring_) return;  // its NICs are still to come
     hub.forwarder.reset();
     hub.userspace_reason = reason.empty() ? "no port has a kernel device" : reason;
     return;
@@ -176,7 +209,7 @@ void HubSet::refresh(int32_t hubid) {
     reason = "more than " + std::to_string(ebpf::HubForwarder::kMaxPorts) + " kernel devices";
   }
   if (!hub.forwarder) {
-    auto loaded = ebpf::HubForwarder::load();
+    auto loaded = ebpf::HubForwarder::load(pin_dir(hubid));
     if (!loaded) {
       hub.userspace_reason = "the kernel forwarder: " + loaded.error().message;
       log::warning("hub " + std::to_string(hubid) + ": " + hub.userspace_reason);
@@ -185,8 +218,8 @@ void HubSet::refresh(int32_t hubid) {
     hub.forwarder = std::move(loaded.value());
   }
   // Userspace first when leaving the kernel: the ports' sockets take the
-  // frames from the next one on.
-  if (!reason.empty()) hub.forwarder->set_kernel(false);
+  // frames from the next one on. A restoring hub keeps its pinned mode.
+  if (!reason.empty() && !restoring_) hub.forwarder->set_kernel(false);
   for (HubPort* port : hub.ports) {
     if (!port->kernel_path_ || port->in_forwarder_) continue;
     auto added = hub.forwarder->add_port(port->kernel_path_->ifindex, port->kernel_path_->host_side_socket);
@@ -198,6 +231,7 @@ void HubSet::refresh(int32_t hubid) {
     port->in_forwarder_ = true;
   }
   hub.userspace_reason = reason;
+  if (restoring_) return;
   if (reason.empty()) hub.forwarder->set_kernel(true);
 }
 

@@ -38,6 +38,7 @@ class HubPort : public Backend {
   void peer_disconnected(Backend& peer) override;
   void peer_kernel_path_ready(const KernelPath& path) override;
   void peer_kernel_path_gone() override;
+  void keep_on_exit() override;
   uint64_t frames_in() const { return frames_in_; }
 
  private:
@@ -70,13 +71,25 @@ class HubSet {
   std::string forwarding(int32_t hubid) const;
   std::string userspace_reason(int32_t hubid) const;
 
+  // Where each hub's forwarder pins its maps and links (a directory on a
+  // bpffs; "" pins nothing), so that the kernel goes on forwarding while no
+  // vnetd runs and a restarted one re-adopts it.
+  void set_pin_root(std::string root) { pin_root_ = std::move(root); }
+  // While a restarted daemon re-adds its netdevs, hubs keep the mode their
+  // pinned forwarders have; once done, ports and hubs nobody re-added are
+  // removed from the kernel, and every hub's mode follows its ports again.
+  void begin_restore() { restoring_ = true; }
+  void end_restore();
+
  private:
   friend class HubPort;
   struct Hub {
     std::vector<HubPort*> ports;
     std::unique_ptr<ebpf::HubForwarder> forwarder;  // while a port has a kernel device
     std::string userspace_reason;                   // "" while the kernel forwards
+    bool keep = false;                              // the daemon stops, leaving it forwarding
   };
+  std::string pin_dir(int32_t hubid) const;
   void remove_port(int32_t hubid, const HubPort* port);
   // Brings the hub's forwarder in line with its ports: devices joined or
   // left, and the mode (kernel when every port with a peer has a device).
@@ -86,6 +99,8 @@ class HubSet {
   ebpf::HubPortCounters kernel_counters(int32_t hubid, const HubPort& port) const;
 
   std::map<int32_t, Hub> hubs_;
+  std::string pin_root_;
+  bool restoring_ = false;
 };
 
 }  // namespace vnet

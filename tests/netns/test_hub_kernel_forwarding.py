@@ -170,6 +170,48 @@ class HubKernelForwarding(NamespaceTestCase):
         left = [entry for entry in self.daemon_bpf() if entry[1].startswith("hub_")]
         self.assertEqual(left, [], "the hub's programs stay loaded")
 
+    def test_the_kernel_forwards_while_vnetd_is_dead_and_a_restart_adopts_it(self):
+        # The state dir's bpffs, mounted here so that it outlives every vnetd
+        # of the test (setUp's vnetd mounted its own, and unmounts it on stopping).
+        self.stop_daemon()
+        self.client.close()
+        bpf = os.path.join(self.work, "state", "bpf")
+        os.makedirs(bpf, exist_ok=True)
+        subprocess.run(["mount", "-t", "bpf", "bpf", bpf], check=True)
+        self.addCleanup(subprocess.run, ["umount", "-l", bpf])
+        self.start_daemon()
+        self.add_guest("na", "ha")
+        self.add_guest("nb", "hb")
+
+        def a_to_b(first, count):
+            for seq in range(first, first + count):
+                sent = frame(MACS["nb"], MACS["na"], seq)
+                os.write(self.vmm["na"], VNET_HDR + sent)
+                self.assertEqual(self.reads("nb"), sent, f"frame {seq}")
+
+        a_to_b(0, 10)
+        self.daemon.kill()
+        self.daemon.wait(20)
+        self.client.close()
+        a_to_b(10, 10)  # no vnetd: the kernel goes on
+        if os.path.exists(os.path.join(self.work, "qmp.sock")):
+            os.unlink(os.path.join(self.work, "qmp.sock"))
+        self.start_daemon()
+        hub = self.hub()
+        self.assertEqual(hub["forwarding"], "kernel", hub)
+        self.assertEqual((self.details("ha")["frames-in"], self.details("hb")["frames-out"]), (20, 20),
+                         "the counters carried on through the restart")
+        a_to_b(20, 10)
+        self.assertEqual(self.details("na")["host-side"]["frames-from-guest"], 0)
+        self.join_socket_port()
+        self.assertEqual(self.hub()["forwarding"], "userspace")
+        a_to_b(30, 1)
+        self.assertEqual(self.details("na")["host-side"]["frames-from-guest"], 1, "the new host side carried it")
+        for netdev in ("hs", "s1", "nb", "hb", "na", "ha"):
+            self.client.cmd("netdev_del", id=netdev)
+        pins = os.path.join(bpf, "hub_forward_v1")
+        self.assertEqual(os.listdir(pins), [], "the hub's pins outlive it")
+
     def test_no_frame_is_lost_or_doubled_while_the_hub_switches(self):
         self.add_guest("na", "ha")
         self.add_guest("nb", "hb")
