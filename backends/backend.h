@@ -83,6 +83,9 @@ class Backend {
   struct KernelPath {
     int ifindex = 0;
     int host_side_socket = -1;
+    // A tap facing the host (a tap netdev): what the host sends out of it
+    // enters the hub, and the hub's frames go into the host's stack.
+    bool host_facing = false;
   };
   virtual void peer_kernel_path_ready(const KernelPath& path) { (void)path; }
   virtual void peer_kernel_path_gone() {}

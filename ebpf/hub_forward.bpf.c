@@ -3,11 +3,15 @@
  * guest sent is repeated to every other port's tap with bpf_clone_redirect,
  * out towards that guest (QEMU's net/hub.c floods the same way).
  *
+ * A tap netdev facing the host is a port too: its tc egress enters the hub,
+ * and the hub's frames are redirected to its ingress.
+ *
  * One object per hub. vnetd's packet socket on each tap (the userspace
  * path) runs hub_socket_filter first, for the same frame on the same CPU:
  * it reads the hub's mode once and leaves its decision in a per-CPU slot
  * the tc program takes. A frame thus goes one way or the other even when
  * the mode flips between the two programs: none is lost or sent twice. */
+#include <stdbool.h>
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
@@ -46,6 +50,57 @@ int hub_socket_filter(struct __sk_buff *skb) {
   return kernel ? 0 : skb->len;
 }
 
+static __always_inline __u64 redirect_flags(const struct hub_port *port) {
+  return port->flags & HUB_PORT_HOST_FACING ? BPF_F_INGRESS : 0;
+}
+
+static __always_inline void count_out(__u32 slot, long err) {
+  struct hub_port_counters *counted = bpf_map_lookup_elem(&counters, &slot);
+  if (!counted) return;
+  if (err < 0) counted->drops++;
+  else counted->frames_out++;
+}
+
+/* Repeats the frame to every port of the hub but `from`, counting it in for
+ * `from`: a clone to each but the last, and the frame itself to the last
+ * (one copy fewer, and the hook's verdict is a redirect, which a sender
+ * sees as sent; tcx knows no "stolen"). Returns the tc verdict. */
+static __always_inline int flood(struct __sk_buff *skb, struct hub_state *hub, __u32 from) {
+  __u32 gen = *(volatile __u32 *)&hub->active_gen & 1;
+  __u32 count = hub->port_count[gen];
+  __u32 len = skb->len;
+  struct hub_port pending = {};
+  bool have_pending = false;
+  for (__u32 i = 0; i < HUB_FORWARD_MAX_PORTS; i++) {
+    if (i >= count) break;
+    struct hub_port port = hub->ports[gen][i];
+    if (port.ifindex == from) {
+      __u32 index = port.slot;
+      struct hub_port_counters *counted = bpf_map_lookup_elem(&counters, &index);
+      if (counted) {
+        counted->frames_in++;
+        counted->bytes_in += len;
+      }
+      continue;
+    }
+    if (have_pending) {
+      /* Out of a guest's tap, towards its guest (its rx filter decides), or
+       * into the host's stack through a tap facing it. A positive result
+       * is the tap's own verdict (NET_XMIT_DROP: its filter, or its queue
+       * full): the frame did go out to the port, as the userspace hub
+       * counts it. A negative one is the redirect's failure. */
+      count_out(pending.slot, bpf_clone_redirect(skb, pending.ifindex, redirect_flags(&pending)));
+    }
+    pending = port;
+    have_pending = true;
+  }
+  if (!have_pending) return TC_ACT_SHOT; /* a hub of one port: nowhere to go */
+  /* The last copy's fate is decided after we return: counted as sent. */
+  count_out(pending.slot, 0);
+  return bpf_redirect(pending.ifindex, redirect_flags(&pending));
+}
+
+/* On a guest's tap's tc ingress: what the guest sent. */
 SEC("tc")
 int hub_forward(struct __sk_buff *skb) {
   __u32 zero = 0;
@@ -61,34 +116,20 @@ int hub_forward(struct __sk_buff *skb) {
   if (decided == HUB_HANDOFF_NONE)
     decided = *(volatile __u32 *)&hub->forwarding_kernel ? HUB_HANDOFF_KERNEL : HUB_HANDOFF_USERSPACE;
   if (decided != HUB_HANDOFF_KERNEL) return TC_ACT_UNSPEC; /* the host sink after us drops it */
+  return flood(skb, hub, skb->ingress_ifindex);
+}
 
-  __u32 gen = *(volatile __u32 *)&hub->active_gen & 1;
-  __u32 count = hub->port_count[gen];
-  __u32 from = skb->ingress_ifindex;
-  __u32 len = skb->len;
-  for (__u32 i = 0; i < HUB_FORWARD_MAX_PORTS; i++) {
-    if (i >= count) break;
-    struct hub_port port = hub->ports[gen][i];
-    __u32 index = port.slot;
-    struct hub_port_counters *counted = bpf_map_lookup_elem(&counters, &index);
-    if (port.ifindex == from) {
-      if (counted) {
-        counted->frames_in++;
-        counted->bytes_in += len;
-      }
-      continue;
-    }
-    /* Out of the other tap, towards its guest: its rx filter decides. A
-     * positive result is the tap's own verdict (NET_XMIT_DROP: its filter,
-     * or its queue full): the frame did go out to the port, as the
-     * userspace hub counts it. A negative one is the redirect's failure. */
-    long err = bpf_clone_redirect(skb, port.ifindex, 0);
-    if (counted) {
-      if (err < 0) counted->drops++;
-      else counted->frames_out++;
-    }
-  }
-  return TC_ACT_SHOT;
+/* On a host-facing tap's tc egress: what the host sends out of it. Only
+ * this program decides (vnetd reads the tap's queue, after it), so the mode
+ * is read once per frame here. */
+SEC("tc")
+int hub_forward_egress(struct __sk_buff *skb) {
+  __u32 zero = 0;
+  struct hub_state *hub = bpf_map_lookup_elem(&state, &zero);
+  if (!hub || !*(volatile __u32 *)&hub->forwarding_kernel) return TC_ACT_UNSPEC; /* to vnetd, through the queue */
+  /* A redirect, not a drop: the sender's send succeeds (a drop would fail
+   * it with ENOBUFS, and TCP would send the segment again). */
+  return flood(skb, hub, skb->ifindex);
 }
 
 char LICENSE[] SEC("license") = "GPL";

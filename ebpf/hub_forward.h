@@ -18,9 +18,15 @@
  * so that a restarted vnetd never adopts maps it would misread. */
 #define HUB_FORWARD_LAYOUT_VERSION 1
 
+/* A tap facing the host (a tap netdev on a hubport): the hub's frames go
+ * into the host's stack through it (redirected to its ingress), and what
+ * the host sends out of it enters the hub (its tc egress). */
+#define HUB_PORT_HOST_FACING 1
+
 struct hub_port {
   __u32 ifindex;
   __u32 slot; /* its counters' index */
+  __u32 flags;
 };
 
 /* The hub's one state entry, written by vnetd through a shared mapping of

@@ -54,6 +54,7 @@ Result<std::unique_ptr<HubForwarder>> HubForwarder::load(const std::string& pin_
       Port port;
       port.slot = listed.slot;
       port.claimed = false;
+      port.host_facing = listed.flags & HUB_PORT_HOST_FACING;
       forwarder->used_slots_ |= uint64_t{1} << listed.slot;
       forwarder->ports_.emplace(static_cast<int>(listed.ifindex), std::move(port));
     }
@@ -102,12 +103,12 @@ HubForwarder::~HubForwarder() {
   hub_forward__destroy(skeleton_);
 }
 
-TcIngressPlace HubForwarder::place(int ifindex) const {
+TcIngressPlace HubForwarder::place(int ifindex, bool host_facing) const {
   std::string pin = pin_dir_.empty() ? "" : pin_dir_ + "/" + kLinkPinPrefix + std::to_string(ifindex);
-  return {kHubForwardTcHandle, kHubForwardTcPriority, pin, false, true};
+  return {kHubForwardTcHandle, kHubForwardTcPriority, pin, false, true, host_facing};
 }
 
-Result<void> HubForwarder::add_port(int ifindex, int host_side_socket) {
+Result<void> HubForwarder::add_port(int ifindex, int host_side_socket, bool host_facing) {
   auto existing = ports_.find(ifindex);
   if (existing != ports_.end() && existing->second.claimed) return {};
   const bool adopting = existing != ports_.end();
@@ -115,6 +116,7 @@ Result<void> HubForwarder::add_port(int ifindex, int host_side_socket) {
     return Error{ENOSPC, "a hub forwards at most " + std::to_string(kMaxPorts) + " taps in the kernel"};
   }
   Port port;
+  port.host_facing = host_facing;
   if (adopting) {
     port.slot = existing->second.slot;
   } else {
@@ -140,8 +142,9 @@ Result<void> HubForwarder::add_port(int ifindex, int host_side_socket) {
     }
   }
   // An adopted port's pinned link gets this program in one step.
-  auto filter = TcIngressFilter::attach(ifindex, "ifindex " + std::to_string(ifindex),
-                                        bpf_program__fd(skeleton_->progs.hub_forward), place(ifindex));
+  bpf_program* program = host_facing ? skeleton_->progs.hub_forward_egress : skeleton_->progs.hub_forward;
+  auto filter = TcIngressFilter::attach(ifindex, "ifindex " + std::to_string(ifindex), bpf_program__fd(program),
+                                        place(ifindex, host_facing));
   if (!filter) {
     if (port.socket) (void)setsockopt(port.socket.get(), SOL_SOCKET, SO_DETACH_BPF, nullptr, 0);
     return filter.take_error();
@@ -162,7 +165,7 @@ HubPortCounters HubForwarder::remove_port(int ifindex) {
   // Out of the list first, so no other port sends to it; then its programs.
   publish_ports();
   if (gone.filter) gone.filter.reset();
-  else (void)TcIngressFilter::detach(ifindex, place(ifindex));  // adopted, never claimed: its pin
+  else (void)TcIngressFilter::detach(ifindex, place(ifindex, gone.host_facing));  // adopted, never claimed: its pin
   if (gone.socket) (void)setsockopt(gone.socket.get(), SOL_SOCKET, SO_DETACH_BPF, nullptr, 0);
   used_slots_ &= ~(uint64_t{1} << gone.slot);
   return last;
@@ -191,6 +194,7 @@ void HubForwarder::publish_ports() {
   for (const auto& [ifindex, port] : ports_) {
     state_->ports[next][i].ifindex = static_cast<uint32_t>(ifindex);
     state_->ports[next][i].slot = port.slot;
+    state_->ports[next][i].flags = port.host_facing ? HUB_PORT_HOST_FACING : 0;
     i++;
   }
   state_->port_count[next] = i;

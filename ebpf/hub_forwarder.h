@@ -50,7 +50,8 @@ class HubForwarder {
   // closed and reused fd number is never touched). A tap the adopted maps
   // list keeps its counters (its pinned link gets the new program); a new
   // one starts at 0.
-  Result<void> add_port(int ifindex, int host_side_socket);
+  // A host-facing tap (a tap netdev) gets the egress program instead.
+  Result<void> add_port(int ifindex, int host_side_socket, bool host_facing = false);
   // Takes the programs off the port (its socket may already be closed);
   // returns its counters, for the hub port to keep.
   HubPortCounters remove_port(int ifindex);
@@ -75,11 +76,12 @@ class HubForwarder {
   explicit HubForwarder(hub_forward* skeleton) : skeleton_(skeleton) {}
   Result<void> pin_or_adopt(const std::string& pin_dir);
   void publish_ports();  // the port list, written to the inactive generation and flipped to
-  TcIngressPlace place(int ifindex) const;
+  TcIngressPlace place(int ifindex, bool host_facing) const;
 
   struct Port {
     uint32_t slot = 0;
     bool claimed = true;  // false: listed by adopted maps, not added since
+    bool host_facing = false;
     UniqueFd socket;
     TcIngressFilter filter;
   };

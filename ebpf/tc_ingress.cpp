@@ -16,18 +16,24 @@ namespace {
 // Linux 6.6's uapi (enum bpf_attach_type, BPF_F_BEFORE); Debian 12's headers
 // and libbpf 1.1 predate tcx, so its two constants are spelled here.
 constexpr int kBpfTcxIngress = 46;
+constexpr int kBpfTcxEgress = 47;
 constexpr uint32_t kBpfFBefore = 1U << 3;
 
 // A tcx link for prog_fd, first in ifindex's chain, pinned at pin ("" for
 // none). The link a daemon pinned before a restart is reused when it is
 // still on ifindex: its program is swapped in one step.
-Result<UniqueFd> attach_tcx(int ifindex, const std::string& ifname_for_errors, int prog_fd, const std::string& pin) {
+Result<UniqueFd> attach_tcx(int ifindex, const std::string& ifname_for_errors, int prog_fd, const std::string& pin,
+                            bool egress) {
   if (!pin.empty()) {
     if (auto reused = reuse_pinned_link(pin, ifindex, prog_fd)) return std::move(*reused);
   }
   LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = kBpfFBefore);
-  int fd = bpf_link_create(prog_fd, ifindex, static_cast<bpf_attach_type>(kBpfTcxIngress), &opts);
-  if (fd < 0) return bpf_error(fd, "attaching a tcx ingress link to \"" + ifname_for_errors + "\"");
+  int fd = bpf_link_create(prog_fd, ifindex, static_cast<bpf_attach_type>(egress ? kBpfTcxEgress : kBpfTcxIngress),
+                           &opts);
+  if (fd < 0) {
+    return bpf_error(fd, std::string("attaching a tcx ") + (egress ? "egress" : "ingress") + " link to \"" +
+                             ifname_for_errors + "\"");
+  }
   UniqueFd link(fd);
   if (pin.empty()) return link;
   if (auto pinned = pin_link(link.get(), pin); !pinned) return pinned.take_error();
@@ -36,7 +42,7 @@ Result<UniqueFd> attach_tcx(int ifindex, const std::string& ifname_for_errors, i
 
 Result<void> attach_cls_bpf(int ifindex, const std::string& ifname_for_errors, int prog_fd,
                             const TcIngressPlace& place) {
-  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = place.egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
   // EEXIST: the device has a clsact qdisc already (ours from before a
   // restart, or someone else's): filters are added beside theirs.
   if (int err = bpf_tc_hook_create(&hook); err && err != -EEXIST) {
@@ -51,7 +57,7 @@ Result<void> attach_cls_bpf(int ifindex, const std::string& ifname_for_errors, i
 }
 
 Result<void> detach_cls_bpf(int ifindex, const TcIngressPlace& place) {
-  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = place.egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
   LIBBPF_OPTS(bpf_tc_opts, opts, .handle = place.handle, .priority = place.priority);
   int err = bpf_tc_detach(&hook, &opts);
   if (err && err != -ENOENT && err != -ENODEV && err != -EINVAL) {
@@ -66,7 +72,7 @@ Result<TcIngressFilter> TcIngressFilter::attach(int ifindex, const std::string& 
                                                 const TcIngressPlace& place) {
   TcIngressFilter filter;
   if (!place.link_pin.empty() || place.tcx_unpinned) {
-    auto link = attach_tcx(ifindex, ifname_for_errors, prog_fd, place.link_pin);
+    auto link = attach_tcx(ifindex, ifname_for_errors, prog_fd, place.link_pin, place.egress);
     if (link) {
       // An older vnetd's cls_bpf filter goes once ours is in front of it.
       if (place.replaces_cls_bpf) (void)detach_cls_bpf(ifindex, place);

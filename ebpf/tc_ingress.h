@@ -26,6 +26,9 @@ struct TcIngressPlace {
   // A tcx link with no pin: it lives as long as this daemon holds it, and
   // goes with the daemon (a program whose maps only this daemon keeps).
   bool tcx_unpinned = false;
+  // The device's egress hook instead (what it sends), where a hub takes the
+  // frames the host sends out of a tap facing it.
+  bool egress = false;
 };
 
 class TcIngressFilter {

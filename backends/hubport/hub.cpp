@@ -222,7 +222,8 @@ void HubSet::refresh(int32_t hubid) {
   if (!reason.empty() && !restoring_) hub.forwarder->set_kernel(false);
   for (HubPort* port : hub.ports) {
     if (!port->kernel_path_ || port->in_forwarder_) continue;
-    auto added = hub.forwarder->add_port(port->kernel_path_->ifindex, port->kernel_path_->host_side_socket);
+    auto added = hub.forwarder->add_port(port->kernel_path_->ifindex, port->kernel_path_->host_side_socket,
+                                         port->kernel_path_->host_facing);
     if (!added) {
       if (reason.empty()) reason = "port '" + port->port_id_ + "': " + added.error().message;
       log::warning("hub " + std::to_string(hubid) + ": " + added.error().message);

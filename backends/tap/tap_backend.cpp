@@ -380,10 +380,15 @@ Result<void> TapBackend::peer_connected(Backend& peer) {
   auto port = TapPort::start(*frames_, std::move(fds), header_size, peer);
   if (!port) return Error{port.error().errnum, "tap \"" + ifname_ + "\": " + port.error().message};
   port_ = std::move(*port);
+  // A hub may forward in the kernel through this tap instead (its egress).
+  peer.peer_kernel_path_ready({ifindex_, -1, true});
   return {};
 }
 
-void TapBackend::peer_disconnected(Backend&) { port_.reset(); }
+void TapBackend::peer_disconnected(Backend& peer) {
+  if (port_) peer.peer_kernel_path_gone();
+  port_.reset();
+}
 
 Result<void> TapBackend::send_from_guest(std::span<const uint8_t> frame) {
   if (port_) return port_->write(frame);

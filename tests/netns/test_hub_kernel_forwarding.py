@@ -13,6 +13,7 @@ none twice. Counters are the userspace hub's, in query-netdevs. Each test in
 its own network namespace."""
 import os
 import select
+import socket
 import struct
 import subprocess
 import sys
@@ -127,6 +128,42 @@ class HubKernelForwarding(NamespaceTestCase):
         self.assertEqual(self.details("na")["host-side"]["frames-from-guest"], 1, "the kernel carried it")
         self.assertEqual((self.details("ha")["frames-in"], self.details("hb")["frames-out"]), (2, 2),
                          "the counts add both paths")
+
+    def exchange_with_the_host(self, kernel):
+        """A tap netdev facing the host and guest A's tap on one hub: a frame
+        the host sends out of the tap reaches guest A, and one guest A sends
+        reaches the host's stack through the tap."""
+        self.add(type="tap", id="t0", ifname="th0", script="no", downscript="no")
+        self.add(type="hubport", id="ht", hubid=0, netdev="t0", **{"kernel-forwarding": kernel})
+        self.add_guest("na", "ha")
+        # IPv6 off, so that the host sends nothing of its own out of th0 (MLD, router solicitations).
+        self.sh("sysctl -qw net.ipv6.conf.th0.disable_ipv6=1 && ip link set th0 up")
+        self.assertEqual(self.hub()["forwarding"], "kernel" if kernel else "userspace")
+        with self.in_namespace():
+            host = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(PROBE))
+            host.bind(("th0", PROBE))
+        self.addCleanup(host.close)
+        host.settimeout(2)
+        out = frame(MACS["na"], "02:00:00:00:00:01", 1, 300)
+        host.send(out)
+        self.assertEqual(self.reads("na"), out, "the host's frame to guest A")
+        back = frame("02:00:00:00:00:01", MACS["na"], 2, 400)
+        os.write(self.vmm["na"], VNET_HDR + back)
+        while True:
+            data, address = host.recvfrom(70000)
+            if address[2] != socket.PACKET_OUTGOING:
+                break
+        self.assertEqual(data, back, "guest A's frame into the host")
+        ht = self.details("ht")
+        self.assertEqual((ht["frames-in"], ht["frames-out"], ht["forwarding"]),
+                         (1, 1, "kernel" if kernel else "userspace"))
+        self.assertEqual(self.details("na")["host-side"]["frames-from-guest"], 0 if kernel else 1)
+
+    def test_a_tap_facing_the_host_is_a_kernel_port(self):
+        self.exchange_with_the_host(kernel=True)
+
+    def test_a_tap_facing_the_host_in_userspace_too(self):
+        self.exchange_with_the_host(kernel=False)
 
     def test_kernel_forwarding_false_keeps_the_hub_in_userspace(self):
         self.add_guest("na", "ha", **{"kernel-forwarding": False})
