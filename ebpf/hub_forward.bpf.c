@@ -65,22 +65,18 @@ static __always_inline void count_out(__u32 slot, long err) {
  * `from`: a clone to each but the last, and the frame itself to the last
  * (one copy fewer, and the hook's verdict is a redirect, which a sender
  * sees as sent; tcx knows no "stolen"). Returns the tc verdict. */
-static __always_inline int flood(struct __sk_buff *skb, struct hub_state *hub, __u32 from) {
+static __always_inline int flood(struct __sk_buff *skb, struct hub_state *hub, __u32 from, bool host_facing) {
   __u32 gen = *(volatile __u32 *)&hub->active_gen & 1;
   __u32 count = hub->port_count[gen];
   __u32 len = skb->len;
   struct hub_port pending = {};
   bool have_pending = false;
+  __u32 from_slot = HUB_FORWARD_MAX_PORTS;
   for (__u32 i = 0; i < HUB_FORWARD_MAX_PORTS; i++) {
     if (i >= count) break;
     struct hub_port port = hub->ports[gen][i];
     if (port.ifindex == from) {
-      __u32 index = port.slot;
-      struct hub_port_counters *counted = bpf_map_lookup_elem(&counters, &index);
-      if (counted) {
-        counted->frames_in++;
-        counted->bytes_in += len;
-      }
+      from_slot = port.slot;
       continue;
     }
     if (have_pending) {
@@ -94,7 +90,16 @@ static __always_inline int flood(struct __sk_buff *skb, struct hub_state *hub, _
     pending = port;
     have_pending = true;
   }
-  if (!have_pending) return TC_ACT_SHOT; /* a hub of one port: nowhere to go */
+  /* A hub of one port: the frame goes on, to the host sink (counted in
+   * here), or through a host-facing tap's queue to vnetd (which counts it
+   * and floods it to nobody, as the host's send must not fail). */
+  if (!have_pending && host_facing) return TC_ACT_UNSPEC;
+  struct hub_port_counters *counted = bpf_map_lookup_elem(&counters, &from_slot);
+  if (counted) {
+    counted->frames_in++;
+    counted->bytes_in += len;
+  }
+  if (!have_pending) return TC_ACT_UNSPEC;
   /* The last copy's fate is decided after we return: counted as sent. */
   count_out(pending.slot, 0);
   return bpf_redirect(pending.ifindex, redirect_flags(&pending));
@@ -116,7 +121,7 @@ int hub_forward(struct __sk_buff *skb) {
   if (decided == HUB_HANDOFF_NONE)
     decided = *(volatile __u32 *)&hub->forwarding_kernel ? HUB_HANDOFF_KERNEL : HUB_HANDOFF_USERSPACE;
   if (decided != HUB_HANDOFF_KERNEL) return TC_ACT_UNSPEC; /* the host sink after us drops it */
-  return flood(skb, hub, skb->ingress_ifindex);
+  return flood(skb, hub, skb->ingress_ifindex, false);
 }
 
 /* On a host-facing tap's tc egress: what the host sends out of it. Only
@@ -129,7 +134,7 @@ int hub_forward_egress(struct __sk_buff *skb) {
   if (!hub || !*(volatile __u32 *)&hub->forwarding_kernel) return TC_ACT_UNSPEC; /* to vnetd, through the queue */
   /* A redirect, not a drop: the sender's send succeeds (a drop would fail
    * it with ENOBUFS, and TCP would send the segment again). */
-  return flood(skb, hub, skb->ifindex);
+  return flood(skb, hub, skb->ifindex, true);
 }
 
 char LICENSE[] SEC("license") = "GPL";
