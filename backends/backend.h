@@ -2,6 +2,7 @@
 // objects behind it. One folder per netdev type implements it.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <cerrno>
 #include <map>
@@ -86,6 +87,9 @@ class Backend {
     // A tap facing the host (a tap netdev): what the host sends out of it
     // enters the hub, and the hub's frames go into the host's stack.
     bool host_facing = false;
+    // The one unicast address its guest's rx filter takes (none: any, or
+    // not known): a kernel hub offers other unicast frames no copy.
+    std::optional<std::array<uint8_t, 6>> only_unicast_to;
   };
   virtual void peer_kernel_path_ready(const KernelPath& path) { (void)path; }
   virtual void peer_kernel_path_gone() {}

@@ -54,6 +54,10 @@ static __always_inline __u64 redirect_flags(const struct hub_port *port) {
   return port->flags & HUB_PORT_HOST_FACING ? BPF_F_INGRESS : 0;
 }
 
+static __always_inline bool same_mac(const __u8 *a, const __u8 *b) {
+  return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3] && a[4] == b[4] && a[5] == b[5];
+}
+
 static __always_inline void count_out(__u32 slot, long err) {
   struct hub_port_counters *counted = bpf_map_lookup_elem(&counters, &slot);
   if (!counted) return;
@@ -69,6 +73,9 @@ static __always_inline int flood(struct __sk_buff *skb, struct hub_state *hub, _
   __u32 gen = *(volatile __u32 *)&hub->active_gen & 1;
   __u32 count = hub->port_count[gen];
   __u32 len = skb->len;
+  __u8 dst[6] = {};
+  if (bpf_skb_load_bytes(skb, 0, dst, sizeof dst)) return TC_ACT_UNSPEC;
+  const bool unicast = !(dst[0] & 1);
   struct hub_port pending = {};
   bool have_pending = false;
   __u32 from_slot = HUB_FORWARD_MAX_PORTS;
@@ -77,6 +84,12 @@ static __always_inline int flood(struct __sk_buff *skb, struct hub_state *hub, _
     struct hub_port port = hub->ports[gen][i];
     if (port.ifindex == from) {
       from_slot = port.slot;
+      continue;
+    }
+    /* Not offered to a guest whose filter would drop it: counted as out,
+     * as the userspace hub counts what it sends to that guest's tap. */
+    if (unicast && (port.flags & HUB_PORT_ONE_UNICAST) && !same_mac(port.unicast_mac, dst)) {
+      count_out(port.slot, 0);
       continue;
     }
     if (have_pending) {

@@ -22,11 +22,16 @@
  * into the host's stack through it (redirected to its ingress), and what
  * the host sends out of it enters the hub (its tc egress). */
 #define HUB_PORT_HOST_FACING 1
+/* The guest's rx filter takes one unicast address, unicast_mac: a unicast
+ * frame for another is not offered (its filter would drop it). */
+#define HUB_PORT_ONE_UNICAST 2
 
 struct hub_port {
   __u32 ifindex;
   __u32 slot; /* its counters' index */
   __u32 flags;
+  __u8 unicast_mac[6];
+  __u8 pad[2];
 };
 
 /* The hub's one state entry, written by vnetd through a shared mapping of

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <filesystem>
@@ -108,7 +109,8 @@ TcIngressPlace HubForwarder::place(int ifindex, bool host_facing) const {
   return {kHubForwardTcHandle, kHubForwardTcPriority, pin, false, true, host_facing};
 }
 
-Result<void> HubForwarder::add_port(int ifindex, int host_side_socket, bool host_facing) {
+Result<void> HubForwarder::add_port(int ifindex, int host_side_socket, bool host_facing,
+                                    std::optional<Mac> only_unicast_to) {
   auto existing = ports_.find(ifindex);
   if (existing != ports_.end() && existing->second.claimed) return {};
   const bool adopting = existing != ports_.end();
@@ -117,6 +119,7 @@ Result<void> HubForwarder::add_port(int ifindex, int host_side_socket, bool host
   }
   Port port;
   port.host_facing = host_facing;
+  port.only_unicast_to = only_unicast_to;
   if (adopting) {
     port.slot = existing->second.slot;
   } else {
@@ -171,6 +174,13 @@ HubPortCounters HubForwarder::remove_port(int ifindex) {
   return last;
 }
 
+void HubForwarder::set_port_unicast(int ifindex, std::optional<Mac> only_unicast_to) {
+  auto it = ports_.find(ifindex);
+  if (it == ports_.end() || it->second.only_unicast_to == only_unicast_to) return;
+  it->second.only_unicast_to = only_unicast_to;
+  publish_ports();
+}
+
 void HubForwarder::remove_unclaimed_ports() {
   std::vector<int> unclaimed;
   for (const auto& [ifindex, port] : ports_) {
@@ -194,7 +204,9 @@ void HubForwarder::publish_ports() {
   for (const auto& [ifindex, port] : ports_) {
     state_->ports[next][i].ifindex = static_cast<uint32_t>(ifindex);
     state_->ports[next][i].slot = port.slot;
-    state_->ports[next][i].flags = port.host_facing ? HUB_PORT_HOST_FACING : 0;
+    hub_port& listed = state_->ports[next][i];
+    listed.flags = (port.host_facing ? HUB_PORT_HOST_FACING : 0) | (port.only_unicast_to ? HUB_PORT_ONE_UNICAST : 0);
+    if (port.only_unicast_to) std::copy(port.only_unicast_to->begin(), port.only_unicast_to->end(), listed.unicast_mac);
     i++;
   }
   state_->port_count[next] = i;

@@ -11,9 +11,11 @@
 // unless kept on exit.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "ebpf/tc_ingress.h"
@@ -51,7 +53,12 @@ class HubForwarder {
   // list keeps its counters (its pinned link gets the new program); a new
   // one starts at 0.
   // A host-facing tap (a tap netdev) gets the egress program instead.
-  Result<void> add_port(int ifindex, int host_side_socket, bool host_facing = false);
+  // only_unicast_to: the one unicast address its guest takes, if so.
+  using Mac = std::array<uint8_t, 6>;
+  Result<void> add_port(int ifindex, int host_side_socket, bool host_facing = false,
+                        std::optional<Mac> only_unicast_to = std::nullopt);
+  // The guest's filter changed: which unicast frames it is offered.
+  void set_port_unicast(int ifindex, std::optional<Mac> only_unicast_to);
   // Takes the programs off the port (its socket may already be closed);
   // returns its counters, for the hub port to keep.
   HubPortCounters remove_port(int ifindex);
@@ -82,6 +89,7 @@ class HubForwarder {
     uint32_t slot = 0;
     bool claimed = true;  // false: listed by adopted maps, not added since
     bool host_facing = false;
+    std::optional<Mac> only_unicast_to;
     UniqueFd socket;
     TcIngressFilter filter;
   };

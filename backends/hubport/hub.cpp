@@ -67,6 +67,15 @@ void HubPort::peer_disconnected(Backend&) {
 }
 
 void HubPort::peer_kernel_path_ready(const KernelPath& path) {
+  if (kernel_path_ && in_forwarder_ && kernel_path_->ifindex == path.ifindex) {
+    // The same device, its guest's filter changed.
+    kernel_path_ = path;
+    auto it = hubs_.hubs_.find(hubid_);
+    if (it != hubs_.hubs_.end() && it->second.forwarder) {
+      it->second.forwarder->set_port_unicast(path.ifindex, path.only_unicast_to);
+    }
+    return;
+  }
   kernel_path_ = path;
   hubs_.refresh(hubid_);
 }
@@ -222,8 +231,8 @@ void HubSet::refresh(int32_t hubid) {
   if (!reason.empty() && !restoring_) hub.forwarder->set_kernel(false);
   for (HubPort* port : hub.ports) {
     if (!port->kernel_path_ || port->in_forwarder_) continue;
-    auto added = hub.forwarder->add_port(port->kernel_path_->ifindex, port->kernel_path_->host_side_socket,
-                                         port->kernel_path_->host_facing);
+    const Backend::KernelPath& path = *port->kernel_path_;
+    auto added = hub.forwarder->add_port(path.ifindex, path.host_side_socket, path.host_facing, path.only_unicast_to);
     if (!added) {
       if (reason.empty()) reason = "port '" + port->port_id_ + "': " + added.error().message;
       log::warning("hub " + std::to_string(hubid) + ": " + added.error().message);

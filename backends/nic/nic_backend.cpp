@@ -118,6 +118,27 @@ Result<void> NicBackend::send_from_guest(std::span<const uint8_t> frame) {
   return {};
 }
 
+Result<void> NicBackend::set_rx_filter(const ebpf::RxFilterState& state) {
+  if (auto applied = program_->apply(state); !applied) return applied;
+  if (hub_peer_ && host_side_) hub_peer_->peer_kernel_path_ready(kernel_path());
+  return {};
+}
+
+// A guest taking its own MAC only (Linux's virtio-net without extra
+// addresses): a kernel hub offers it no one else's unicast frames.
+Backend::KernelPath NicBackend::kernel_path() const {
+  Backend::KernelPath path;
+  path.ifindex = guest_tap_ ? guest_tap_->guest_tx_ifindex() : 0;
+  path.host_side_socket = host_side_ ? host_side_->socket_fd() : -1;
+  if (auto state = program_->read()) {
+    if (!state->promiscuous && state->unicast == ebpf::RxMode::normal && !state->unicast_overflow &&
+        state->unicast_table.empty()) {
+      path.only_unicast_to = state->main_mac;
+    }
+  }
+  return path;
+}
+
 Result<void> NicBackend::set_anti_spoof(AntiSpoofSetting setting) {
   if (!setting.enabled) {
     // A filter in our place that we do not hold (a crash between attaching
@@ -209,7 +230,8 @@ Result<void> NicBackend::peer_connected(Backend& peer) {
     if (!host_side) return Error{host_side.error().errnum, "joining its tap to the hub: " + host_side.error().message};
     host_side_ = std::move(host_side.value());
     // The hub may forward its frames in the kernel (every port a tap).
-    peer.peer_kernel_path_ready({guest_tap_->guest_tx_ifindex(), host_side_->socket_fd()});
+    hub_peer_ = &peer;
+    peer.peer_kernel_path_ready(kernel_path());
   }
   return {};
 }
@@ -218,6 +240,7 @@ Result<void> NicBackend::peer_connected(Backend& peer) {
 // so the tap's fd is still open whichever side is going.
 void NicBackend::peer_disconnected(Backend& peer) {
   if (host_side_) peer.peer_kernel_path_gone();
+  hub_peer_ = nullptr;
   host_side_.reset();
   // The guest still sends into a tap of its own: its filter and
   // anti-spoofing stay with it.

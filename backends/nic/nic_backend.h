@@ -68,7 +68,9 @@ class NicBackend : public Backend {
 
   const NicIdentity& identity() const { return identity_; }
   Result<ebpf::RxFilterState> rx_filter() const { return program_->read(); }
-  Result<void> set_rx_filter(const ebpf::RxFilterState& state) { return program_->apply(state); }
+  // Applies the guest's filter; a kernel hub is told which unicast frames
+  // to offer this guest.
+  Result<void> set_rx_filter(const ebpf::RxFilterState& state);
   bool filter_enforced() const { return attached_fd_ >= 0 || filter_kept_; }
 
   // Anti-spoofing of what the guest sends: enabling loads the program (or
@@ -124,6 +126,7 @@ class NicBackend : public Backend {
       : identity_(std::move(identity)), program_(std::move(program)) {}
 
   void drop_anti_spoof();
+  Backend::KernelPath kernel_path() const;  // its own tap's, for the hub
   ebpf::TcIngressPlace anti_spoof_place() const;
   std::string anti_spoof_xdp_pin() const;
   Result<void> attach_anti_spoof(ebpf::AntiSpoofProgram& program);
@@ -155,6 +158,7 @@ class NicBackend : public Backend {
   ebpf::HostSink host_sink_;  // on the guest tap: its frames reach the hub, not the host
   datapath::FrameLoop* frames_ = nullptr;
   std::unique_ptr<HostSidePort> host_side_;  // while peered with a hub port
+  Backend* hub_peer_ = nullptr;              // that hub port
 };
 
 // "52:54:00:12:34:56" -> bytes; nullopt if it is not six ':'-separated hex pairs.

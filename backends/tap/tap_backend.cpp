@@ -381,7 +381,10 @@ Result<void> TapBackend::peer_connected(Backend& peer) {
   if (!port) return Error{port.error().errnum, "tap \"" + ifname_ + "\": " + port.error().message};
   port_ = std::move(*port);
   // A hub may forward in the kernel through this tap instead (its egress).
-  peer.peer_kernel_path_ready({ifindex_, -1, true});
+  Backend::KernelPath path;
+  path.ifindex = ifindex_;
+  path.host_facing = true;
+  peer.peer_kernel_path_ready(path);
   return {};
 }
 
