@@ -9,8 +9,10 @@ vnetd cuts (the guest's TSO) for slirp. Anti-spoofing then holds on that path:
 the guest's pings from an address it was not given go nowhere. Last, vnetd is
 killed with SIGKILL and started again on the same state: the tap is still the
 guest's, and its traffic resumes within a bound this test measures and prints.
-Last, vmm-attach hot-plugs a second nic on the hub (its own tap's fds handed to
-QEMU with getfd), which takes a lease too.
+Then vmm-attach hot-plugs a second nic on the hub (its own tap's fds handed to
+QEMU with getfd), which takes a lease too. Last, a third nic on a second hub
+whose other port is a tap facing the host: the kernel forwards, and the guest
+pings the host with vnetd carrying none of its frames.
 
 vnetd runs in a named network namespace of its own, which outlives it.
 Needs root, qemu-system-x86 and the guest kernel; without them it fails
@@ -32,6 +34,7 @@ from test_vhost_user_guest import SINK  # noqa: E402
 
 MAC = "52:54:00:5e:00:21"
 MAC2 = "52:54:00:5e:00:22"
+MAC3 = "52:54:00:5e:00:23"
 GATEWAY = "10.0.2.2"
 RESUME_BOUND = 30.0 * TIMEOUT_SCALE  # the measured value is printed; this only catches "never"
 
@@ -124,6 +127,44 @@ class NicOnAHubGuest(unittest.TestCase):
         self.assertTrue(self.guest.dhcp("eth1").startswith("10.0.2."), "the hot-plugged NIC's lease")
         n1 = [n for n in self.vnetd.cmd("query-netdevs") if n["id"] == "n1"][0]["details"]
         self.assertGreater(n1["host-side"]["frames-to-guest"], 0, n1)
+
+    def test_6_a_guest_reaches_the_host_through_a_kernel_hub(self):
+        # Hub 1: the guest's third NIC (hot-plugged) and a tap netdev facing
+        # the host; both kernel devices, so the kernel forwards.
+        in_ns = ["ip", "netns", "exec", self.netns]
+        self.vnetd.cmd("netdev_add", type="tap", id="t2", ifname="vnhost2", script="no", downscript="no")
+        self.vnetd.cmd("netdev_add", type="hubport", id="ht2", hubid=1, netdev="t2")
+        subprocess.run(in_ns + ["ip", "addr", "add", "10.0.7.1/24", "dev", "vnhost2"], check=True)
+        subprocess.run(in_ns + ["ip", "link", "set", "vnhost2", "up"], check=True)
+        self.vnetd.cmd("netdev_add", type="hubport", id="hn2", hubid=1)
+        self.vnetd.cmd("netdev_add", type="nic", id="n2", netdev="hn2", macaddr=MAC3)
+        hub = [h for h in self.vnetd.cmd("query-hubs") if h["hubid"] == 1][0]
+        self.assertEqual(hub["forwarding"], "kernel", hub)
+        # Plugged by the test on its own QMP socket (vnetd's is the vmm-attach of test 5's).
+        self.vnetd.cmd("netdev-get-fds", id="n2")
+        (tap_fd,) = self.vnetd.take_received_fds()
+        qmp = self.guest.qmp
+        for command, arguments, fds in (("getfd", {"fdname": "n2tap"}, [tap_fd]),
+                                        ("netdev_add", {"type": "tap", "id": "n2", "fd": "n2tap"}, []),
+                                        ("device_add", {"driver": "virtio-net-pci", "netdev": "n2", "mac": MAC3,
+                                                        "id": "nic2"}, [])):
+            qmp.send(command, arguments, fds=fds)
+            reply = qmp.read_reply(timeout=60 * TIMEOUT_SCALE)
+            self.assertIn("return", reply, (command, reply))
+        os.close(tap_fd)
+        deadline = time.monotonic() + 60 * TIMEOUT_SCALE
+        while "eth2" not in self.guest.check("ls /sys/class/net"):
+            self.assertLess(time.monotonic(), deadline, "no eth2 in the guest after vmm-attach")
+            time.sleep(0.5)
+        self.guest.check("ip addr add 10.0.7.2/24 dev eth2 && ip link set eth2 up")
+        self.guest.check("ping -c 3 -W 5 10.0.7.1", timeout=60 * TIMEOUT_SCALE)
+        n2 = [n for n in self.vnetd.cmd("query-netdevs") if n["id"] == "n2"][0]["details"]
+        self.assertEqual(n2["host-side"]["frames-from-guest"], 0, "vnetd carried the guest's frames")
+        ports = {n["id"]: n["details"] for n in self.vnetd.cmd("query-netdevs") if n["id"] in ("hn2", "ht2")}
+        self.assertGreaterEqual(ports["hn2"]["frames-in"], 3, ports)
+        self.assertGreaterEqual(ports["ht2"]["frames-in"], 3, ports)
+        print(f"\nnic-on-hub guest: pinged the host through a kernel hub ({ports['hn2']['frames-in']} frames in)",
+              file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
