@@ -79,6 +79,13 @@ class HubKernelForwarding(NamespaceTestCase):
             except BlockingIOError:
                 continue
 
+    def a_reaches_b(self, first, count=1):
+        """Frames first.. from guest A's VMM, each read by guest B's."""
+        for seq in range(first, first + count):
+            sent = frame(MACS["nb"], MACS["na"], seq)
+            os.write(self.vmm["na"], VNET_HDR + sent)
+            self.assertEqual(self.reads("nb"), sent, f"frame {seq}")
+
     def join_socket_port(self):
         self.add(type="socket", id="s1", udp=f"{LOCAL}:47511", localaddr=f"{LOCAL}:47512")
         self.add(type="hubport", id="hs", hubid=0, netdev="s1")
@@ -123,14 +130,11 @@ class HubKernelForwarding(NamespaceTestCase):
         hub = self.hub()
         self.assertEqual(hub["forwarding"], "userspace")
         self.assertIn("'hs'", hub["userspace-reason"])
-        sent = frame(MACS["nb"], MACS["na"], 1)
-        os.write(self.vmm["na"], VNET_HDR + sent)
-        self.assertEqual(self.reads("nb"), sent)
+        self.a_reaches_b(1)
         self.assertEqual(self.details("na")["host-side"]["frames-from-guest"], 1, "userspace carried it")
         self.client.cmd("netdev_del", id="hs")
         self.assertEqual(self.hub()["forwarding"], "kernel")
-        os.write(self.vmm["na"], VNET_HDR + frame(MACS["nb"], MACS["na"], 2))
-        self.assertEqual(self.reads("nb"), frame(MACS["nb"], MACS["na"], 2))
+        self.a_reaches_b(2)
         self.assertEqual(self.details("na")["host-side"]["frames-from-guest"], 1, "the kernel carried it")
         self.assertEqual((self.details("ha")["frames-in"], self.details("hb")["frames-out"]), (2, 2),
                          "the counts add both paths")
@@ -177,9 +181,7 @@ class HubKernelForwarding(NamespaceTestCase):
         hub = self.hub()
         self.assertEqual(hub["forwarding"], "userspace")
         self.assertIn("kernel-forwarding=false", hub["userspace-reason"])
-        sent = frame(MACS["nb"], MACS["na"], 7)
-        os.write(self.vmm["na"], VNET_HDR + sent)
-        self.assertEqual(self.reads("nb"), sent)
+        self.a_reaches_b(7)
         self.client.cmd("netdev_del", id="na")
         self.client.cmd("netdev_del", id="ha")
         self.assertEqual(self.hub()["forwarding"], "kernel", "the port that asked for userspace left")
@@ -226,17 +228,11 @@ class HubKernelForwarding(NamespaceTestCase):
         self.add_guest("na", "ha")
         self.add_guest("nb", "hb")
 
-        def a_to_b(first, count):
-            for seq in range(first, first + count):
-                sent = frame(MACS["nb"], MACS["na"], seq)
-                os.write(self.vmm["na"], VNET_HDR + sent)
-                self.assertEqual(self.reads("nb"), sent, f"frame {seq}")
-
-        a_to_b(0, 10)
+        self.a_reaches_b(0, 10)
         self.daemon.kill()
         self.daemon.wait(20)
         self.client.close()
-        a_to_b(10, 10)  # no vnetd: the kernel goes on
+        self.a_reaches_b(10, 10)  # no vnetd: the kernel goes on
         if os.path.exists(os.path.join(self.work, "qmp.sock")):
             os.unlink(os.path.join(self.work, "qmp.sock"))
         self.start_daemon()
@@ -244,11 +240,11 @@ class HubKernelForwarding(NamespaceTestCase):
         self.assertEqual(hub["forwarding"], "kernel", hub)
         self.assertEqual((self.details("ha")["frames-in"], self.details("hb")["frames-out"]), (20, 20),
                          "the counters carried on through the restart")
-        a_to_b(20, 10)
+        self.a_reaches_b(20, 10)
         self.assertEqual(self.details("na")["host-side"]["frames-from-guest"], 0)
         self.join_socket_port()
         self.assertEqual(self.hub()["forwarding"], "userspace")
-        a_to_b(30, 1)
+        self.a_reaches_b(30, 1)
         self.assertEqual(self.details("na")["host-side"]["frames-from-guest"], 1, "the new host side carried it")
         for netdev in ("hs", "s1", "nb", "hb", "na", "ha"):
             self.client.cmd("netdev_del", id=netdev)
