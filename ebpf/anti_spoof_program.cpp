@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "ebpf/bpf_error.h"
+#include "ebpf/pinned_maps.h"
 #include "anti_spoof.h"
 #include "anti_spoof.skel.h"
 #include "kernel_ifaces/unique_fd.h"
@@ -57,26 +58,13 @@ Result<std::unique_ptr<AntiSpoofProgram>> AntiSpoofProgram::load(const std::stri
   bpf_map* maps[] = {skeleton->maps.config, skeleton->maps.allowed_v4, skeleton->maps.allowed_v6,
                      skeleton->maps.counters};
   if (!pin_dir.empty()) {
-    // All four or none: a half set (a crash while pinning) starts afresh.
-    std::vector<UniqueFd> pinned;
-    for (bpf_map* map : maps) {
-      int fd = bpf_obj_get((pin_dir + "/" + bpf_map__name(map)).c_str());
-      if (fd >= 0) pinned.emplace_back(fd);
-    }
-    program->adopted_ = pinned.size() == std::size(maps);
-    for (size_t i = 0; program->adopted_ && i < std::size(maps); i++) {
-      if (int err = bpf_map__reuse_fd(maps[i], pinned[i].get())) {
-        return bpf_error(err, "re-adopting pinned map " + pin_dir + "/" + bpf_map__name(maps[i]));
-      }
-    }
+    auto adopted = reuse_pinned_maps(pin_dir, maps);
+    if (!adopted) return adopted.take_error();
+    program->adopted_ = *adopted;
   }
   if (int err = anti_spoof__load(skeleton)) return bpf_error(err, "loading the anti_spoof BPF program");
   if (!pin_dir.empty() && !program->adopted_) {
-    for (bpf_map* map : maps) {
-      std::string path = pin_dir + "/" + bpf_map__name(map);
-      unlink(path.c_str());
-      if (int err = bpf_map__pin(map, path.c_str())) return bpf_error(err, "pinning " + path);
-    }
+    if (auto pinned = pin_maps(pin_dir, maps); !pinned) return pinned.take_error();
   }
   return program;
 }

@@ -17,6 +17,7 @@
 #include "ebpf/bpf_error.h"
 #include "ebpf/bpf_links.h"
 #include "ebpf/hub_forward.h"
+#include "ebpf/pinned_maps.h"
 #include "hub_forward.skel.h"
 
 static_assert(vnet::ebpf::HubForwarder::kMaxPorts == HUB_FORWARD_MAX_PORTS);
@@ -63,33 +64,18 @@ Result<std::unique_ptr<HubForwarder>> HubForwarder::load(const std::string& pin_
   return forwarder;
 }
 
-// All three maps or none: a half set (a crash while pinning) starts afresh.
 Result<void> HubForwarder::pin_or_adopt(const std::string& pin_dir) {
   pin_dir_ = pin_dir;
-  std::pair<bpf_map*, const char*> maps[] = {{skeleton_->maps.state, "state"},
-                                             {skeleton_->maps.handoff, "handoff"},
-                                             {skeleton_->maps.counters, "counters"}};
+  bpf_map* maps[] = {skeleton_->maps.state, skeleton_->maps.handoff, skeleton_->maps.counters};
   if (!pin_dir.empty()) {
     if (mkdir(pin_dir.c_str(), 0700) < 0 && errno != EEXIST) return errno_error("mkdir " + pin_dir);
-    std::vector<UniqueFd> pinned;
-    for (const auto& [map, name] : maps) {
-      if (int fd = bpf_obj_get((pin_dir + "/" + name).c_str()); fd >= 0) pinned.emplace_back(fd);
-    }
-    adopted_ = pinned.size() == std::size(maps);
-    for (size_t i = 0; adopted_ && i < std::size(maps); i++) {
-      if (int err = bpf_map__reuse_fd(maps[i].first, pinned[i].get())) {
-        return bpf_error(err, "re-adopting pinned map " + pin_dir + "/" + maps[i].second);
-      }
-    }
+    auto adopted = reuse_pinned_maps(pin_dir, maps);
+    if (!adopted) return adopted.take_error();
+    adopted_ = *adopted;
   }
   if (int err = hub_forward__load(skeleton_)) return bpf_error(err, "loading the hub_forward BPF program");
   if (pin_dir.empty() || adopted_) return {};
-  for (const auto& [map, name] : maps) {
-    std::string path = pin_dir + "/" + name;
-    unlink(path.c_str());
-    if (int err = bpf_map__pin(map, path.c_str())) return bpf_error(err, "pinning " + path);
-  }
-  return {};
+  return pin_maps(pin_dir, maps);
 }
 
 HubForwarder::~HubForwarder() {
@@ -202,9 +188,9 @@ void HubForwarder::publish_ports() {
   uint32_t next = (__atomic_load_n(&state_->active_gen, __ATOMIC_RELAXED) & 1) ^ 1;
   uint32_t i = 0;
   for (const auto& [ifindex, port] : ports_) {
-    state_->ports[next][i].ifindex = static_cast<uint32_t>(ifindex);
-    state_->ports[next][i].slot = port.slot;
     hub_port& listed = state_->ports[next][i];
+    listed.ifindex = static_cast<uint32_t>(ifindex);
+    listed.slot = port.slot;
     listed.flags = (port.host_facing ? HUB_PORT_HOST_FACING : 0) | (port.only_unicast_to ? HUB_PORT_ONE_UNICAST : 0);
     if (port.only_unicast_to) std::copy(port.only_unicast_to->begin(), port.only_unicast_to->end(), listed.unicast_mac);
     i++;
@@ -231,12 +217,7 @@ HubPortCounters HubForwarder::counters(int ifindex) const {
                            per_cpu.size() * sizeof(hub_port_counters), 0) != 0) {
     return out;
   }
-  for (const auto& c : per_cpu) {
-    out.frames_in += c.frames_in;
-    out.bytes_in += c.bytes_in;
-    out.frames_out += c.frames_out;
-    out.drops += c.drops;
-  }
+  for (const auto& c : per_cpu) out += HubPortCounters{c.frames_in, c.bytes_in, c.frames_out, c.drops};
   return out;
 }
 

@@ -34,6 +34,13 @@ inline constexpr uint32_t kHubForwardTcPriority = 0x5650;
 
 struct HubPortCounters {
   uint64_t frames_in = 0, bytes_in = 0, frames_out = 0, drops = 0;
+  HubPortCounters& operator+=(const HubPortCounters& more) {
+    frames_in += more.frames_in;
+    bytes_in += more.bytes_in;
+    frames_out += more.frames_out;
+    drops += more.drops;
+    return *this;
+  }
 };
 
 class HubForwarder {

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "ebpf/bpf_error.h"
+#include "ebpf/pinned_maps.h"
 #include "kernel_ifaces/unique_fd.h"
 #include "rx_filter.h"
 #include "rx_filter.skel.h"
@@ -44,28 +45,13 @@ Result<std::unique_ptr<RxFilterProgram>> RxFilterProgram::load_pinned(const std:
   program->pin_dir_ = pin_dir;
   bpf_map* maps[] = {skeleton->maps.config, skeleton->maps.current_slot, skeleton->maps.mac_table,
                      skeleton->maps.counters};
-  // All four or none: a half set (a crash while pinning) starts afresh.
-  std::vector<UniqueFd> pinned;
-  for (bpf_map* map : maps) {
-    int fd = bpf_obj_get((pin_dir + "/" + bpf_map__name(map)).c_str());
-    if (fd >= 0) pinned.emplace_back(fd);
-  }
-  program->adopted_ = pinned.size() == std::size(maps);
-  if (program->adopted_) {
-    for (size_t i = 0; i < std::size(maps); i++) {
-      if (int err = bpf_map__reuse_fd(maps[i], pinned[i].get())) {
-        return bpf_error(err, "re-adopting pinned map " + pin_dir + "/" + bpf_map__name(maps[i]));
-      }
-    }
-  }
+  auto adopted = reuse_pinned_maps(pin_dir, maps);
+  if (!adopted) return adopted.take_error();
+  program->adopted_ = *adopted;
   if (int err = rx_filter__load(skeleton)) return bpf_error(err, "loading the rx_filter BPF program");
   if (!program->adopted_) {
     if (auto applied = program->apply(RxFilterState{}); !applied) return applied.take_error();
-    for (bpf_map* map : maps) {
-      std::string path = pin_dir + "/" + bpf_map__name(map);
-      unlink(path.c_str());
-      if (int err = bpf_map__pin(map, path.c_str())) return bpf_error(err, "pinning " + path);
-    }
+    if (auto pinned = pin_maps(pin_dir, maps); !pinned) return pinned.take_error();
   }
   // The program too, so that what is attached to the tap can be found; a
   // new instance over the same maps replaces the old pin.

@@ -152,11 +152,7 @@ void HubSet::leave_forwarder(int32_t hubid, HubPort& port) {
     port.in_forwarder_ = false;
     return;
   }
-  ebpf::HubPortCounters last = it->second.forwarder->remove_port(port.kernel_path_->ifindex);
-  port.kernel_before_.frames_in += last.frames_in;
-  port.kernel_before_.bytes_in += last.bytes_in;
-  port.kernel_before_.frames_out += last.frames_out;
-  port.kernel_before_.drops += last.drops;
+  port.kernel_before_ += it->second.forwarder->remove_port(port.kernel_path_->ifindex);
   port.in_forwarder_ = false;
 }
 
@@ -164,12 +160,7 @@ ebpf::HubPortCounters HubSet::kernel_counters(int32_t hubid, const HubPort& port
   ebpf::HubPortCounters out = port.kernel_before_;
   auto it = hubs_.find(hubid);
   if (it == hubs_.end() || !it->second.forwarder || !port.in_forwarder_ || !port.kernel_path_) return out;
-  ebpf::HubPortCounters live = it->second.forwarder->counters(port.kernel_path_->ifindex);
-  out.frames_in += live.frames_in;
-  out.bytes_in += live.bytes_in;
-  out.frames_out += live.frames_out;
-  out.drops += live.drops;
-  return out;
+  return out += it->second.forwarder->counters(port.kernel_path_->ifindex);
 }
 
 std::string HubSet::pin_dir(int32_t hubid) const {

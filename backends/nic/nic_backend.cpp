@@ -118,24 +118,31 @@ Result<void> NicBackend::send_from_guest(std::span<const uint8_t> frame) {
   return {};
 }
 
-Result<void> NicBackend::set_rx_filter(const ebpf::RxFilterState& state) {
-  if (auto applied = program_->apply(state); !applied) return applied;
-  if (hub_peer_ && host_side_) hub_peer_->peer_kernel_path_ready(kernel_path());
-  return {};
-}
+namespace {
 
 // A guest taking its own MAC only (Linux's virtio-net without extra
 // addresses): a kernel hub offers it no one else's unicast frames.
-Backend::KernelPath NicBackend::kernel_path() const {
+std::optional<ebpf::Mac> one_unicast_address(const ebpf::RxFilterState& filter) {
+  if (filter.promiscuous || filter.unicast != ebpf::RxMode::normal || filter.unicast_overflow ||
+      !filter.unicast_table.empty()) {
+    return std::nullopt;
+  }
+  return filter.main_mac;
+}
+
+}  // namespace
+
+Result<void> NicBackend::set_rx_filter(const ebpf::RxFilterState& state) {
+  if (auto applied = program_->apply(state); !applied) return applied;
+  if (hub_peer_ && host_side_) hub_peer_->peer_kernel_path_ready(kernel_path(one_unicast_address(state)));
+  return {};
+}
+
+Backend::KernelPath NicBackend::kernel_path(std::optional<ebpf::Mac> only_unicast_to) const {
   Backend::KernelPath path;
   path.ifindex = guest_tap_ ? guest_tap_->guest_tx_ifindex() : 0;
   path.host_side_socket = host_side_ ? host_side_->socket_fd() : -1;
-  if (auto state = program_->read()) {
-    if (!state->promiscuous && state->unicast == ebpf::RxMode::normal && !state->unicast_overflow &&
-        state->unicast_table.empty()) {
-      path.only_unicast_to = state->main_mac;
-    }
-  }
+  path.only_unicast_to = only_unicast_to;
   return path;
 }
 
@@ -231,7 +238,8 @@ Result<void> NicBackend::peer_connected(Backend& peer) {
     host_side_ = std::move(host_side.value());
     // The hub may forward its frames in the kernel (every port a tap).
     hub_peer_ = &peer;
-    peer.peer_kernel_path_ready(kernel_path());
+    auto filter = program_->read();
+    peer.peer_kernel_path_ready(kernel_path(filter ? one_unicast_address(*filter) : std::nullopt));
   }
   return {};
 }

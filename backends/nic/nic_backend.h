@@ -126,7 +126,8 @@ class NicBackend : public Backend {
       : identity_(std::move(identity)), program_(std::move(program)) {}
 
   void drop_anti_spoof();
-  Backend::KernelPath kernel_path() const;  // its own tap's, for the hub
+  // Its own tap's, for the hub, with the one unicast address its guest takes.
+  Backend::KernelPath kernel_path(std::optional<ebpf::Mac> only_unicast_to) const;
   ebpf::TcIngressPlace anti_spoof_place() const;
   std::string anti_spoof_xdp_pin() const;
   Result<void> attach_anti_spoof(ebpf::AntiSpoofProgram& program);
