@@ -5,6 +5,7 @@
 #include <string>
 
 #include "backends/l2tpv3/l2tpv3_backend.h"
+#include "backends/l2tpv3/l2tpv3_kernel_backend.h"
 #include "backends/netmap/netmap_support.h"
 #include "backends/nic/ip_prefix.h"
 #include "backends/nic/nic_backend.h"
@@ -209,9 +210,24 @@ Created create_socket(const qapi::Netdev& netdev, DaemonResources& r, const Back
   return std::unique_ptr<Backend>(std::move(made.value()));
 }
 
-Created create_l2tpv3(const qapi::Netdev& netdev, DaemonResources& r) {
+// In the kernel when it can carry the options (and offload= does not say
+// off), else in vnetd, saying why; offload=on fails instead.
+Created create_l2tpv3(const qapi::Netdev& netdev, DaemonResources& r, const BackendRequest& request) {
   if (!r.frames) return generic_error("l2tpv3 netdev: this vnetd runs without a userspace datapath");
-  auto made = l2tpv3::L2tpv3Backend::create(std::get<qapi::NetdevL2TPv3Options>(netdev.u), *r.frames);
+  const auto& options = std::get<qapi::NetdevL2TPv3Options>(netdev.u);
+  auto layout = l2tpv3::plan_layout(options);
+  if (!layout) return generic_error(layout.error().message);
+  std::string why_not = options.offload == false ? "offload=off"
+                        : !r.l2tp_tunnels       ? "this vnetd offloads no l2tpv3"
+                                                : l2tpv3::kernel_cannot_carry(*layout);
+  if (why_not.empty()) {
+    auto made = l2tpv3::L2tpv3KernelBackend::create(options, *layout, {*r.l2tp_tunnels, r.rtnl, *r.frames},
+                                                    request.restore_l2tp_tunnel);
+    if (made) return std::unique_ptr<Backend>(std::move(made.value()));
+    why_not = "the kernel's L2TPv3: " + made.error().message;
+  }
+  if (options.offload == true) return generic_error("l2tpv3 netdev '" + netdev.id + "': offload=on: " + why_not);
+  auto made = l2tpv3::L2tpv3Backend::create(options, *r.frames, why_not);
   if (!made) return generic_error(made.error().message);
   return std::unique_ptr<Backend>(std::move(made.value()));
 }
@@ -300,7 +316,7 @@ Created create_backend(const qapi::Netdev& netdev, DaemonResources& resources, c
     case T::vhost_vdpa: return create_vhost_vdpa(netdev);
     case T::vhost_user: return create_vhost_user(netdev, resources);
     case T::socket: return create_socket(netdev, resources, request);
-    case T::l2tpv3: return create_l2tpv3(netdev, resources);
+    case T::l2tpv3: return create_l2tpv3(netdev, resources, request);
     case T::vde: return create_vde(netdev, resources);
     case T::user: return create_user(netdev, resources);
     case T::netmap: return create_netmap(netdev);

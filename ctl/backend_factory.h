@@ -11,6 +11,7 @@
 #include "backends/tap/bridge/bridge_acl.h"
 #include "backends/datapath/frame_loop.h"
 #include "backends/hubport/hub.h"
+#include "backends/l2tpv3/l2tpv3_offload.h"
 #include "backends/tap/tap_backend.h"
 #include "backends/tap/teardown_queue.h"
 #include "ctl/qapi/qmp_error.h"
@@ -30,6 +31,8 @@ struct BackendRequest {
   std::optional<tap::TapBackend::Record> restore_tap;
   // A tap's up-script is left for the caller to run (TapPlan::defer_script).
   bool defer_script = false;
+  // A restarted daemon's l2tpv3 netdev whose record names a kernel tunnel.
+  std::optional<uint32_t> restore_l2tp_tunnel = std::nullopt;
   // A NIC gets a tap of its own for its VMM (its netdev is a hub port, or
   // a restarted daemon's record says it had one: restore_tap).
   bool nic_gets_tap = false;
@@ -62,6 +65,9 @@ struct DaemonResources {
   BackendFactory make_backend = create_backend;
   // A directory on a bpffs for NICs' pinned anti-spoof maps ("" for none).
   std::string anti_spoof_pin_root = "";
+  // The kernel's l2tp family and vnetd's tunnel ids (null: l2tpv3 netdevs
+  // stay in userspace).
+  l2tpv3::KernelTunnels* l2tp_tunnels = nullptr;
 };
 
 }  // namespace vnet

@@ -213,8 +213,8 @@ vnet::Result<StartInputs> read_start_inputs(const Options& options) {
 struct PinRoots {
   std::string bpf_dir;
   bool mounted_here = false;          // this start mounted the bpffs
-  std::string rx_filter, anti_spoof;  // empty: not pinned
-  std::string hubs;                   // hubs' kernel forwarders; empty: not pinned
+  std::string rx_filter = "", anti_spoof = "";  // empty: not pinned
+  std::string hubs = "";                        // hubs' kernel forwarders; empty: not pinned
 };
 
 PinRoots prepare_pin_roots(const std::string& state_dir) {
@@ -394,12 +394,14 @@ int run(const Options& options) {
   vnet::HubSet hubs;
   hubs.set_pin_root(pins.hubs);
   vnet::TeardownQueue teardown;
+  vnet::l2tpv3::KernelTunnels l2tp_tunnels;
   // The userspace datapath's io_uring, driven from this loop.
   auto frames = vnet::datapath::FrameLoop::create();
   if (!frames) return failed(frames.error());
   (void)(*loop)->add((*frames)->event_fd(), EPOLLIN, [&frames](uint32_t) { (*frames)->process(); });
   vnet::DaemonResources resources{hubs, teardown, *rtnl, inputs->bridge_acl, pins.rx_filter, frames->get()};
   resources.anti_spoof_pin_root = pins.anti_spoof;
+  resources.l2tp_tunnels = &l2tp_tunnels;
   if (inputs->config) resources.programs = inputs->config->programs;
 
   vnet::NetdevRegistry registry;

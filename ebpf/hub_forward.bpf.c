@@ -76,6 +76,11 @@ static __always_inline int flood(struct __sk_buff *skb, struct hub_state *hub, _
   __u8 dst[6] = {};
   if (bpf_skb_load_bytes(skb, 0, dst, sizeof dst)) return TC_ACT_UNSPEC;
   const bool unicast = !(dst[0] & 1);
+  /* A guest's frame to another MAC came in as "for another host". A port
+   * that tunnels it (an l2tpethN) keeps that mark on the tunnel packet, and
+   * over loopback the peer's IP layer drops such a packet: so they go out as
+   * the host's own. Taps ignore the mark. */
+  bpf_skb_change_type(skb, 0 /* PACKET_HOST */);
   struct hub_port pending = {};
   bool have_pending = false;
   __u32 from_slot = HUB_FORWARD_MAX_PORTS;

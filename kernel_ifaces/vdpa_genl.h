@@ -14,9 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "kernel_ifaces/genl_socket.h"
 #include "kernel_ifaces/result.h"
-
-struct nl_sock;
 
 namespace vnet::vdpa {
 
@@ -82,13 +81,9 @@ class Genl {
   Result<void> remove(const std::string& name);
 
  private:
-  struct SockDeleter {
-    void operator()(nl_sock* sock) const;
-  };
-  Genl(nl_sock* sock, int family) : sock_(sock), family_(family) {}
+  explicit Genl(netlink::GenlSocket socket) : socket_(std::move(socket)) {}
 
-  std::unique_ptr<nl_sock, SockDeleter> sock_;
-  int family_;
+  netlink::GenlSocket socket_;
 };
 
 // "52:54:00:12:34:56" -> bytes.

@@ -1,6 +1,5 @@
 #include "backends/l2tpv3/l2tpv3_backend.h"
 
-#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -12,24 +11,6 @@ namespace vnet::l2tpv3 {
 namespace {
 
 constexpr int kL2tpProtocol = 115;  // IPPROTO_L2TP
-
-struct AddrInfoDeleter {
-  void operator()(addrinfo* info) const { freeaddrinfo(info); }
-};
-using AddrInfo = std::unique_ptr<addrinfo, AddrInfoDeleter>;
-
-// getaddrinfo() as QEMU asks it: family by ipv6=, datagram or raw L2TP.
-int resolve(const Layout& layout, const std::string& host, const std::optional<std::string>& port, AddrInfo& out) {
-  addrinfo hints{};
-  hints.ai_family = layout.ipv6 ? AF_INET6 : AF_INET;
-  hints.ai_socktype = layout.udp ? SOCK_DGRAM : SOCK_RAW;
-  hints.ai_protocol = layout.udp ? 0 : kL2tpProtocol;
-  addrinfo* found = nullptr;
-  int result = getaddrinfo(host.c_str(), layout.udp && port ? port->c_str() : nullptr, &hints, &found);
-  out.reset(found);
-  if (result == 0 && !found) result = EAI_NONAME;
-  return result;
-}
 
 }  // namespace
 
@@ -72,30 +53,27 @@ Result<Layout> plan_layout(const qapi::NetdevL2TPv3Options& options) {
 }
 
 Result<std::unique_ptr<L2tpv3Backend>> L2tpv3Backend::create(const qapi::NetdevL2TPv3Options& options,
-                                                             datapath::FrameLoop& loop) {
+                                                             datapath::FrameLoop& loop, std::string why_not_kernel) {
   auto layout = plan_layout(options);
   if (!layout) return layout.take_error();
   std::unique_ptr<L2tpv3Backend> backend(new L2tpv3Backend(loop, *layout, options));
+  backend->why_not_kernel_ = std::move(why_not_kernel);
   if (auto opened = backend->open_socket(); !opened) return opened.take_error();
   return backend;
 }
 
 // As net_init_l2tpv3(): bind to src[:srcport], send to dst[:dstport].
 Result<void> L2tpv3Backend::open_socket() {
-  AddrInfo source, destination;
-  if (int result = resolve(layout_, options_.src, options_.srcport, source); result != 0) {
-    return Error{EINVAL, std::string("could not resolve src, errno = ") + gai_strerror(result)};
-  }
-  fd_ = UniqueFd(::socket(source->ai_family, source->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, source->ai_protocol));
+  auto endpoints = resolve_endpoints(layout_, options_);
+  if (!endpoints) return endpoints.take_error();
+  fd_ = UniqueFd(::socket(endpoints->src.ss_family, (layout_.udp ? SOCK_DGRAM : SOCK_RAW) | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                          layout_.udp ? 0 : kL2tpProtocol));
   if (!fd_) return Error{errno, "socket creation failed, errno = " + std::to_string(errno)};
-  if (bind(fd_.get(), source->ai_addr, source->ai_addrlen) < 0) {
+  if (bind(fd_.get(), reinterpret_cast<const sockaddr*>(&endpoints->src), endpoints->src_length) < 0) {
     return Error{errno, "could not bind socket err=" + std::to_string(errno)};
   }
-  if (int result = resolve(layout_, options_.dst, options_.dstport, destination); result != 0) {
-    return Error{EINVAL, std::string("could not resolve dst, error = ") + gai_strerror(result)};
-  }
-  std::memcpy(&destination_, destination->ai_addr, std::min<size_t>(destination->ai_addrlen, sizeof destination_));
-  destination_length_ = destination->ai_addrlen;
+  std::memcpy(&destination_, &endpoints->dst, std::min<size_t>(endpoints->dst_length, sizeof destination_));
+  destination_length_ = endpoints->dst_length;
   sender_ = std::make_unique<datapath::DatagramSender>(loop_, fd_.get());
   auto receiver = loop_.add_receiver(fd_.get(), [this](std::span<const uint8_t> datagram) { received(datagram); });
   if (!receiver) return receiver.take_error();
@@ -127,6 +105,8 @@ Result<void> L2tpv3Backend::send_from_guest(std::span<const uint8_t> frame) {
 
 std::vector<Detail> L2tpv3Backend::details() const {
   std::vector<Detail> out{
+      {"path", std::string("userspace")},
+      {"userspace-reason", why_not_kernel_},
       {"encapsulation", std::string(layout_.udp ? "udp" : "ip")},
       {"ipv6", layout_.ipv6},
       {"src", options_.src},

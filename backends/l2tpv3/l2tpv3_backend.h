@@ -13,6 +13,7 @@
 #include "backends/datapath/frame_loop.h"
 #include "backends/datapath/userspace_port.h"
 #include "backends/l2tpv3/l2tpv3_header.h"
+#include "backends/l2tpv3/l2tpv3_offload.h"
 #include "kernel_ifaces/unique_fd.h"
 #include "qapi_types.h"
 
@@ -24,8 +25,10 @@ Result<Layout> plan_layout(const qapi::NetdevL2TPv3Options& options);
 
 class L2tpv3Backend : public datapath::UserspacePort {
  public:
+  // why_not_kernel: why the kernel does not carry it (query-netdevs'
+  // userspace-reason).
   static Result<std::unique_ptr<L2tpv3Backend>> create(const qapi::NetdevL2TPv3Options& options,
-                                                       datapath::FrameLoop& loop);
+                                                       datapath::FrameLoop& loop, std::string why_not_kernel);
   ~L2tpv3Backend() override;
 
   Result<void> send_from_guest(std::span<const uint8_t> frame) override;
@@ -46,6 +49,7 @@ class L2tpv3Backend : public datapath::UserspacePort {
   std::unique_ptr<datapath::DatagramSender> sender_;
   std::optional<uint32_t> receiver_;
   uint32_t sequence_ = 0;
+  std::string why_not_kernel_;
   uint64_t drops_short_ = 0, drops_session_ = 0, drops_cookie_ = 0;
 };
 

@@ -22,7 +22,7 @@
 
 namespace vnet::nic {
 
-class HostSidePort : private datapath::BatchFlush {
+class HostSidePort final : private datapath::BatchFlush {
  public:
   // Takes a frame the guest sent, valid until the batch ends.
   using Deliver = std::function<void(std::span<const uint8_t> frame)>;

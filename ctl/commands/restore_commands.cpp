@@ -106,6 +106,9 @@ Result<void> VnetdCommands::restore_netdev(const json& record) {
                                                   static_cast<int>(integer_member(details, "ifindex", 0)),
                                                   details.value("created", false), ""};
   }
+  if (netdev->type == qapi::NetClientDriver::l2tpv3 && details.contains("tunnel-id")) {
+    request.restore_l2tp_tunnel = static_cast<uint32_t>(integer_member(details, "tunnel-id", 0));
+  }
   auto added = add_netdev(*netdev, request);
   if (!added) return Error{EINVAL, added.error().desc};
   NetdevEntry& entry = *added.value();

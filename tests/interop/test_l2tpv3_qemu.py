@@ -140,6 +140,31 @@ class L2tpv3AgainstQemu(WireTestCase):
             self.assertEqual(ours[header:header + 2], b"\0\0", "offset bytes zeroed")
             self.assertEqual((ours[header + 2:], theirs[header + 2:]), (out, out))
 
+    def test_query_netdevs_says_which_path_and_why(self):
+        """In the kernel where it has l2tp_eth (the lab proves that path), in
+        vnetd otherwise, saying why; offload=on fails instead, changing nothing."""
+        import glob
+        release = os.uname().release
+        kernel_has_l2tp = os.path.exists("/sys/module/l2tp_netlink") or bool(
+            glob.glob(f"/lib/modules/{release}/**/l2tp_netlink.ko*", recursive=True))
+        base = {"type": "l2tpv3", "src": LOCAL, "dst": LOCAL, "udp": True, "txsession": 5, "rxsession": 6}
+        self.vnetd.cmd("netdev_add", id="auto", srcport="47540", dstport="47541", **base)
+        self.vnetd.cmd("netdev_add", id="off", srcport="47542", dstport="47543", offload=False, **base)
+        self.vnetd.cmd("netdev_add", id="offset", srcport="47544", dstport="47545", offset=4, **base)
+        details = {n["id"]: n["details"] for n in self.vnetd.cmd("query-netdevs")}
+        if kernel_has_l2tp:
+            self.assertEqual(details["auto"]["path"], "kernel", details["auto"])
+        else:
+            self.assertEqual(details["auto"]["path"], "userspace", details["auto"])
+            self.assertIn('"l2tp" not found', details["auto"]["userspace-reason"])
+        self.assertEqual((details["off"]["path"], details["off"]["userspace-reason"]), ("userspace", "offload=off"))
+        self.assertEqual(details["offset"]["path"], "userspace")
+        self.assertIn("offset=4", details["offset"]["userspace-reason"])
+        with self.assertRaises(Exception) as refused:
+            self.vnetd.cmd("netdev_add", id="forced", srcport="47546", dstport="47547", offset=4, offload=True, **base)
+        self.assertIn("offload=on", str(refused.exception))
+        self.assertNotIn("forced", [n["id"] for n in self.vnetd.cmd("query-netdevs")])
+
 
 def subprocess_run(argv):
     import subprocess

@@ -57,38 +57,55 @@ Result<VnetdProcess> VnetdProcess::start(const std::string& config_file) {
   VnetdProcess p;
   p.dir_ = pattern;
   p.socket_ = p.dir_ + "/qmp.sock";
-  std::string state = p.dir_ + "/state";
-  std::string acl = p.dir_ + "/bridge.conf";  // absent: every bridge denied
-  std::string bin = binary();
+  p.config_file_ = config_file;
+  if (auto launched = p.launch(); !launched) return launched.take_error();
+  return p;
+}
 
-  p.pid_ = fork();
-  if (p.pid_ < 0) return errno_error("fork");
-  if (p.pid_ == 0) {
-    if (config_file.empty()) {
-      execlp(bin.c_str(), bin.c_str(), "--socket", p.socket_.c_str(), "--state-dir", state.c_str(), "--bridge-acl",
+Result<void> VnetdProcess::launch() {
+  std::string state = dir_ + "/state";
+  std::string acl = dir_ + "/bridge.conf";  // absent: every bridge denied
+  std::string bin = binary();
+  ::unlink(socket_.c_str());
+
+  pid_ = fork();
+  if (pid_ < 0) return errno_error("fork");
+  if (pid_ == 0) {
+    if (config_file_.empty()) {
+      execlp(bin.c_str(), bin.c_str(), "--socket", socket_.c_str(), "--state-dir", state.c_str(), "--bridge-acl",
              acl.c_str(), static_cast<char*>(nullptr));
     } else {
-      execlp(bin.c_str(), bin.c_str(), "--socket", p.socket_.c_str(), "--state-dir", state.c_str(), "--bridge-acl",
-             acl.c_str(), "--config", config_file.c_str(), static_cast<char*>(nullptr));
+      execlp(bin.c_str(), bin.c_str(), "--socket", socket_.c_str(), "--state-dir", state.c_str(), "--bridge-acl",
+             acl.c_str(), "--config", config_file_.c_str(), static_cast<char*>(nullptr));
     }
     std::fprintf(stderr, "exec %s: %s\n", bin.c_str(), std::strerror(errno));
     _exit(127);
   }
   auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
-  while (!accepts(p.socket_)) {
+  while (!accepts(socket_)) {
     int status = 0;
-    if (waitpid(p.pid_, &status, WNOHANG) == p.pid_) {
-      p.pid_ = -1;
-      return Error::plain(bin + " " + describe_status(status) + " before serving " + p.socket_);
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return Error::plain(bin + " " + describe_status(status) + " before serving " + socket_);
     }
-    if (std::chrono::steady_clock::now() > deadline) return Error::plain(bin + " did not serve " + p.socket_ + " in 20 s");
+    if (std::chrono::steady_clock::now() > deadline) return Error::plain(bin + " did not serve " + socket_ + " in 20 s");
     std::this_thread::sleep_for(20ms);
   }
-  return p;
+  return {};
+}
+
+Result<void> VnetdProcess::kill_and_restart() {
+  if (pid_ < 0) return Error::plain("vnetd is not running");
+  pid_t pid = std::exchange(pid_, -1);
+  if (kill(pid, SIGKILL) < 0) return errno_error("SIGKILL to vnetd");
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return launch();
 }
 
 VnetdProcess::VnetdProcess(VnetdProcess&& other) noexcept
-    : pid_(std::exchange(other.pid_, -1)), dir_(std::move(other.dir_)), socket_(std::move(other.socket_)) {
+    : pid_(std::exchange(other.pid_, -1)), dir_(std::move(other.dir_)), socket_(std::move(other.socket_)),
+      config_file_(std::move(other.config_file_)) {
   other.dir_.clear();
 }
 

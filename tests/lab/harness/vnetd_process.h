@@ -24,6 +24,9 @@ class VnetdProcess {
 
   // SIGTERM, then waits; returns the exit status (0 is a clean stop).
   Result<int> stop();
+  // SIGKILL (a crash: nothing cleaned up), then a new vnetd on the same
+  // state dir and socket, serving once it has restored.
+  Result<void> kill_and_restart();
 
   // The binary: $VNETD, else build/bin/vnetd beside a build/tests/lab
   // program, else "vnetd" on PATH.
@@ -31,10 +34,12 @@ class VnetdProcess {
 
  private:
   VnetdProcess() = default;
+  Result<void> launch();
 
   pid_t pid_ = -1;
   std::string dir_;
   std::string socket_;
+  std::string config_file_;
 };
 
 }  // namespace vnet::lab
