@@ -9,6 +9,8 @@
 //   tap:NAME     a tap made here (IFF_TAP, no header), left for the caller to put on a bridge
 //   packet:NAME  the host side of device NAME (an AF_PACKET socket): a frame sent there leaves through the
 //                device, a frame the device receives is read there (QEMU's taps, which QEMU holds)
+//   udp:PORT     (--to only) a UDP socket on 127.0.0.1:PORT, counting datagrams: a tunnel's far end
+//                (bench/guest_to_l2tpv3.py)
 //
 // Frames are N bytes, unicast to --dst-mac (default 52:54:00:00:00:02) from
 // 52:54:00:00:00:01, ethertype 0x88b5, one write per frame for S seconds; a
@@ -22,6 +24,7 @@
 #include <linux/if_packet.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -76,8 +79,19 @@ Endpoint open_endpoint(const std::string& spec) {
     if (!address.sll_ifindex || bind(end.fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) < 0) {
       throw Failure{"binding a packet socket to " + value + ": " + std::strerror(errno)};
     }
+  } else if (kind == "udp") {
+    end.fd = UniqueFd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    int big = 64 << 20;
+    setsockopt(end.fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(std::atoi(value.c_str())));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(end.fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) < 0) {
+      throw Failure{"binding a UDP socket to 127.0.0.1:" + value + ": " + std::strerror(errno)};
+    }
   } else {
-    throw Failure{"endpoint kind '" + kind + "' is not fd, tap or packet"};
+    throw Failure{"endpoint kind '" + kind + "' is not fd, tap, packet or udp"};
   }
   // Reads drain until empty; writes to a tap never wait anyway.
   fcntl(end.fd.get(), F_SETFL, fcntl(end.fd.get(), F_GETFL) | O_NONBLOCK);
