@@ -20,7 +20,7 @@ that every path delivers, never timings. Exit 1 when a path delivered nothing
 (or a vnetd hub forwarded on the other path).
 
 Run as root:  guest_to_guest.py --vnetd build/bin/vnetd --load build/bin/tap_pair_load
-              [--rounds 3] [--seconds 2] [--quick]
+              [--rounds 3] [--seconds 2] [--writers 1] [--quick]
 """
 import contextlib
 import fcntl
@@ -55,10 +55,11 @@ def sh(*argv):
     subprocess.run(argv, check=True, capture_output=True)
 
 
-def drive(load, source, target, destination, size, seconds, pass_fds=(), after_ready=None):
+def drive(args, source, target, destination, size, seconds, pass_fds=(), after_ready=None):
     """One tap_pair_load run; after_ready() finishes the setup (bridge ports) first."""
-    return relay_cli.run_load([load, "--from", source, "--to", target, "--size", str(size), "--seconds",
-                               str(seconds), "--dst-mac", destination], pass_fds, after_ready)
+    return relay_cli.run_load([args.load, "--from", source, "--to", target, "--size", str(size), "--seconds",
+                               str(seconds), "--dst-mac", destination, "--writers", str(args.writers)],
+                              pass_fds, after_ready)
 
 
 @contextlib.contextmanager
@@ -98,7 +99,7 @@ def vnetd_hub(vnetd_binary, work, ports, kernel):
 def run_vnetd(args, work, ports, size, seconds, kernel):
     with vnetd_hub(args.vnetd, work, ports, kernel) as (a, b):
         time.sleep(0.1)
-        return drive(args.load, f"fd:{a}", f"fd:{b}", mac(1), size, seconds, pass_fds=(a, b))
+        return drive(args, f"fd:{a}", f"fd:{b}", mac(1), size, seconds, pass_fds=(a, b))
 
 
 TUNSETIFF = 0x400454CA
@@ -129,7 +130,7 @@ def run_bridge(args, ports, size, seconds):
         def enslave():
             for name in ("ga", "gb"):
                 sh("ip", "link", "set", name, "master", "gbr0", "up")
-        return drive(args.load, "tap:ga", "tap:gb", mac(1), size, seconds, after_ready=enslave)
+        return drive(args, "tap:ga", "tap:gb", mac(1), size, seconds, after_ready=enslave)
     finally:
         for fd in queues:
             os.close(fd)
@@ -147,7 +148,7 @@ def run_qemu(args, qemu, work, ports, size, seconds):
     with running_qemu(argv, tempfile.mkdtemp(dir=work)):
         for port in range(ports):
             sh("ip", "link", "set", f"q{port}", "up")
-        return drive(args.load, "packet:q0", "packet:q1", mac(1), size, seconds)
+        return drive(args, "packet:q0", "packet:q1", mac(1), size, seconds)
 
 
 def run(args):
@@ -196,7 +197,10 @@ def report(results, quick):
     return relay_cli.finish(failed, quick)
 
 def main():
-    args = relay_cli.parser(__doc__).parse_args()
+    parser = relay_cli.parser(__doc__)
+    parser.add_argument("--writers", type=int, default=1,
+                        help="threads writing into the first guest's tap (one writer cannot fill a 2-port kernel hub)")
+    args = parser.parse_args()
     return relay_cli.run_as_root("guest_to_guest", args, run, report)
 
 if __name__ == "__main__":

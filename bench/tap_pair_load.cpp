@@ -2,7 +2,7 @@
 // into one guest's tap as its VMM writes them, counted where another guest's
 // VMM would read them.
 //
-//   tap_pair_load --from ENDPOINT --to ENDPOINT --size N [--seconds S] [--dst-mac MAC]
+//   tap_pair_load --from ENDPOINT --to ENDPOINT --size N [--seconds S] [--dst-mac MAC] [--writers W]
 //
 // ENDPOINT is one of:
 //   fd:N         an inherited tap queue fd with virtio-net headers (a vnetd nic's tap, from netdev-get-fds)
@@ -13,8 +13,9 @@
 //                (bench/guest_to_l2tpv3.py)
 //
 // Frames are N bytes, unicast to --dst-mac (default 52:54:00:00:00:02) from
-// 52:54:00:00:00:01, ethertype 0x88b5, one write per frame for S seconds; a
-// second thread counts what arrives at --to. After printing {"ready": true}
+// 52:54:00:00:00:01, ethertype 0x88b5, one write per frame for S seconds, by
+// W threads on the same fd (default 1: one writer cannot offer what some
+// paths take); one more thread counts what arrives at --to. After printing {"ready": true}
 // it waits for a byte on stdin (the caller finishes its setup), and at the
 // end prints one JSON line: sent, received, seconds, offered_fps,
 // delivered_fps. Not root: exit 77.
@@ -103,6 +104,7 @@ struct Options {
   size_t size = 64;
   double seconds = 2;
   ebpf::Mac dst{0x52, 0x54, 0x00, 0x00, 0x00, 0x02};
+  int writers = 1;
 };
 
 int run(const Options& o) {
@@ -133,21 +135,29 @@ int run(const Options& o) {
       while (read(to.fd.get(), buffer.data(), buffer.size()) > 0) received++;
     }
   });
-  uint64_t sent = 0;
+  std::atomic<uint64_t> sent{0};
   auto start = Clock::now();
   const auto end = start + std::chrono::duration<double>(o.seconds);
-  while (Clock::now() < end) {
-    for (int i = 0; i < 64; i++) {
-      if (write(from.fd.get(), frame.data(), frame.size()) == static_cast<ssize_t>(frame.size())) sent++;
+  auto write_frames = [&] {
+    uint64_t mine = 0;
+    while (Clock::now() < end) {
+      for (int i = 0; i < 64; i++) {
+        if (write(from.fd.get(), frame.data(), frame.size()) == static_cast<ssize_t>(frame.size())) mine++;
+      }
     }
-  }
+    sent += mine;
+  };
+  std::vector<std::thread> writers;
+  for (int i = 1; i < o.writers; i++) writers.emplace_back(write_frames);
+  write_frames();
+  for (auto& writer : writers) writer.join();
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // frames in flight
   done = true;
   reader.join();
   std::printf("{\"sent\": %llu, \"received\": %llu, \"seconds\": %.3f, \"offered_fps\": %.0f, \"delivered_fps\": %.0f}\n",
-              static_cast<unsigned long long>(sent), static_cast<unsigned long long>(received.load()), seconds,
-              double(sent) / seconds, double(received.load()) / seconds);
+              static_cast<unsigned long long>(sent.load()), static_cast<unsigned long long>(received.load()), seconds,
+              double(sent.load()) / seconds, double(received.load()) / seconds);
   return 0;
 }
 
@@ -163,6 +173,7 @@ int main(int argc, char** argv) {
     else if (arg == "--to") o.to = value;
     else if (arg == "--size") o.size = std::strtoul(value.c_str(), nullptr, 10);
     else if (arg == "--seconds") o.seconds = std::atof(value.c_str());
+    else if (arg == "--writers") o.writers = std::max(1, std::atoi(value.c_str()));
     else if (arg == "--dst-mac") {
       auto mac = vnet::nic::parse_mac(value);
       if (!mac) {
@@ -177,7 +188,7 @@ int main(int argc, char** argv) {
   }
   if (o.from.empty() || o.to.empty() || o.size < 60) {
     std::fprintf(stderr, "usage: tap_pair_load --from ENDPOINT --to ENDPOINT --size N(>=60) [--seconds S] "
-                         "[--dst-mac MAC]\n");
+                         "[--dst-mac MAC] [--writers W]\n");
     return 2;
   }
   if (geteuid() != 0) return 77;
