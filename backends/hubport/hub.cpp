@@ -56,14 +56,16 @@ Result<void> HubPort::send_from_guest(std::span<const uint8_t> frame) {
 }
 
 Result<void> HubPort::peer_connected(Backend& peer) {
-  peer_ = &peer;
-  hubs_.refresh(hubid_);
+  hubs_.change_port(*this, [&] { peer_ = &peer; });
   return {};
 }
 
 void HubPort::peer_disconnected(Backend&) {
-  peer_ = nullptr;
-  leave_kernel_path();
+  hubs_.change_port(*this, [&] {
+    peer_ = nullptr;
+    hubs_.leave_forwarder(hubid_, *this);
+    kernel_path_.reset();
+  });
 }
 
 void HubPort::peer_kernel_path_ready(const KernelPath& path) {
@@ -76,8 +78,7 @@ void HubPort::peer_kernel_path_ready(const KernelPath& path) {
     }
     return;
   }
-  kernel_path_ = path;
-  hubs_.refresh(hubid_);
+  hubs_.change_port(*this, [&] { kernel_path_ = path; });
 }
 
 void HubPort::peer_kernel_path_gone() { leave_kernel_path(); }
@@ -91,16 +92,43 @@ void HubPort::keep_on_exit() {
 
 void HubPort::leave_kernel_path() {
   // Out of the forwarder while its socket is still open, then the mode.
-  hubs_.leave_forwarder(hubid_, *this);
-  kernel_path_.reset();
-  hubs_.refresh(hubid_);
+  hubs_.change_port(*this, [&] {
+    hubs_.leave_forwarder(hubid_, *this);
+    kernel_path_.reset();
+  });
 }
 
 std::unique_ptr<HubPort> HubSet::add_port(int32_t hubid, const std::string& port_id, bool kernel_forwarding) {
   auto port = std::make_unique<HubPort>(*this, hubid, port_id, kernel_forwarding);
-  hubs_[hubid].ports.push_back(port.get());
+  Hub& hub = hubs_[hubid];
+  port->joined_ = ++joins_;
+  port->place_ = hub.ports.insert(hub.ports.end(), port.get());
+  count(hub, *port, true);
   refresh(hubid);
   return port;
+}
+
+void HubSet::count(Hub& hub, HubPort& port, bool in) {
+  auto key = std::make_pair(port.joined_, &port);
+  auto mark = [&](PortSet& set, bool member) {
+    if (!member) return;
+    if (in) set.insert(key);
+    else set.erase(key);
+  };
+  if (port.kernel_path_) in ? hub.devices++ : hub.devices--;
+  mark(hub.forced_userspace, !port.kernel_forwarding_);
+  mark(hub.carried_by_vnetd, port.peer_ && !port.kernel_path_);
+  mark(hub.pending, port.kernel_path_ && !port.in_forwarder_);
+}
+
+template <typename Change>
+void HubSet::change_port(HubPort& port, Change&& change) {
+  auto it = hubs_.find(port.hubid_);
+  if (it == hubs_.end()) return change();
+  count(it->second, port, false);
+  change();
+  count(it->second, port, true);
+  refresh(port.hubid_);
 }
 
 std::vector<std::string> HubSet::ports(int32_t hubid) const {
@@ -111,14 +139,13 @@ std::vector<std::string> HubSet::ports(int32_t hubid) const {
   return ids;
 }
 
-void HubSet::remove_port(int32_t hubid, const HubPort* port) {
+void HubSet::remove_port(int32_t hubid, HubPort* port) {
   auto it = hubs_.find(hubid);
   if (it == hubs_.end()) return;
   auto& ports = it->second.ports;
-  auto found = std::find(ports.begin(), ports.end(), port);
-  if (found == ports.end()) return;
-  leave_forwarder(hubid, **found);
-  ports.erase(found);
+  count(it->second, *port, false);
+  leave_forwarder(hubid, *port);
+  ports.erase(port->place_);
   if (ports.empty()) {
     hubs_.erase(it);
     return;
@@ -191,14 +218,13 @@ void HubSet::refresh(int32_t hubid) {
   Hub& hub = it->second;
   if (hub.keep) return;
   std::string reason;
-  size_t devices = 0;
-  for (HubPort* port : hub.ports) {
-    if (!port->kernel_forwarding_) reason = "port '" + port->port_id_ + "' has kernel-forwarding=false";
-    if (port->kernel_path_) devices++;
-    else if (port->peer_ && reason.empty()) {
-      reason = "port '" + port->port_id_ + "' is joined to a netdev whose frames vnetd carries";
-    }
+  if (!hub.forced_userspace.empty()) {
+    reason = "port '" + hub.forced_userspace.begin()->second->port_id_ + "' has kernel-forwarding=false";
+  } else if (!hub.carried_by_vnetd.empty()) {
+    reason = "port '" + hub.carried_by_vnetd.begin()->second->port_id_ +
+             "' is joined to a netdev whose frames vnetd carries";
   }
+  const size_t devices = hub.devices;
   if (devices == 0) {
     if (restoring_) return;  // its NICs are still to come
     hub.forwarder.reset();
@@ -220,16 +246,18 @@ void HubSet::refresh(int32_t hubid) {
   // Userspace first when leaving the kernel: the ports' sockets take the
   // frames from the next one on. A restoring hub keeps its pinned mode.
   if (!reason.empty() && !restoring_) hub.forwarder->set_kernel(false);
-  for (HubPort* port : hub.ports) {
-    if (!port->kernel_path_ || port->in_forwarder_) continue;
+  for (auto next = hub.pending.begin(); next != hub.pending.end();) {
+    HubPort* port = next->second;
     const Backend::KernelPath& path = *port->kernel_path_;
     auto added = hub.forwarder->add_port(path.ifindex, path.host_side_socket, path.host_facing, path.only_unicast_to);
     if (!added) {
       if (reason.empty()) reason = "port '" + port->port_id_ + "': " + added.error().message;
       log::warning("hub " + std::to_string(hubid) + ": " + added.error().message);
+      ++next;
       continue;
     }
     port->in_forwarder_ = true;
+    next = hub.pending.erase(next);
   }
   hub.userspace_reason = reason;
   if (restoring_) return;

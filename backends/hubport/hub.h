@@ -7,7 +7,9 @@
 #pragma once
 
 #include <cstdint>
+#include <list>
 #include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,6 +50,8 @@ class HubPort : public Backend {
   HubSet& hubs_;
   int32_t hubid_;
   std::string port_id_;
+  uint64_t joined_ = 0;                   // its place in the hub's join order
+  std::list<HubPort*>::iterator place_;  // in the hub's ports
   bool kernel_forwarding_;
   Backend* peer_ = nullptr;
   std::optional<KernelPath> kernel_path_;  // the peer's device, while it has one
@@ -83,14 +87,27 @@ class HubSet {
 
  private:
   friend class HubPort;
+  // Ports in join order, for the first one that explains the mode.
+  using PortSet = std::set<std::pair<uint64_t, HubPort*>>;
   struct Hub {
-    std::vector<HubPort*> ports;
+    std::list<HubPort*> ports;  // in the order they joined
+    // What decides the mode, kept up as ports change, so that a change costs
+    // the same whatever the hub's size: how many ports have a kernel device;
+    // those that keep the hub in userspace (kernel-forwarding=false, or a
+    // peer vnetd carries); those whose device is not in the forwarder yet.
+    size_t devices = 0;
+    PortSet forced_userspace, carried_by_vnetd, pending;
     std::unique_ptr<ebpf::HubForwarder> forwarder;  // while a port has a kernel device
     std::string userspace_reason;                   // "" while the kernel forwards
     bool keep = false;                              // the daemon stops, leaving it forwarding
   };
   std::string pin_dir(int32_t hubid) const;
-  void remove_port(int32_t hubid, const HubPort* port);
+  void remove_port(int32_t hubid, HubPort* port);
+  // Changes a port's state (its peer, device, place in the forwarder), the
+  // hub's counts following, then brings the hub in line.
+  template <typename Change>
+  void change_port(HubPort& port, Change&& change);
+  void count(Hub& hub, HubPort& port, bool in);
   // Brings the hub's forwarder in line with its ports: devices joined or
   // left, and the mode (kernel when every port with a peer has a device).
   void refresh(int32_t hubid);
@@ -99,6 +116,7 @@ class HubSet {
   ebpf::HubPortCounters kernel_counters(int32_t hubid, const HubPort& port) const;
 
   std::map<int32_t, Hub> hubs_;
+  uint64_t joins_ = 0;
   std::string pin_root_;
   bool restoring_ = false;
 };
