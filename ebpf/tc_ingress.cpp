@@ -13,6 +13,9 @@ namespace vnet::ebpf {
 
 namespace {
 
+// The clsact hook a cls_bpf filter goes on.
+bpf_tc_attach_point hook_of(const TcIngressPlace& place) { return place.egress ? BPF_TC_EGRESS : BPF_TC_INGRESS; }
+
 // Linux 6.6's uapi (enum bpf_attach_type, BPF_F_BEFORE); Debian 12's headers
 // and libbpf 1.1 predate tcx, so its two constants are spelled here.
 constexpr int kBpfTcxIngress = 46;
@@ -42,7 +45,7 @@ Result<UniqueFd> attach_tcx(int ifindex, const std::string& ifname_for_errors, i
 
 Result<void> attach_cls_bpf(int ifindex, const std::string& ifname_for_errors, int prog_fd,
                             const TcIngressPlace& place) {
-  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = place.egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = hook_of(place));
   // EEXIST: the device has a clsact qdisc already (ours from before a
   // restart, or someone else's): filters are added beside theirs.
   if (int err = bpf_tc_hook_create(&hook); err && err != -EEXIST) {
@@ -57,7 +60,7 @@ Result<void> attach_cls_bpf(int ifindex, const std::string& ifname_for_errors, i
 }
 
 Result<void> detach_cls_bpf(int ifindex, const TcIngressPlace& place) {
-  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = place.egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = hook_of(place));
   LIBBPF_OPTS(bpf_tc_opts, opts, .handle = place.handle, .priority = place.priority);
   int err = bpf_tc_detach(&hook, &opts);
   if (err && err != -ENOENT && err != -ENODEV && err != -EINVAL) {

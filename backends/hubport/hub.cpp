@@ -42,16 +42,7 @@ Result<void> HubPort::send_from_guest(std::span<const uint8_t> frame) {
     ~Hop() { hops--; }
   } hop;
   frames_in_++;
-  auto it = hubs_.hubs_.find(hubid_);
-  if (it == hubs_.hubs_.end()) return {};
-  for (HubPort* port : it->second.ports) {
-    if (port == this) continue;
-    // A port without a peer, or whose peer refuses, drops the frame (QEMU's
-    // hub does the same); the others still get it.
-    if (!port->peer_) continue;
-    if (port->peer_->send_from_guest(frame)) port->frames_out_++;
-    else port->drops_++;
-  }
+  hubs_.flood(*this, frame);
   return {};
 }
 
@@ -72,10 +63,7 @@ void HubPort::peer_kernel_path_ready(const KernelPath& path) {
   if (kernel_path_ && in_forwarder_ && kernel_path_->ifindex == path.ifindex) {
     // The same device, its guest's filter changed.
     kernel_path_ = path;
-    auto it = hubs_.hubs_.find(hubid_);
-    if (it != hubs_.hubs_.end() && it->second.forwarder) {
-      it->second.forwarder->set_port_unicast(path.ifindex, path.only_unicast_to);
-    }
+    hubs_.set_port_unicast(hubid_, path);
     return;
   }
   hubs_.change_port(*this, [&] { kernel_path_ = path; });
@@ -83,12 +71,7 @@ void HubPort::peer_kernel_path_ready(const KernelPath& path) {
 
 void HubPort::peer_kernel_path_gone() { leave_kernel_path(); }
 
-void HubPort::keep_on_exit() {
-  auto it = hubs_.hubs_.find(hubid_);
-  if (it == hubs_.hubs_.end()) return;
-  it->second.keep = true;
-  if (it->second.forwarder) it->second.forwarder->keep_on_exit();
-}
+void HubPort::keep_on_exit() { hubs_.keep_on_exit(hubid_); }
 
 void HubPort::leave_kernel_path() {
   // Out of the forwarder while its socket is still open, then the mode.
@@ -129,6 +112,31 @@ void HubSet::change_port(HubPort& port, Change&& change) {
   change();
   count(it->second, port, true);
   refresh(port.hubid_);
+}
+
+void HubSet::flood(const HubPort& from, std::span<const uint8_t> frame) {
+  auto it = hubs_.find(from.hubid_);
+  if (it == hubs_.end()) return;
+  for (HubPort* port : it->second.ports) {
+    if (port == &from) continue;
+    // A port without a peer, or whose peer refuses, drops the frame (QEMU's
+    // hub does the same); the others still get it.
+    if (!port->peer_) continue;
+    if (port->peer_->send_from_guest(frame)) port->frames_out_++;
+    else port->drops_++;
+  }
+}
+
+void HubSet::set_port_unicast(int32_t hubid, const Backend::KernelPath& path) {
+  auto it = hubs_.find(hubid);
+  if (it != hubs_.end() && it->second.forwarder) it->second.forwarder->set_port_unicast(path.ifindex, path.only_unicast_to);
+}
+
+void HubSet::keep_on_exit(int32_t hubid) {
+  auto it = hubs_.find(hubid);
+  if (it == hubs_.end()) return;
+  it->second.keep = true;
+  if (it->second.forwarder) it->second.forwarder->keep_on_exit();
 }
 
 std::vector<std::string> HubSet::ports(int32_t hubid) const {

@@ -103,6 +103,12 @@ class HubSet {
   };
   std::string pin_dir(int32_t hubid) const;
   void remove_port(int32_t hubid, HubPort* port);
+  // QEMU's net/hub.c: to every other port's peer.
+  void flood(const HubPort& from, std::span<const uint8_t> frame);
+  // A port's guest takes other unicast frames now: told to the forwarder.
+  void set_port_unicast(int32_t hubid, const Backend::KernelPath& path);
+  // The daemon stops leaving the hub's forwarder in the kernel.
+  void keep_on_exit(int32_t hubid);
   // Changes a port's state (its peer, device, place in the forwarder), the
   // hub's counts following, then brings the hub in line.
   template <typename Change>
