@@ -396,6 +396,36 @@ TEST_F(L2tpOffload, AKernelHubForwardsBetweenAGuestsTapAndTheTunnel) {
   // handed nothing on.
   EXPECT_EQ(details["host-side"]["frames-from-guest"], 0) << details.dump();
   EXPECT_EQ(details["host-side"]["frames-to-guest"], 0) << details.dump();
+
+  // set_link off takes the pseudowire down: the guest's frames stop there.
+  auto down = qmp_->execute("set_link", {{"name", "l0"}, {"up", false}});
+  ASSERT_OK(down);
+  ASSERT_TRUE(down->ok()) << down->message.dump();
+  auto out = frame(60, 0x77);
+  std::vector<uint8_t> written(header_size, 0);
+  written.insert(written.end(), out.begin(), out.end());
+  (void)write(vmm, written.data(), written.size());
+  auto quiet = wire->receive(500ms);
+  ASSERT_OK(quiet);
+  EXPECT_FALSE(quiet->has_value()) << "a frame crossed a pseudowire whose link is down";
+  auto up = qmp_->execute("set_link", {{"name", "l0"}, {"up", true}});
+  ASSERT_OK(up);
+  ASSERT_TRUE(up->ok()) << up->message.dump();
+  ASSERT_EQ(write(vmm, written.data(), written.size()), ssize_t(written.size()));
+  auto crossed = wire->receive(2000ms);
+  ASSERT_OK(crossed);
+  EXPECT_TRUE(crossed->has_value() && **crossed == out) << "nothing crossed once the link was up again";
+
+  // The pseudowire deleted from under the kernel hub: its device leaves the
+  // forwarder first, then goes; the guest's port stays.
+  auto deleted = qmp_->execute("netdev_del", {{"id", "l0"}});
+  ASSERT_OK(deleted);
+  ASSERT_TRUE(deleted->ok()) << deleted->message.dump();
+  EXPECT_EQ(if_nametoindex(details["ifname"].get<std::string>().c_str()), 0u);
+  hubs = qmp_->execute("query-hubs");
+  ASSERT_OK(hubs);
+  EXPECT_EQ(hubs->value()[0]["ports"], nlohmann::json::array({"h0", "h1"})) << hubs->value().dump();
+  ASSERT_EQ(write(vmm, written.data(), written.size()), ssize_t(written.size())) << "the guest's tap still takes frames";
 }
 
 TEST_F(L2tpOffload, DeletingTheNetdevRemovesItsTunnelSessionAndDevice) {
