@@ -33,7 +33,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "tests" / "interop"))
 sys.path.insert(0, str(REPO / "bench"))
-from vnetd_harness import QmpClient, Vnetd  # noqa: E402
 from qemu_announce import find_qemu, private_netns, running_qemu  # noqa: E402
 from wire import qemu_option  # noqa: E402
 import relay_cli  # noqa: E402
@@ -63,20 +62,11 @@ def qemu_relay(qemu, kind, work):
 
 @contextlib.contextmanager
 def vnetd_relay(vnetd_binary, kind, work):
-    os.environ["VNETD"] = vnetd_binary
-    daemon = Vnetd(os.path.join(work, f"vnetd-{kind}-{time.monotonic_ns()}"), own_netns=False)
-    os.mkdir(daemon.workdir)
-    daemon.start()
-    client = QmpClient(daemon.socket_path)
-    try:
+    with relay_cli.vnetd_daemon(vnetd_binary, work) as (client, _):
         for netdev in (IN_NETDEVS[kind], {"type": "hubport", "id": "ha", "hubid": 0, "netdev": "a"},
                        OUT_NETDEV, {"type": "hubport", "id": "hb", "hubid": 0, "netdev": "b"}):
             client.cmd("netdev_add", **netdev)
         yield
-    finally:
-        client.close()
-        daemon.stop()
-        daemon.kill()
 
 
 @contextlib.contextmanager

@@ -25,8 +25,6 @@ Run as root:  guest_to_guest.py --vnetd build/bin/vnetd --load build/bin/tap_pai
 import contextlib
 import fcntl
 import os
-import shutil
-import statistics
 import struct
 import subprocess
 import sys
@@ -38,8 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "tests" / "interop"))
 sys.path.insert(0, str(REPO / "bench"))
-from vnetd_harness import QmpClient, Vnetd  # noqa: E402
-from qemu_announce import find_qemu, private_netns, running_qemu  # noqa: E402
+from qemu_announce import find_qemu, running_qemu  # noqa: E402
 import relay_cli  # noqa: E402
 
 SIZES = (64, 1500)
@@ -66,34 +63,27 @@ def drive(args, source, target, destination, size, seconds, pass_fds=(), after_r
 def vnetd_hub(vnetd_binary, work, ports, kernel):
     """A hub of `ports` nics, each with its own tap, forwarded by the kernel or
     by vnetd; yields the first two taps' fds."""
-    os.environ["VNETD"] = vnetd_binary
-    daemon = Vnetd(os.path.join(work, f"vnetd-{time.monotonic_ns()}"), own_netns=False)
-    os.mkdir(daemon.workdir)
-    daemon.start()
-    client = QmpClient(daemon.socket_path)
-    fds = []
-    try:
-        for port in range(ports):
-            client.cmd("netdev_add", type="hubport", id=f"h{port}", hubid=0, **{"kernel-forwarding": kernel})
-            client.cmd("netdev_add", type="nic", id=f"n{port}", netdev=f"h{port}", macaddr=mac(port))
-            # The guest's driver takes its own MAC only (and broadcasts), as Linux's virtio-net does.
-            client.cmd("set-rx-filter", name=f"n{port}", **{
-                "promiscuous": False, "unicast": "normal", "multicast": "normal", "vlan": "normal",
-                "broadcast-allowed": True, "unicast-overflow": False, "multicast-overflow": False,
-                "main-mac": mac(port), "unicast-table": [], "multicast-table": [], "vlan-table": []})
-        for port in range(2):
-            client.cmd("netdev-get-fds", id=f"n{port}")
-            fds.append(client.take_received_fds()[0])
-        forwarding = client.cmd("query-hubs")[0]["forwarding"]
-        if forwarding != ("kernel" if kernel else "userspace"):
-            raise RuntimeError(f"the hub forwards in {forwarding}: {client.cmd('query-hubs')}")
-        yield fds
-    finally:
-        for fd in fds:
-            os.close(fd)
-        client.close()
-        daemon.stop()
-        daemon.kill()
+    with relay_cli.vnetd_daemon(vnetd_binary, work) as (client, _):
+        fds = []
+        try:
+            for port in range(ports):
+                client.cmd("netdev_add", type="hubport", id=f"h{port}", hubid=0, **{"kernel-forwarding": kernel})
+                client.cmd("netdev_add", type="nic", id=f"n{port}", netdev=f"h{port}", macaddr=mac(port))
+                # The guest's driver takes its own MAC only (and broadcasts), as Linux's virtio-net does.
+                client.cmd("set-rx-filter", name=f"n{port}", **{
+                    "promiscuous": False, "unicast": "normal", "multicast": "normal", "vlan": "normal",
+                    "broadcast-allowed": True, "unicast-overflow": False, "multicast-overflow": False,
+                    "main-mac": mac(port), "unicast-table": [], "multicast-table": [], "vlan-table": []})
+            for port in range(2):
+                client.cmd("netdev-get-fds", id=f"n{port}")
+                fds.append(client.take_received_fds()[0])
+            forwarding = client.cmd("query-hubs")[0]["forwarding"]
+            if forwarding != ("kernel" if kernel else "userspace"):
+                raise RuntimeError(f"the hub forwards in {forwarding}: {client.cmd('query-hubs')}")
+            yield fds
+        finally:
+            for fd in fds:
+                os.close(fd)
 
 
 def run_vnetd(args, work, ports, size, seconds, kernel):
@@ -153,32 +143,21 @@ def run_qemu(args, qemu, work, ports, size, seconds):
 
 def run(args):
     qemu = find_qemu()
-    work = tempfile.mkdtemp(prefix="vnt-g2g-")
-    seconds = 0.5 if args.quick else args.seconds
-    rounds = 1 if args.quick else args.rounds
     results = {(path, ports, size): [] for path in PATHS for ports in PORTS for size in SIZES}
-    try:
-        with private_netns():
-            sh("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
-            for round_number in range(rounds):
-                for ports in PORTS:
-                    for size in SIZES:
-                        results[("kernel hub", ports, size)].append(run_vnetd(args, work, ports, size, seconds, True))
-                        results[("userspace hub", ports, size)].append(
-                            run_vnetd(args, work, ports, size, seconds, False))
-                        results[("Linux bridge", ports, size)].append(run_bridge(args, ports, size, seconds))
-                        results[("QEMU 7.2", ports, size)].append(run_qemu(args, qemu, work, ports, size, seconds))
-                print(f"round {round_number + 1}/{rounds} done", file=sys.stderr)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+
+    def one_round(work, seconds):
+        for ports in PORTS:
+            for size in SIZES:
+                results[("kernel hub", ports, size)].append(run_vnetd(args, work, ports, size, seconds, True))
+                results[("userspace hub", ports, size)].append(run_vnetd(args, work, ports, size, seconds, False))
+                results[("Linux bridge", ports, size)].append(run_bridge(args, ports, size, seconds))
+                results[("QEMU 7.2", ports, size)].append(run_qemu(args, qemu, work, ports, size, seconds))
+    relay_cli.rounds_in_netns(args, "vnt-g2g-", one_round)
     return results
 
 
 def report(results, quick):
-    fps = {key: statistics.median(s["delivered_fps"] for s in samples) for key, samples in results.items()}
-    # What share of the generator's frames arrived: near 100%, the path kept up and the generator set the pace.
-    kept = {key: statistics.median(s["received"] / max(s["sent"], 1) for s in samples)
-            for key, samples in results.items()}
+    fps, kept = relay_cli.medians(results)
     print(f"{'path':<15} {'ports':>5} {'64 B fps':>10} {'(arrived)':>9} {'1500 B fps':>11} {'(arrived)':>9}")
     for path in PATHS:
         for ports in PORTS:

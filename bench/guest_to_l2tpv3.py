@@ -20,8 +20,6 @@ Run as root:  guest_to_l2tpv3.py --vnetd build/bin/vnetd --load build/bin/tap_pa
 """
 import contextlib
 import os
-import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,8 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "tests" / "interop"))
 sys.path.insert(0, str(REPO / "bench"))
-from vnetd_harness import QmpClient, Vnetd  # noqa: E402
-from qemu_announce import find_qemu, private_netns, running_qemu  # noqa: E402
+from qemu_announce import find_qemu, running_qemu  # noqa: E402
 import relay_cli  # noqa: E402
 
 SIZES = (64, 1500)
@@ -58,27 +55,20 @@ def drive(load, source, size, seconds, pass_fds=()):
 def vnetd_guest_and_tunnel(vnetd_binary, work, offload):
     """A nic with its own tap and an l2tpv3 netdev on hub 0; yields the tap's fd
     and the l2tpv3 netdev's path."""
-    os.environ["VNETD"] = vnetd_binary
-    daemon = Vnetd(os.path.join(work, f"vnetd-{time.monotonic_ns()}"), own_netns=False)
-    os.mkdir(daemon.workdir)
-    daemon.start()
-    client = QmpClient(daemon.socket_path)
-    fds = []
-    try:
-        client.cmd("netdev_add", type="l2tpv3", id="l0", offload=offload, **TUNNEL)
-        client.cmd("netdev_add", type="hubport", id="h0", hubid=0, netdev="l0")
-        client.cmd("netdev_add", type="hubport", id="h1", hubid=0)
-        client.cmd("netdev_add", type="nic", id="n0", netdev="h1", macaddr="52:54:00:00:02:01")
-        client.cmd("netdev-get-fds", id="n0")
-        fds = client.take_received_fds()
-        path = {n["id"]: n["details"] for n in client.cmd("query-netdevs")}["l0"]["path"]
-        yield fds[0], path, client.cmd("query-hubs")[0]["forwarding"]
-    finally:
-        for fd in fds:
-            os.close(fd)
-        client.close()
-        daemon.stop()
-        daemon.kill()
+    with relay_cli.vnetd_daemon(vnetd_binary, work) as (client, _):
+        fds = []
+        try:
+            client.cmd("netdev_add", type="l2tpv3", id="l0", offload=offload, **TUNNEL)
+            client.cmd("netdev_add", type="hubport", id="h0", hubid=0, netdev="l0")
+            client.cmd("netdev_add", type="hubport", id="h1", hubid=0)
+            client.cmd("netdev_add", type="nic", id="n0", netdev="h1", macaddr="52:54:00:00:02:01")
+            client.cmd("netdev-get-fds", id="n0")
+            fds = client.take_received_fds()
+            path = {n["id"]: n["details"] for n in client.cmd("query-netdevs")}["l0"]["path"]
+            yield fds[0], path, client.cmd("query-hubs")[0]["forwarding"]
+        finally:
+            for fd in fds:
+                os.close(fd)
 
 
 def kernel_has_l2tp():
@@ -109,30 +99,21 @@ def run_qemu(args, qemu, work, size, seconds):
 
 def run(args):
     qemu = find_qemu()
-    work = tempfile.mkdtemp(prefix="vnt-g2l-")
-    seconds = 0.5 if args.quick else args.seconds
-    rounds = 1 if args.quick else args.rounds
     paths = ([KERNEL] if kernel_has_l2tp() else []) + [USERSPACE, QEMU]
     results = {(path, size): [] for path in paths for size in SIZES}
-    try:
-        with private_netns():
-            sh("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
-            for round_number in range(rounds):
-                for size in SIZES:
-                    if KERNEL in paths:
-                        results[(KERNEL, size)].append(run_vnetd(args, work, size, seconds, True))
-                    results[(USERSPACE, size)].append(run_vnetd(args, work, size, seconds, False))
-                    results[(QEMU, size)].append(run_qemu(args, qemu, work, size, seconds))
-                print(f"round {round_number + 1}/{rounds} done", file=sys.stderr)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+
+    def one_round(work, seconds):
+        for size in SIZES:
+            if KERNEL in paths:
+                results[(KERNEL, size)].append(run_vnetd(args, work, size, seconds, True))
+            results[(USERSPACE, size)].append(run_vnetd(args, work, size, seconds, False))
+            results[(QEMU, size)].append(run_qemu(args, qemu, work, size, seconds))
+    relay_cli.rounds_in_netns(args, "vnt-g2l-", one_round)
     return results
 
 
 def report(results, quick):
-    fps = {key: statistics.median(s["delivered_fps"] for s in samples) for key, samples in results.items()}
-    kept = {key: statistics.median(s["received"] / max(s["sent"], 1) for s in samples)
-            for key, samples in results.items()}
+    fps, kept = relay_cli.medians(results)
     paths = sorted({path for path, _ in results}, key=[KERNEL, USERSPACE, QEMU].index)
     print(f"{'path':<25} {'64 B fps':>10} {'(arrived)':>9} {'1500 B fps':>11} {'(arrived)':>9}")
     for path in paths:

@@ -35,7 +35,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 sys.path.insert(0, str(REPO / "tests" / "interop"))
 sys.path.insert(0, str(REPO / "bench"))
-from vnetd_harness import QmpClient, Vnetd  # noqa: E402
 from qemu_announce import find_qemu, private_netns  # noqa: E402
 import datapath_relay  # noqa: E402  (QEMU's relay and its generator)
 import relay_cli  # noqa: E402
@@ -55,14 +54,8 @@ def sh(*argv):
 def vnetd_paths(vnetd_binary, work):
     """One vnetd: hub 0 joins vhost-user vu0 to a socket to the sink, hub 1 a
     tap on br0 to another socket to the sink."""
-    os.environ["VNETD"] = vnetd_binary
-    daemon = Vnetd(os.path.join(work, f"vnetd-{time.monotonic_ns()}"), own_netns=False)
-    os.mkdir(daemon.workdir)
-    (Path(daemon.workdir) / "bridge.conf").write_text("allow br0\n")
-    daemon.start()
-    client = QmpClient(daemon.socket_path)
-    socket_path = os.path.join(daemon.workdir, "vu0.sock")
-    try:
+    with relay_cli.vnetd_daemon(vnetd_binary, work, bridge_acl="allow br0\n") as (client, workdir):
+        socket_path = os.path.join(workdir, "vu0.sock")
         for netdev in ({"type": "socket", "id": "o0", "udp": f"{LOCAL}:{SINK}", "localaddr": f"{LOCAL}:{OUT_VU}"},
                        {"type": "hubport", "id": "h0", "hubid": 0, "netdev": "o0"},
                        {"type": "vhost-user", "id": "vu0", "chardev": socket_path},
@@ -82,10 +75,6 @@ def vnetd_paths(vnetd_binary, work):
             yield socket_path, nic_fd
         finally:
             os.close(nic_fd)
-    finally:
-        client.close()
-        daemon.stop()
-        daemon.kill()
 
 
 def run_vhost_user(vu_load, socket_path, size, seconds):

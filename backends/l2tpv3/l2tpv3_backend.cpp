@@ -103,30 +103,34 @@ Result<void> L2tpv3Backend::send_from_guest(std::span<const uint8_t> frame) {
   return {};
 }
 
-std::vector<Detail> L2tpv3Backend::details() const {
+std::vector<Detail> layout_details(const Layout& layout, const qapi::NetdevL2TPv3Options& options) {
   std::vector<Detail> out{
-      {"path", std::string("userspace")},
-      {"userspace-reason", why_not_kernel_},
-      {"encapsulation", std::string(layout_.udp ? "udp" : "ip")},
-      {"ipv6", layout_.ipv6},
-      {"src", options_.src},
-      {"dst", options_.dst},
-      {"txsession", int64_t{layout_.tx_session}},
-      {"rxsession", int64_t{layout_.rx_session}},
-      {"cookie-bits", int64_t{layout_.cookie ? (layout_.cookie64 ? 64 : 32) : 0}},
-      {"counter", layout_.counter},
-      {"pincounter", layout_.pin_counter},
-      {"offset", int64_t{layout_.offset}},
-      {"header-size", static_cast<int64_t>(layout_.header_size())},
-      {"drops-short", static_cast<int64_t>(drops_short_)},
-      {"drops-session", static_cast<int64_t>(drops_session_)},
-      {"drops-cookie", static_cast<int64_t>(drops_cookie_)},
+      {"encapsulation", std::string(layout.udp ? "udp" : "ip")},
+      {"ipv6", layout.ipv6},
+      {"src", options.src},
+      {"dst", options.dst},
+      {"txsession", int64_t{layout.tx_session}},
+      {"rxsession", int64_t{layout.rx_session}},
+      {"cookie-bits", int64_t{layout.cookie ? (layout.cookie64 ? 64 : 32) : 0}},
+      {"counter", layout.counter},
+      {"pincounter", layout.pin_counter},
+      {"offset", int64_t{layout.offset}},
+      {"header-size", static_cast<int64_t>(layout.header_size())},
   };
-  append_inbound_details(out);
-  if (layout_.udp) {
-    out.push_back({"srcport", options_.srcport.value_or("")});
-    out.push_back({"dstport", options_.dstport.value_or("")});
+  if (layout.udp) {
+    out.push_back({"srcport", options.srcport.value_or("")});
+    out.push_back({"dstport", options.dstport.value_or("")});
   }
+  return out;
+}
+
+std::vector<Detail> L2tpv3Backend::details() const {
+  std::vector<Detail> out{{"path", std::string("userspace")}, {"userspace-reason", why_not_kernel_}};
+  for (auto& detail : layout_details(layout_, options_)) out.push_back(std::move(detail));
+  out.push_back({"drops-short", static_cast<int64_t>(drops_short_)});
+  out.push_back({"drops-session", static_cast<int64_t>(drops_session_)});
+  out.push_back({"drops-cookie", static_cast<int64_t>(drops_cookie_)});
+  append_inbound_details(out);
   for (auto& detail : sender_->details()) out.push_back(std::move(detail));
   return out;
 }

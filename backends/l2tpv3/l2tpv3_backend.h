@@ -22,6 +22,8 @@ namespace vnet::l2tpv3 {
 // QEMU's checks on the options, in its order and words, and the layout
 // they give.
 Result<Layout> plan_layout(const qapi::NetdevL2TPv3Options& options);
+// What query-netdevs shows of the layout, whichever path carries it.
+std::vector<Detail> layout_details(const Layout& layout, const qapi::NetdevL2TPv3Options& options);
 
 class L2tpv3Backend : public datapath::UserspacePort {
  public:

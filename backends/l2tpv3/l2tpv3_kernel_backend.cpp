@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "backends/l2tpv3/l2tpv3_backend.h"
 #include "kernel_ifaces/log.h"
 
 namespace vnet::l2tpv3 {
@@ -159,27 +160,11 @@ Result<void> L2tpv3KernelBackend::set_link(bool up) {
 }
 
 std::vector<Detail> L2tpv3KernelBackend::details() const {
-  std::vector<Detail> out{
-      {"path", std::string("kernel")},
-      {"encapsulation", std::string(layout_.udp ? "udp" : "ip")},
-      {"ipv6", layout_.ipv6},
-      {"src", options_.src},
-      {"dst", options_.dst},
-      {"txsession", int64_t{layout_.tx_session}},
-      {"rxsession", int64_t{layout_.rx_session}},
-      {"cookie-bits", int64_t{layout_.cookie ? (layout_.cookie64 ? 64 : 32) : 0}},
-      {"counter", layout_.counter},
-      {"pincounter", layout_.pin_counter},
-      {"offset", int64_t{layout_.offset}},
-      {"header-size", static_cast<int64_t>(layout_.header_size())},
-      {"tunnel-id", int64_t{tunnel_id_}},
-      {"ifname", ifname_},
-      {"ifindex", int64_t{ifindex_}},
-  };
-  if (layout_.udp) {
-    out.push_back({"srcport", options_.srcport.value_or("")});
-    out.push_back({"dstport", options_.dstport.value_or("")});
-  }
+  std::vector<Detail> out{{"path", std::string("kernel")}};
+  for (auto& detail : layout_details(layout_, options_)) out.push_back(std::move(detail));
+  out.push_back({"tunnel-id", int64_t{tunnel_id_}});
+  out.push_back({"ifname", ifname_});
+  out.push_back({"ifindex", int64_t{ifindex_}});
   // The kernel's counts of the session: every frame, whichever path moved it.
   auto genl = env_.tunnels.family();
   auto state = genl ? (*genl)->session(tunnel_id_, layout_.rx_session)

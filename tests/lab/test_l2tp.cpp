@@ -64,6 +64,17 @@ std::vector<uint8_t> frame(size_t size, uint8_t tag) {
   return out;
 }
 
+// Whether `want` arrives on the device within a few frames (it may also see
+// its own ARP chatter).
+bool arrives(PacketSocket& wire, const std::vector<uint8_t>& want) {
+  for (int i = 0; i < 20; i++) {
+    auto received = wire.receive(2000ms);
+    if (!received.ok() || !*received) return false;
+    if (**received == want) return true;
+  }
+  return false;
+}
+
 class L2tpBase : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -132,15 +143,7 @@ class L2tpBase : public ::testing::Test {
       auto out = frame(size, static_cast<uint8_t>(size));
       ASSERT_EQ(sendto(udp_.get(), out.data(), out.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to),
                 ssize_t(out.size()));
-      std::optional<std::vector<uint8_t>> got;
-      // The device may also see its own IPv6/ARP chatter: wait for ours.
-      for (int i = 0; i < 20 && !(got && *got == out); i++) {
-        auto received = wire->receive(2000ms);
-        ASSERT_OK(received);
-        got = *received;
-        if (!got) break;
-      }
-      ASSERT_TRUE(got && *got == out) << size << " bytes: vnetd -> kernel did not arrive on " << ifname;
+      ASSERT_TRUE(arrives(*wire, out)) << size << " bytes: vnetd -> kernel did not arrive on " << ifname;
 
       auto back = frame(size, static_cast<uint8_t>(size + 1));
       ASSERT_OK(wire->send(back));
@@ -366,15 +369,8 @@ TEST_F(L2tpOffload, AKernelHubForwardsBetweenAGuestsTapAndTheTunnel) {
     std::vector<uint8_t> written(header_size, 0);
     written.insert(written.end(), out.begin(), out.end());
     ASSERT_EQ(write(vmm, written.data(), written.size()), ssize_t(written.size()));
-    std::optional<std::vector<uint8_t>> got;
-    for (int i = 0; i < 20 && !(got && *got == out); i++) {
-      auto received = wire->receive(2000ms);
-      ASSERT_OK(received);
-      got = *received;
-      if (!got) break;
-    }
-    ASSERT_TRUE(got && *got == out) << size << " bytes: the guest's frame did not reach the ip l2tp end; l0: "
-                                    << l2tp_details().dump() << "; kernel: " << kernel_counters("l2tpeth0");
+    ASSERT_TRUE(arrives(*wire, out)) << size << " bytes: the guest's frame did not reach the ip l2tp end; l0: "
+                                      << l2tp_details().dump() << "; kernel: " << kernel_counters("l2tpeth0");
 
     auto back = frame(size, static_cast<uint8_t>(size + 1));
     ASSERT_OK(wire->send(back));
