@@ -284,13 +284,39 @@ std::optional<std::vector<uint8_t>> receive_datagram(int fd, int timeout_ms) {
 // The offloaded pseudowire against vnetd's userspace one (proven against
 // QEMU 7.2's on the host): hub 0 has the test's socket netdev s1 and the
 // kernel's l0; hub 1 the userspace l1 and socket netdev s2 to a second test
-// socket. Frames of 60 and 1514 bytes and VLAN-tagged 1518 cross both ways.
-TEST_F(L2tpOffload, InteroperatesWithVnetdsUserspaceL2tpv3BothWays) {
+// socket (the test's sockets stay on IPv4). Frames of 60 and 1514 bytes and
+// VLAN-tagged 1518 cross both ways.
+// The tunnel over IPv4 and over IPv6 (the guest's /init turns IPv6 off: the
+// test turns it on for lo while it runs).
+class L2tpOffloadInterop : public L2tpBase, public ::testing::WithParamInterface<std::string> {
+ protected:
+  void SetUp() override {
+    L2tpBase::SetUp();
+    if (ipv6()) {
+      ASSERT_TRUE(write_knob("/proc/sys/net/ipv6/conf/lo/disable_ipv6", "0"));
+    }
+  }
+  void TearDown() override {
+    if (ipv6()) (void)write_knob("/proc/sys/net/ipv6/conf/lo/disable_ipv6", "1");
+    L2tpBase::TearDown();
+  }
+  bool ipv6() const { return GetParam() == "::1"; }
+  static bool write_knob(const char* path, const char* value) {
+    FILE* knob = std::fopen(path, "w");
+    if (!knob) return false;
+    bool written = std::fputs(value, knob) >= 0;
+    return (std::fclose(knob) == 0) && written;
+  }
+};
+INSTANTIATE_TEST_SUITE_P(Over, L2tpOffloadInterop, ::testing::Values("127.0.0.1", "::1"),
+                         [](const auto& info) { return info.param == "::1" ? "Ipv6" : "Ipv4"; });
+
+TEST_P(L2tpOffloadInterop, WithVnetdsUserspaceL2tpv3BothWays) {
   constexpr uint16_t kSecondTestPort = 47703, kSecondSocketNetdevPort = 47704;
   UniqueFd udp2 = bound_udp(kSecondTestPort);
   ASSERT_TRUE(udp2);
-  const nlohmann::json tunnel = {{"src", "127.0.0.1"}, {"dst", "127.0.0.1"}, {"udp", true}, {"cookie64", true},
-                                 {"counter", true}};
+  const nlohmann::json tunnel = {{"src", GetParam()}, {"dst", GetParam()}, {"udp", true}, {"cookie64", true},
+                                 {"counter", true}, {"ipv6", ipv6()}};
   nlohmann::json kernel_end = tunnel, user_end = tunnel;
   kernel_end.update({{"type", "l2tpv3"}, {"id", "l0"}, {"offload", true}, {"srcport", "5030"}, {"dstport", "5031"},
                      {"txsession", 300}, {"rxsession", 400}, {"txcookie", 0x1111222233334444ull},
