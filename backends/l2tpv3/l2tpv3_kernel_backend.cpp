@@ -42,7 +42,7 @@ Result<std::unique_ptr<L2tpv3KernelBackend>> L2tpv3KernelBackend::create(const q
 }
 
 // The recorded tunnel, if the kernel has it with this session as
-// configured; one that differs is deleted.
+// configured.
 Result<bool> L2tpv3KernelBackend::adopt(uint32_t tunnel_id, const Endpoints& endpoints) {
   auto genl = env_.tunnels.family();
   if (!genl) return genl.take_error();
@@ -59,8 +59,8 @@ Result<bool> L2tpv3KernelBackend::adopt(uint32_t tunnel_id, const Endpoints& end
               (*session)->session.peer_id == want.peer_id && (*session)->session.cookie == want.cookie &&
               (*session)->session.peer_cookie == want.peer_cookie && !(*session)->session.ifname.empty();
   if (!same) {
-    log::warning("l2tpv3: tunnel " + std::to_string(tunnel_id) + " is not as recorded: made again");
-    if (auto deleted = env_.tunnels.delete_tunnel(tunnel_id); !deleted) return deleted.take_error();
+    // Not ours (another vnetd or `ip l2tp` took the id since): left alone.
+    log::warning("l2tpv3: tunnel " + std::to_string(tunnel_id) + " is not the one recorded: a new one is made");
     return false;
   }
   tunnel_id_ = tunnel_id;
@@ -131,7 +131,6 @@ Result<void> L2tpv3KernelBackend::peer_connected(Backend& peer) {
   });
   if (!host_side) return host_side.take_error("l2tpv3: joining \"" + ifname_ + "\" to its peer");
   host_side_ = std::move(*host_side);
-  peer_ = &peer;
   // A hub whose other ports are kernel devices forwards through it.
   Backend::KernelPath path;
   path.ifindex = ifindex_;
@@ -143,7 +142,6 @@ Result<void> L2tpv3KernelBackend::peer_connected(Backend& peer) {
 void L2tpv3KernelBackend::peer_disconnected(Backend& peer) {
   if (host_side_) peer.peer_kernel_path_gone();
   host_side_.reset();
-  peer_ = nullptr;
 }
 
 // Out of the device: the kernel puts it in the tunnel.

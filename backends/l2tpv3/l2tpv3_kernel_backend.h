@@ -35,7 +35,8 @@ class L2tpv3KernelBackend : public Backend {
   };
   // restored_tunnel: the tunnel a restarted daemon's record names. Kept
   // (with its device and whatever forwards through it) when the kernel still
-  // has it as these options say; otherwise replaced.
+  // has it as these options say; otherwise a new one is made, and a tunnel
+  // that differs is left to whoever made it.
   static Result<std::unique_ptr<L2tpv3KernelBackend>> create(const qapi::NetdevL2TPv3Options& options,
                                                              const Layout& layout, Env env,
                                                              std::optional<uint32_t> restored_tunnel);
@@ -68,7 +69,6 @@ class L2tpv3KernelBackend : public Backend {
   bool adopted_ = false;
   bool keep_ = false;
   ebpf::HostSink sink_;
-  Backend* peer_ = nullptr;
   std::unique_ptr<nic::HostSidePort> host_side_;  // while peered
 };
 
