@@ -1,6 +1,5 @@
 #include "ctl/backend_factory.h"
 
-#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -124,19 +123,6 @@ Result<void> check_nic_tap_options(const qapi::NetLegacyNicOptions& options, boo
   return {};
 }
 
-// The host has no part on a NIC's own tap: no IPv6 of its own (its router
-// solicitations and MLD reports would reach the guest), and the link up, as
-// nobody else will bring it up.
-Result<void> ready_host_side(const tap::TapBackend& tap, rtnl::Rtnl& rtnl) {
-  if (FILE* knob = std::fopen(("/proc/sys/net/ipv6/conf/" + tap.ifname() + "/disable_ipv6").c_str(), "w")) {
-    std::fputs("1", knob);
-    std::fclose(knob);
-  }
-  rtnl::LinkChange up;
-  up.up = true;
-  return rtnl.change_link(tap.ifindex(), up);
-}
-
 std::optional<QmpError> give_nic_its_tap(nic::NicBackend& nic, const qapi::Netdev& netdev, DaemonResources& r,
                                          const BackendRequest& request) {
   if (!r.frames) return generic_error("nic '" + netdev.id + "' on a hub: this vnetd runs without a userspace datapath");
@@ -146,7 +132,7 @@ std::optional<QmpError> give_nic_its_tap(nic::NicBackend& nic, const qapi::Netde
   auto tap = request.restore_tap ? tap::TapBackend::restore(plan, *request.restore_tap, env)
                                  : tap::TapBackend::create(plan, env);
   if (!tap) return generic_error("nic '" + netdev.id + "': its tap: " + tap.error().message);
-  if (auto ready = ready_host_side(*tap.value(), r.rtnl); !ready) {
+  if (auto ready = rtnl::up_without_host_ipv6(r.rtnl, tap.value()->ifindex(), tap.value()->ifname()); !ready) {
     return generic_error("nic '" + netdev.id + "': its tap: " + ready.error().message);
   }
   if (auto given = nic.give_guest_tap(std::move(tap.value()), *r.frames); !given) {

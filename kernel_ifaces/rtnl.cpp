@@ -11,6 +11,7 @@
 #include <linux/if_tun.h>
 
 #include <cerrno>
+#include <cstdio>
 
 #include "kernel_ifaces/netlink_extack.h"
 
@@ -239,6 +240,16 @@ Result<void> Rtnl::set_root_qdisc(int ifindex, const std::string& kind) {
     return failure(err, "RTM_NEWQDISC " + kind + " on ifindex " + std::to_string(ifindex));
   }
   return {};
+}
+
+Result<void> up_without_host_ipv6(Rtnl& rtnl, int ifindex, const std::string& ifname) {
+  if (FILE* knob = std::fopen(("/proc/sys/net/ipv6/conf/" + ifname + "/disable_ipv6").c_str(), "w")) {
+    std::fputs("1", knob);
+    std::fclose(knob);
+  }
+  LinkChange up;
+  up.up = true;
+  return rtnl.change_link(ifindex, up);
 }
 
 }  // namespace vnet::rtnl

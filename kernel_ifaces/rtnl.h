@@ -87,4 +87,9 @@ class Rtnl {
 // libnl's error codes are not errnos; this maps the ones we meet back.
 Error nl_error(int nl_err, const std::string& what);
 
+// A device the host has no part in (a NIC's own tap, an l2tpethN): no
+// IPv6 of its own (its router solicitations and MLD reports would leave
+// through it), and the link up, as nobody else will bring it up.
+Result<void> up_without_host_ipv6(Rtnl& rtnl, int ifindex, const std::string& ifname);
+
 }  // namespace vnet::rtnl

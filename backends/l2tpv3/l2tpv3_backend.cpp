@@ -64,16 +64,19 @@ Result<std::unique_ptr<L2tpv3Backend>> L2tpv3Backend::create(const qapi::NetdevL
 
 // As net_init_l2tpv3(): bind to src[:srcport], send to dst[:dstport].
 Result<void> L2tpv3Backend::open_socket() {
-  auto endpoints = resolve_endpoints(layout_, options_);
-  if (!endpoints) return endpoints.take_error();
-  fd_ = UniqueFd(::socket(endpoints->src.ss_family, (layout_.udp ? SOCK_DGRAM : SOCK_RAW) | SOCK_CLOEXEC | SOCK_NONBLOCK,
+  auto source = resolve_endpoint(layout_, options_, End::src);
+  if (!source) return source.take_error();
+  fd_ = UniqueFd(::socket(source->address.ss_family,
+                          (layout_.udp ? SOCK_DGRAM : SOCK_RAW) | SOCK_CLOEXEC | SOCK_NONBLOCK,
                           layout_.udp ? 0 : kL2tpProtocol));
   if (!fd_) return Error{errno, "socket creation failed, errno = " + std::to_string(errno)};
-  if (bind(fd_.get(), reinterpret_cast<const sockaddr*>(&endpoints->src), endpoints->src_length) < 0) {
+  if (bind(fd_.get(), reinterpret_cast<const sockaddr*>(&source->address), source->length) < 0) {
     return Error{errno, "could not bind socket err=" + std::to_string(errno)};
   }
-  std::memcpy(&destination_, &endpoints->dst, std::min<size_t>(endpoints->dst_length, sizeof destination_));
-  destination_length_ = endpoints->dst_length;
+  auto destination = resolve_endpoint(layout_, options_, End::dst);
+  if (!destination) return destination.take_error();
+  std::memcpy(&destination_, &destination->address, std::min<size_t>(destination->length, sizeof destination_));
+  destination_length_ = destination->length;
   sender_ = std::make_unique<datapath::DatagramSender>(loop_, fd_.get());
   auto receiver = loop_.add_receiver(fd_.get(), [this](std::span<const uint8_t> datagram) { received(datagram); });
   if (!receiver) return receiver.take_error();

@@ -3,7 +3,6 @@
 #include <net/if.h>
 
 #include <cerrno>
-#include <cstdio>
 
 #include "backends/l2tpv3/l2tpv3_backend.h"
 #include "kernel_ifaces/log.h"
@@ -91,22 +90,16 @@ Result<void> L2tpv3KernelBackend::make_tunnel(const Endpoints& endpoints) {
   return {};
 }
 
-// The host has no part in the device: no IPv6 of its own (its solicitations
-// would go into the tunnel), nothing into its stack; the link up.
+// The host has no part in the device: nothing from the tunnel into its
+// stack (the sink, before the link is up), no IPv6 of its own.
 Result<void> L2tpv3KernelBackend::ready_device() {
   ifindex_ = static_cast<int>(if_nametoindex(ifname_.c_str()));
   if (ifindex_ == 0) return Error::from_errno(errno, "l2tpv3: the session's device \"" + ifname_ + "\"");
-  if (FILE* knob = std::fopen(("/proc/sys/net/ipv6/conf/" + ifname_ + "/disable_ipv6").c_str(), "w")) {
-    std::fputs("1", knob);
-    std::fclose(knob);
-  }
   auto sink = ebpf::HostSink::attach(ifindex_, ifname_, "");
   if (!sink) return sink.take_error("l2tpv3: keeping the host's stack off \"" + ifname_ + "\"");
   sink_ = std::move(*sink);
-  rtnl::LinkChange up;
-  up.up = true;
-  if (auto changed = env_.rtnl.change_link(ifindex_, up); !changed) {
-    return changed.take_error("l2tpv3: bringing \"" + ifname_ + "\" up");
+  if (auto ready = rtnl::up_without_host_ipv6(env_.rtnl, ifindex_, ifname_); !ready) {
+    return ready.take_error("l2tpv3: bringing \"" + ifname_ + "\" up");
   }
   return {};
 }
@@ -165,8 +158,7 @@ std::vector<Detail> L2tpv3KernelBackend::details() const {
   out.push_back({"ifindex", int64_t{ifindex_}});
   // The kernel's counts of the session: every frame, whichever path moved it.
   auto genl = env_.tunnels.family();
-  auto state = genl ? (*genl)->session(tunnel_id_, layout_.rx_session)
-                    : Result<std::optional<l2tp::SessionState>>(std::optional<l2tp::SessionState>{});
+  auto state = genl ? (*genl)->session(tunnel_id_, layout_.rx_session) : genl.take_error();
   if (state && *state) {
     const auto& stats = (*state)->stats;
     out.push_back({"frames-in", static_cast<int64_t>(stats.rx_packets)});

@@ -75,15 +75,24 @@ l2tp::Session kernel_session(const Layout& layout, uint32_t tunnel_id) {
   return session;
 }
 
+Result<Endpoint> resolve_endpoint(const Layout& layout, const qapi::NetdevL2TPv3Options& options, End end) {
+  Endpoint endpoint;
+  const bool src = end == End::src;
+  if (int result = resolve(layout, src ? options.src : options.dst, src ? options.srcport : options.dstport,
+                           endpoint.address, endpoint.length);
+      result != 0) {
+    return Error{EINVAL, std::string(src ? "could not resolve src, errno = " : "could not resolve dst, error = ") +
+                             gai_strerror(result)};
+  }
+  return endpoint;
+}
+
 Result<Endpoints> resolve_endpoints(const Layout& layout, const qapi::NetdevL2TPv3Options& options) {
-  Endpoints endpoints;
-  if (int result = resolve(layout, options.src, options.srcport, endpoints.src, endpoints.src_length); result != 0) {
-    return Error{EINVAL, std::string("could not resolve src, errno = ") + gai_strerror(result)};
-  }
-  if (int result = resolve(layout, options.dst, options.dstport, endpoints.dst, endpoints.dst_length); result != 0) {
-    return Error{EINVAL, std::string("could not resolve dst, error = ") + gai_strerror(result)};
-  }
-  return endpoints;
+  auto src = resolve_endpoint(layout, options, End::src);
+  if (!src) return src.take_error();
+  auto dst = resolve_endpoint(layout, options, End::dst);
+  if (!dst) return dst.take_error();
+  return Endpoints{src->address, dst->address};
 }
 
 Result<l2tp::Genl*> KernelTunnels::family() {

@@ -23,13 +23,18 @@ std::string kernel_cannot_carry(const Layout& layout);
 // bytes, the counter word as the default L2-specific sublayer.
 l2tp::Session kernel_session(const Layout& layout, uint32_t tunnel_id);
 
-// src and dst resolved as QEMU's net_init_l2tpv3() resolves them, in its
-// words on failure.
+// src or dst resolved as QEMU's net_init_l2tpv3() resolves it, in its
+// words on failure. (QEMU binds its socket between the two: a userspace
+// netdev resolves them one at a time, so a failure is the one QEMU names.)
+struct Endpoint {
+  sockaddr_storage address{};
+  socklen_t length = 0;
+};
+enum class End { src, dst };
+Result<Endpoint> resolve_endpoint(const Layout& layout, const qapi::NetdevL2TPv3Options& options, End end);
 struct Endpoints {
   sockaddr_storage src{};
-  socklen_t src_length = 0;
   sockaddr_storage dst{};
-  socklen_t dst_length = 0;
 };
 Result<Endpoints> resolve_endpoints(const Layout& layout, const qapi::NetdevL2TPv3Options& options);
 
