@@ -55,6 +55,14 @@ class Backend {
   // device the frame is to be received on, so it can be injected there with
   // no fd (ebpf/frame_injector.h); send_from_guest() is the direct way.
   virtual int guest_tx_ifindex() const { return 0; }
+  // The device the guest sends into when it is in another network namespace
+  // (a tap made with netns=), where guest_tx_ifindex() is 0: its ifindex
+  // there, and an fd of that namespace to attach BPF programs from.
+  struct ForeignDevice {
+    int ifindex = 0;
+    int netns_fd = -1;
+  };
+  virtual std::optional<ForeignDevice> guest_tx_foreign_device() const { return std::nullopt; }
   virtual Result<void> send_from_guest(std::span<const uint8_t> frame) {
     (void)frame;
     return Error{EOPNOTSUPP, "this netdev type carries no frames in vnetd yet"};

@@ -16,6 +16,7 @@
 #include "backends/vde/vde_backend.h"
 #include "backends/vhost_user/vhost_user_backend.h"
 #include "backends/vhost_vdpa/vhost_vdpa_backend.h"
+#include "ctl/netns_watch.h"
 #include "kernel_ifaces/log.h"
 
 namespace vnet {
@@ -32,6 +33,15 @@ Created not_built_yet(const qapi::Netdev& netdev) {
 Created from(Result<std::unique_ptr<tap::TapBackend>> made) {
   if (!made) return generic_error(made.error().message);
   return std::unique_ptr<Backend>(std::move(made.value()));
+}
+
+// A tap in another namespace is watched for as long as it lives: the
+// netdev goes when the namespace does.
+Created watched(Result<std::unique_ptr<tap::TapBackend>> made, DaemonResources& r, const std::string& id) {
+  if (made && made.value()->netns() && r.netns_watch) {
+    made.value()->hold_namespace_watch(r.netns_watch->watch(id, made.value()->netns()));
+  }
+  return from(std::move(made));
 }
 
 Created create_hubport(const qapi::Netdev& netdev, DaemonResources& r) {
@@ -77,18 +87,19 @@ Created create_tap(const qapi::Netdev& netdev, DaemonResources& r, const Backend
   }
   plan->defer_script = request.defer_script;
   tap::TapEnv env = tap_env(r, request);
-  if (request.restore_tap) return from(tap::TapBackend::restore(*plan, *request.restore_tap, env));
-  return from(tap::TapBackend::create(*plan, env));
+  if (request.restore_tap) return watched(tap::TapBackend::restore(*plan, *request.restore_tap, env), r, netdev.id);
+  return watched(tap::TapBackend::create(*plan, env), r, netdev.id);
 }
 
 Created create_bridge(const qapi::Netdev& netdev, DaemonResources& r, const BackendRequest& request) {
-  tap::TapPlan plan = tap::plan_bridge(std::get<qapi::NetdevBridgeOptions>(netdev.u));
-  if (auto allowed = apply_program_policy(plan, r.programs, bool(request.restore_tap)); !allowed) {
+  auto plan = tap::plan_bridge(std::get<qapi::NetdevBridgeOptions>(netdev.u));
+  if (!plan) return generic_error(plan.error().message);
+  if (auto allowed = apply_program_policy(*plan, r.programs, bool(request.restore_tap)); !allowed) {
     return generic_error(allowed.error().message);
   }
   tap::TapEnv env = tap_env(r, request);
-  if (request.restore_tap) return from(tap::TapBackend::restore(plan, *request.restore_tap, env));
-  return from(tap::TapBackend::create(plan, env));
+  if (request.restore_tap) return watched(tap::TapBackend::restore(*plan, *request.restore_tap, env), r, netdev.id);
+  return watched(tap::TapBackend::create(*plan, env), r, netdev.id);
 }
 
 // The tap a NIC on a hub gets for its VMM, planned from the NIC's options

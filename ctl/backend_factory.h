@@ -39,6 +39,7 @@ struct BackendRequest {
 };
 
 struct DaemonResources;
+class NetnsWatch;
 
 // Builds the backend for a netdev whose options passed the schema and the
 // registry's checks (id, duplicates, peers). Failures carry the QMP error.
@@ -68,6 +69,8 @@ struct DaemonResources {
   // The kernel's l2tp family and vnetd's tunnel ids (null: l2tpv3 netdevs
   // stay in userspace).
   l2tpv3::KernelTunnels* l2tp_tunnels = nullptr;
+  // Removes netdevs whose namespace (netns=) goes (null: nothing watches).
+  NetnsWatch* netns_watch = nullptr;
 };
 
 }  // namespace vnet

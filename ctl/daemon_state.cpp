@@ -18,6 +18,9 @@ std::optional<state::Teardown> device_to_tear_down(const std::string& record_tex
   if (!record.is_object() || !record.contains("details")) return std::nullopt;
   const json& details = record["details"];
   if (!details.is_object() || details.value("created", false) != true) return std::nullopt;
+  // In another namespace: its ifindex and name mean nothing in vnetd's (the
+  // tap goes with its namespace, or stays there persistent).
+  if (details.contains("netns")) return std::nullopt;
   if (!details.value("ifname", json()).is_string() || !details.value("ifindex", json()).is_number_integer()) {
     return std::nullopt;
   }

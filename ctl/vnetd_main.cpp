@@ -35,6 +35,7 @@
 #include "kernel_ifaces/bpffs.h"
 #include "ctl/commands/vnetd_commands.h"
 #include "ctl/netdev_registry.h"
+#include "ctl/netns_watch.h"
 #include "ctl/loop/event_loop.h"
 #include "ctl/qmp/qemu_texts.h"
 #include "ctl/qmp/qmp_server.h"
@@ -404,6 +405,14 @@ int run(const Options& options) {
   resources.l2tp_tunnels = &l2tp_tunnels;
   if (inputs->config) resources.programs = inputs->config->programs;
 
+  // Before the registry: taps in other namespaces hold its watches.
+  vnet::VnetdCommands* commands_for_watch = nullptr;
+  auto netns_watch = vnet::NetnsWatch::create(**loop, [&commands_for_watch](const std::string& id) {
+    if (commands_for_watch) commands_for_watch->remove_netdev(id);
+  });
+  if (!netns_watch) return failed(netns_watch.error());
+  resources.netns_watch = netns_watch->get();
+
   vnet::NetdevRegistry registry;
   UndoUnlessServing undo_until_serving{registry, pins};
   ForwardingSink events;
@@ -412,6 +421,7 @@ int run(const Options& options) {
                             forced_path && std::string(forced_path) == "tap-write" ? vnet::Announcer::Path::kTapWrite
                                                                                    : vnet::Announcer::Path::kAuto);
   vnet::VnetdCommands commands(registry, resources, events, announcer);
+  commands_for_watch = &commands;
   auto name_waits = vnet::NameWaits::create(**loop, teardown);
   if (!name_waits) return failed(name_waits.error());
   commands.set_name_waits(name_waits->get());

@@ -134,6 +134,11 @@ Result<void> Rtnl::change_link(int ifindex, const LinkChange& change) {
   if (change.mtu) rtnl_link_set_mtu(changes.get(), *change.mtu);
   if (change.group) rtnl_link_set_group(changes.get(), *change.group);
   if (change.carrier) rtnl_link_set_carrier(changes.get(), *change.carrier ? 1 : 0);
+  if (change.mac) {
+    std::unique_ptr<nl_addr, decltype(&nl_addr_put)> address(nl_addr_build(AF_LLC, change.mac->data(), 6), nl_addr_put);
+    if (!address) return Error{ENOMEM, "nl_addr_build"};
+    rtnl_link_set_addr(changes.get(), address.get());
+  }
   if (int err = rtnl_link_change(sock_.get(), orig.get(), changes.get(), 0); err < 0) {
     return failure(err, "RTM_SETLINK of ifindex " + std::to_string(ifindex));
   }

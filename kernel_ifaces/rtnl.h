@@ -3,6 +3,7 @@
 // thread-safe).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -35,6 +36,7 @@ struct LinkChange {
   std::optional<unsigned> mtu;
   std::optional<uint32_t> group;  // IFLA_GROUP, the link's ifgroup
   std::optional<bool> carrier;    // IFLA_CARRIER (tun: as TUNSETCARRIER)
+  std::optional<std::array<uint8_t, 6>> mac;  // IFLA_ADDRESS
 };
 
 // What tun reports of a tun/tap device in IFLA_LINKINFO (tun_fill_info()).

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <functional>
 
+#include "kernel_ifaces/mac.h"
 #include "kernel_ifaces/genl_socket.h"
 
 namespace vnet::vdpa {
@@ -188,19 +189,6 @@ Result<void> Genl::remove(const std::string& name) {
                   "VDPA_CMD_DEV_DEL of \"" + name + "\"");
 }
 
-std::optional<Mac> parse_mac(const std::string& text) {
-  // Exactly "xx:xx:xx:xx:xx:xx": sscanf's %x would also take signs and spaces.
-  if (text.size() != 17) return std::nullopt;
-  Mac mac;
-  for (size_t i = 0; i < 6; i++) {
-    const char* pair = text.c_str() + 3 * i;
-    if (!std::isxdigit(static_cast<unsigned char>(pair[0])) || !std::isxdigit(static_cast<unsigned char>(pair[1])) ||
-        (i < 5 && pair[2] != ':')) {
-      return std::nullopt;
-    }
-    mac[i] = static_cast<uint8_t>(std::stoul(std::string(pair, 2), nullptr, 16));
-  }
-  return mac;
-}
+std::optional<Mac> parse_mac(const std::string& text) { return vnet::parse_mac(text); }
 
 }  // namespace vnet::vdpa

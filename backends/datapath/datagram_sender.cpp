@@ -25,9 +25,10 @@ bool is_udp_socket(int fd) {
 
 // What the kernel answers a GSO send it will not take (no checksum offload on
 // the route, SO_NO_CHECK, a segment over the path's MTU...): the same
-// datagrams go one by one instead.
+// datagrams go one by one instead. EMSGSIZE: full-sized frames over an
+// underlay with no headroom (Linux 6.18), which one by one are fragmented.
 bool refuses_gso(int error) {
-  return error == EINVAL || error == EIO || error == EOPNOTSUPP || error == ENOPROTOOPT;
+  return error == EINVAL || error == EIO || error == EOPNOTSUPP || error == ENOPROTOOPT || error == EMSGSIZE;
 }
 
 }  // namespace

@@ -2,26 +2,13 @@
 
 #include <cstdio>
 
+#include "kernel_ifaces/log.h"
+#include "kernel_ifaces/mac.h"
 #include "kernel_ifaces/tun.h"
 
 namespace vnet::nic {
 
-std::optional<ebpf::Mac> parse_mac(const std::string& text) {
-  ebpf::Mac mac{};
-  if (text.size() != 17) return std::nullopt;
-  for (size_t i = 0; i < 6; i++) {
-    if (i > 0 && text[i * 3 - 1] != ':') return std::nullopt;
-    unsigned value = 0;
-    for (size_t k = 0; k < 2; k++) {
-      char c = text[i * 3 + k];
-      int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-      if (digit < 0) return std::nullopt;
-      value = value * 16 + static_cast<unsigned>(digit);
-    }
-    mac[i] = static_cast<uint8_t>(value);
-  }
-  return mac;
-}
+std::optional<ebpf::Mac> parse_mac(const std::string& text) { return vnet::parse_mac(text); }
 
 std::string format_mac(const ebpf::Mac& mac) {
   char buf[18];
@@ -63,11 +50,12 @@ NicBackend::~NicBackend() {
     host_sink_.release();
     return;
   }
-  // The tap outlives us: take our filters off it.
+  // The tap outlives us: take our filters off it (anti-spoofing first,
+  // while the tap's namespace is still known).
+  drop_anti_spoof();
   detach_filter();
   host_sink_.reset();
   program_->unpin();
-  drop_anti_spoof();
 }
 
 void NicBackend::keep_on_exit() {
@@ -99,13 +87,25 @@ Result<void> NicBackend::attach_filter(Backend& device) {
     attached_fd_ = *fd;
   }
   peer_ifindex_ = device.guest_tx_ifindex();
+  if (auto foreign = device.guest_tx_foreign_device(); foreign && !peer_ifindex_) {
+    peer_ifindex_ = foreign->ifindex;
+    peer_netns_fd_ = foreign->netns_fd;
+  }
   return {};
+}
+
+Result<std::optional<netns::ScopedNetns>> NicBackend::in_peer_namespace() const {
+  if (peer_netns_fd_ < 0) return std::optional<netns::ScopedNetns>();
+  auto inside = netns::ScopedNetns::enter(peer_netns_fd_, "the tap's network namespace");
+  if (!inside) return inside.take_error();
+  return std::optional<netns::ScopedNetns>(std::move(*inside));
 }
 
 void NicBackend::detach_filter() {
   if (attached_fd_ >= 0) (void)tun::set_filter_ebpf(attached_fd_, -1);
   attached_fd_ = -1;
   peer_ifindex_ = 0;
+  peer_netns_fd_ = -1;
 }
 
 std::vector<BackendFd> NicBackend::fds() const { return guest_tap_ ? guest_tap_->fds() : std::vector<BackendFd>{}; }
@@ -150,6 +150,8 @@ Result<void> NicBackend::set_anti_spoof(AntiSpoofSetting setting) {
   if (!setting.enabled) {
     // A filter in our place that we do not hold (a crash between attaching
     // it and recording the setting) goes too.
+    auto inside = in_peer_namespace();
+    if (!inside) return inside.take_error();
     if (peer_ifindex_ > 0 && restarted()) {
       (void)ebpf::TcIngressFilter::detach(peer_ifindex_, anti_spoof_place());
       ebpf::XdpLink::detach(anti_spoof_xdp_pin());
@@ -188,6 +190,8 @@ Result<void> NicBackend::set_anti_spoof(AntiSpoofSetting setting) {
 // generic XDP, which runs before packet sockets (tc runs after them).
 Result<void> NicBackend::attach_anti_spoof(ebpf::AntiSpoofProgram& program) {
   std::string ifname = "ifindex " + std::to_string(peer_ifindex_);
+  auto inside = in_peer_namespace();
+  if (!inside) return inside.take_error();
   if (guest_tap_) {
     auto link = ebpf::XdpLink::attach(peer_ifindex_, ifname, program.xdp_prog_fd(), anti_spoof_xdp_pin());
     if (!link) return link.take_error();
@@ -213,6 +217,9 @@ ebpf::TcIngressPlace NicBackend::anti_spoof_place() const {
 }
 
 void NicBackend::drop_anti_spoof() {
+  // A cls_bpf filter (kernels without tcx) is removed by ifindex, there.
+  auto inside = in_peer_namespace();
+  if (!inside) log::warning("anti-spoofing: " + inside.error().message);
   anti_spoof_filter_.reset();
   anti_spoof_xdp_.reset();
   if (anti_spoof_program_) anti_spoof_program_->unpin();

@@ -18,6 +18,7 @@
 #include "ebpf/rx_filter_program.h"
 #include "ebpf/tc_ingress.h"
 #include "ebpf/xdp_link.h"
+#include "kernel_ifaces/netns.h"
 
 namespace vnet::nic {
 
@@ -144,6 +145,10 @@ class NicBackend : public Backend {
   ebpf::TcIngressFilter anti_spoof_filter_;                     // on peer_ifindex_, while enabled
   ebpf::XdpLink anti_spoof_xdp_;                                // instead, on a tap of its own
   int peer_ifindex_ = 0;
+  int peer_netns_fd_ = -1;  // the peer tap's namespace when not vnetd's (borrowed while peered)
+  // The calling thread in the peer tap's namespace for BPF attachments by
+  // ifindex (nothing to enter for vnetd's own).
+  Result<std::optional<netns::ScopedNetns>> in_peer_namespace() const;
   int attached_fd_ = -1;  // the peer's tap fd (owned by the peer) carrying our filter
   bool notify_enabled_ = true;
   uint64_t announce_frames_ = 0;

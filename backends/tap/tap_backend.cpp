@@ -46,6 +46,10 @@ Result<std::unique_ptr<TapBackend>> TapBackend::create(const TapPlan& plan, TapE
   tap->poll_us_ = plan.poll_us;
   tap->downscript_ = plan.downscript;
   tap->script_timeout_ = env.script_timeout;
+  if (!plan.netns.empty()) {
+    if (auto opened = tap->open_netns(plan.netns); !opened) return opened.take_error();
+  }
+  rtnl::Rtnl& rtnl = *tap->rtnl_;
 
   Result<void> got = plan.source == Source::create   ? tap->open_queues(plan, env)
                      : plan.source == Source::helper ? tap->run_helper(plan, env)
@@ -56,17 +60,20 @@ Result<std::unique_ptr<TapBackend>> TapBackend::create(const TapPlan& plan, TapE
   // own texts, above, stay as QEMU words them).
   const std::string device = "tap \"" + tap->ifname_ + "\"";
 
-  auto link = env.rtnl.get_link(tap->ifname_);
+  auto link = rtnl.get_link(tap->ifname_);
   if (!link) return link.take_error();
   tap->ifindex_ = link->ifindex;
+  tap->mac_ = link->mac;
+  tap->mtu_ = link->mtu;
   tap->planned_queues_ = static_cast<uint32_t>(tap->queues_.size());
   // tun never stops its queues (a full ring drops), so a root qdisc in front
   // of a tap never holds a frame; the default one costs a pfifo_fast per tx
   // queue (256 for a multiqueue tap, ~5 MiB and most of the link-up time).
   // Only on taps we made: an attached tap's qdisc is its owner's business.
   if (tap->created_) {
-    if (auto set = env.rtnl.set_root_qdisc(tap->ifindex_, "noqueue"); !set) return set.take_error(device);
+    if (auto set = rtnl.set_root_qdisc(tap->ifindex_, "noqueue"); !set) return set.take_error(device);
   }
+  if (auto set = tap->set_mtu_and_mac(plan); !set) return set.take_error(device);
 
   // As QEMU's net_tap_init(): the up-script runs once the device exists.
   if (!plan.script.empty() && plan.defer_script) {
@@ -77,7 +84,7 @@ Result<std::unique_ptr<TapBackend>> TapBackend::create(const TapPlan& plan, TapE
     }
   }
   if (!plan.bridge.empty() && plan.source != Source::helper) {
-    if (auto joined = bridge::enslave_to_bridge(env.rtnl, tap->ifindex_, plan.bridge, env.bridge_acl); !joined) {
+    if (auto joined = bridge::enslave_to_bridge(rtnl, tap->ifindex_, plan.bridge, env.bridge_acl); !joined) {
       return joined.take_error();
     }
     tap->bridge_ = plan.bridge;
@@ -85,11 +92,46 @@ Result<std::unique_ptr<TapBackend>> TapBackend::create(const TapPlan& plan, TapE
     // What /etc/qemu-ifup does for QEMU: the host side comes up.
     rtnl::LinkChange up;
     up.up = true;
-    if (auto raised = env.rtnl.change_link(tap->ifindex_, up); !raised) return raised.take_error(device);
+    if (auto raised = rtnl.change_link(tap->ifindex_, up); !raised) return raised.take_error(device);
   }
   if (auto vhost = tap->open_vhost(plan, env); !vhost) return vhost.take_error();
   tap->complete_ = true;
   return tap;
+}
+
+Result<void> TapBackend::open_netns(const std::string& path) {
+  auto opened = netns::Netns::open(path);
+  if (!opened) return opened.take_error();
+  auto rtnl = (*opened)->rtnl();
+  if (!rtnl) return rtnl.take_error();
+  netns_ = std::move(*opened);
+  rtnl_ = *rtnl;
+  return {};
+}
+
+Result<UniqueFd> TapBackend::open_tun() const {
+  if (!netns_) return tun::open_device();
+  auto inside = netns::ScopedNetns::enter(netns_->fd(), "netns '" + netns_->path() + "'");
+  if (!inside) return inside.take_error();
+  return tun::open_device();
+}
+
+std::string TapBackend::teardown_key(const std::string& ifname) const {
+  return netns_ ? ifname + " in netns " + std::to_string(netns_->id().ino) : ifname;
+}
+
+// mtu= and mac=: on a tap vnetd made, before its link comes up.
+Result<void> TapBackend::set_mtu_and_mac(const TapPlan& plan) {
+  if (!plan.mtu && !plan.mac) return {};
+  rtnl::LinkChange change;
+  change.mtu = plan.mtu;
+  change.mac = plan.mac;
+  if (auto changed = rtnl_->change_link(ifindex_, change); !changed) return changed;
+  auto link = rtnl_->get_link(ifindex_);
+  if (!link) return link.take_error();
+  mac_ = link->mac;
+  mtu_ = link->mtu;
+  return {};
 }
 
 // Persistent, so that it outlives a daemon that crashes or restarts (the
@@ -119,16 +161,25 @@ Result<std::unique_ptr<TapBackend>> TapBackend::restore(const TapPlan& plan, con
   tap->ifname_ = record.ifname;
   tap->bridge_ = record.bridge;
   tap->created_ = record.created;
-  auto link = env.rtnl.get_link(record.ifname);
+  if (!plan.netns.empty()) {
+    if (auto opened = tap->open_netns(plan.netns); !opened) return opened.take_error();
+    if (record.netns_inode && tap->netns_->id().ino != record.netns_inode) {
+      return Error{ENOENT, "netns '" + plan.netns + "' names another namespace now: the tap's is gone"};
+    }
+  }
+  rtnl::Rtnl& rtnl = *tap->rtnl_;
+  auto link = rtnl.get_link(record.ifname);
   if (!link) return Error{link.error().errnum, "tap \"" + record.ifname + "\" is gone: " + link.error().message};
   if (link->ifindex != record.ifindex) {
     return Error{ENODEV, "\"" + record.ifname + "\" is another device now (ifindex " + std::to_string(link->ifindex) +
                              ", was " + std::to_string(record.ifindex) + ")"};
   }
-  auto info = env.rtnl.get_tun_info(link->ifindex);
+  auto info = rtnl.get_tun_info(link->ifindex);
   if (!info) return info.take_error();
   if (!info->tap) return Error{EINVAL, "\"" + record.ifname + "\" is not a tap"};
   tap->ifindex_ = link->ifindex;
+  tap->mac_ = link->mac;
+  tap->mtu_ = link->mtu;
   tap->multi_queue_ = info->multi_queue;
   tap->vnet_hdr_ = info->vnet_hdr;
   tap->planned_queues_ = plan.source == Source::create ? plan.queues : 0;
@@ -138,7 +189,7 @@ Result<std::unique_ptr<TapBackend>> TapBackend::restore(const TapPlan& plan, con
     // netdev_add did.
     unsigned flags = IFF_TAP | IFF_NO_PI | (tap->vnet_hdr_ ? IFF_VNET_HDR : 0) | (tap->multi_queue_ ? IFF_MULTI_QUEUE : 0);
     for (uint32_t i = 0; i < plan.queues; i++) {
-      auto fd = tun::open_device();
+      auto fd = tap->open_tun();
       if (!fd) return fd.take_error();
       if (auto name = tun::set_iff(fd->get(), record.ifname, flags); !name) {
         // The kernel reports attached queues of multi-queue taps only
@@ -156,10 +207,11 @@ Result<std::unique_ptr<TapBackend>> TapBackend::restore(const TapPlan& plan, con
 
 // Opens one fd per queue on /dev/net/tun, as QEMU's tap_open().
 Result<void> TapBackend::open_queues(const TapPlan& plan, TapEnv& env) {
-  if (!plan.ifname.empty()) env.teardown.wait_for_name(plan.ifname);  // a del of this name may be finishing
+  // A del of this name may be finishing.
+  if (!plan.ifname.empty()) env.teardown.wait_for_name(teardown_key(plan.ifname));
   multi_queue_ = plan.queues > 1;
   for (uint32_t i = 0; i < plan.queues; i++) {
-    auto fd = tun::open_device();
+    auto fd = open_tun();
     if (!fd) return fd.take_error();
     unsigned flags = IFF_TAP | IFF_NO_PI;
     if (i == 0) {
@@ -172,8 +224,14 @@ Result<void> TapBackend::open_queues(const TapPlan& plan, TapEnv& env) {
       if (multi_queue_ && !(supported & IFF_MULTI_QUEUE)) {
         return Error{EINVAL, "multiqueue required, but no kernel support for IFF_MULTI_QUEUE available"};
       }
-      if (!plan.ifname.empty()) {
-        auto existing = env.rtnl.get_link(plan.ifname);
+      if (!plan.ifname.empty() && netns_) {
+        // In another namespace vnetd makes the tap; it does not take over one.
+        if (rtnl_->get_link(plan.ifname)) {
+          return Error{EEXIST, "\"" + plan.ifname + "\" exists in netns '" + netns_->path() + "'"};
+        }
+        created_ = true;
+      } else if (!plan.ifname.empty()) {
+        auto existing = rtnl_->get_link(plan.ifname);
         if (existing) {
           auto tun_flags = existing_tun_flags(plan.ifname);
           if (!tun_flags || !(*tun_flags & IFF_TAP)) {
@@ -339,7 +397,7 @@ TapBackend::~TapBackend() {
     // (a persistent tap stays when its fds close: delete it).
     vhost_fds_.clear();
     queues_.clear();
-    if (created_ && ifindex_) (void)rtnl_.delete_link(ifindex_);
+    if (created_ && ifindex_) (void)rtnl_->delete_link(ifindex_);
     return;
   }
   if (keep_) return;  // the fds close; the device stays for the next daemon
@@ -350,8 +408,19 @@ TapBackend::~TapBackend() {
   auto queues = std::make_shared<std::vector<UniqueFd>>(std::move(queues_));
   auto vhost_fds = std::make_shared<std::vector<UniqueFd>>(std::move(vhost_fds_));
   TeardownJob job;
-  job.key = ifname_;
-  job.ifindex = created_ ? ifindex_ : 0;
+  job.key = teardown_key(ifname_);
+  job.ifindex = created_ && !netns_ ? ifindex_ : 0;
+  if (netns_ && created_) {
+    // The batch deletes links in vnetd's namespace; this one is deleted in
+    // its own, with the socket opened there (only this tap uses it).
+    job.before = [netns = netns_, ifindex = ifindex_, ifname = ifname_] {
+      auto rtnl = netns->rtnl();
+      auto deleted = rtnl ? (*rtnl)->delete_link(ifindex) : Result<void>(rtnl.take_error());
+      if (!deleted && deleted.error().errnum != ENODEV) {
+        log::warning("deleting tap " + ifname + " in netns '" + netns->path() + "': " + deleted.error().message);
+      }
+    };
+  }
   if (!downscript_.empty()) {
     job.before = [downscript = downscript_, ifname = ifname_, timeout = script_timeout_] {
       if (auto ran = process::run({downscript, ifname}, timeout); !ran) {
@@ -380,6 +449,8 @@ Result<void> TapBackend::peer_connected(Backend& peer) {
   auto port = TapPort::start(*frames_, std::move(fds), header_size, peer);
   if (!port) return Error{port.error().errnum, "tap \"" + ifname_ + "\": " + port.error().message};
   port_ = std::move(*port);
+  // A tap in another namespace is out of reach of a hub's BPF redirects.
+  if (netns_) return {};
   // A hub may forward in the kernel through this tap instead (its egress).
   Backend::KernelPath path;
   path.ifindex = ifindex_;
@@ -389,7 +460,7 @@ Result<void> TapBackend::peer_connected(Backend& peer) {
 }
 
 void TapBackend::peer_disconnected(Backend& peer) {
-  if (port_) peer.peer_kernel_path_gone();
+  if (port_ && !netns_) peer.peer_kernel_path_gone();
   port_.reset();
 }
 
@@ -424,12 +495,12 @@ Result<void> TapBackend::set_offloads(unsigned flags) {
 Result<void> TapBackend::set_link(bool up) {
   rtnl::LinkChange change;
   change.up = up;
-  if (auto changed = rtnl_.change_link(ifindex_, change); !changed) return changed.take_error("tap \"" + ifname_ + "\"");
+  if (auto changed = rtnl_->change_link(ifindex_, change); !changed) return changed.take_error("tap \"" + ifname_ + "\"");
   // IFLA_CARRIER is TUNSETCARRIER without needing a queue fd (a restarted
   // daemon may have none); tun refuses carrier on while no queue is attached.
   rtnl::LinkChange carrier;
   carrier.carrier = up;
-  return rtnl_.change_link(ifindex_, carrier);
+  return rtnl_->change_link(ifindex_, carrier);
 }
 
 std::vector<Detail> TapBackend::details() const {
@@ -450,6 +521,12 @@ std::vector<Detail> TapBackend::details() const {
   if (owner_) out.push_back({"owner", int64_t{*owner_}});
   if (group_) out.push_back({"group", int64_t{*group_}});
   if (!bridge_.empty()) out.push_back({"bridge", bridge_});
+  if (netns_) {
+    out.push_back({"netns", netns_->path()});
+    out.push_back({"netns-inode", static_cast<int64_t>(netns_->id().ino)});
+  }
+  if (!mac_.empty()) out.push_back({"mac", mac_});
+  if (mtu_) out.push_back({"mtu", int64_t{mtu_}});
   if (!downscript_.empty()) out.push_back({"downscript", downscript_});
   out.push_back({"carried-by", std::string(port_ ? "vnetd" : "vmm")});
   if (port_) {

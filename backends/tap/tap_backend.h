@@ -13,10 +13,18 @@
 #include "backends/tap/tap_plan.h"
 #include "backends/tap/tap_port.h"
 #include "backends/tap/teardown_queue.h"
+#include "kernel_ifaces/netns.h"
 #include "kernel_ifaces/rtnl.h"
 #include "kernel_ifaces/unique_fd.h"
 
 namespace vnet::tap {
+
+// What the daemon's watch of a tap's namespace (netns=) is to the tap: held
+// while the tap lives, it ends with it.
+class NamespaceWatch {
+ public:
+  virtual ~NamespaceWatch() = default;
+};
 
 // What a tap needs of the daemon while it is created and while it lives.
 struct TapEnv {
@@ -40,6 +48,9 @@ class TapBackend : public Backend {
     int ifindex = 0;
     bool created = false;
     std::string bridge;
+    // netns=: the namespace's nsfs inode when the tap was made (0: not
+    // recorded); a path that names another namespace now is not followed.
+    uint64_t netns_inode = 0;
   };
   // Re-adopts the tap of a record: it must still be there, the same device.
   // If no process holds a queue of it, its queues are opened again, as at
@@ -58,7 +69,13 @@ class TapBackend : public Backend {
   void record_committed() override;
   // TUNSETOFFLOAD (TUN_F_*) on every queue vnetd holds; needs vnet headers.
   Result<void> set_offloads(unsigned flags);
-  int guest_tx_ifindex() const override { return ifindex_; }
+  // 0 for a tap in another namespace: its ifindex means nothing in vnetd's,
+  // where tc and XDP attachments look it up.
+  int guest_tx_ifindex() const override { return netns_ ? 0 : ifindex_; }
+  std::optional<ForeignDevice> guest_tx_foreign_device() const override {
+    if (!netns_) return std::nullopt;
+    return ForeignDevice{ifindex_, netns_->fd()};
+  }
   // A write into queue 0, behind a zero virtio-net header when the queues
   // have one: the kernel receives it on the tap, as it does a guest's frame.
   Result<void> send_from_guest(std::span<const uint8_t> frame) override;
@@ -77,10 +94,22 @@ class TapBackend : public Backend {
   bool created() const { return created_; }  // vnetd made the device (and deletes it)
   int ifindex() const { return ifindex_; }
   int queue_fd(size_t queue) const { return queues_.at(queue).get(); }
+  // The namespace of a tap made with netns= (null: vnetd's own).
+  const std::shared_ptr<netns::Netns>& netns() const { return netns_; }
+  void hold_namespace_watch(std::unique_ptr<NamespaceWatch> watch) { namespace_watch_ = std::move(watch); }
 
  private:
   TapBackend(TeardownQueue& teardown, rtnl::Rtnl& rtnl, datapath::FrameLoop* frames)
-      : teardown_(teardown), rtnl_(rtnl), frames_(frames) {}
+      : teardown_(teardown), rtnl_(&rtnl), frames_(frames) {}
+  // netns=: the namespace opened, and rtnetlink in it from here on.
+  Result<void> open_netns(const std::string& path);
+  // What teardown jobs and waits know this tap's name by: the ifname, and
+  // for another namespace's tap the namespace too (eth0 is in many).
+  std::string teardown_key(const std::string& ifname) const;
+  Result<void> set_mtu_and_mac(const TapPlan& plan);
+  // /dev/net/tun opened in the tap's namespace: tun makes the device in the
+  // namespace its file was opened in.
+  Result<UniqueFd> open_tun() const;
   Result<void> open_queues(const TapPlan& plan, TapEnv& env);
   Result<void> adopt_named_fds(const TapPlan& plan, TapEnv& env);
   Result<void> run_helper(const TapPlan& plan, TapEnv& env);
@@ -90,7 +119,9 @@ class TapBackend : public Backend {
   Result<void> open_vhost(const TapPlan& plan, TapEnv& env);
 
   TeardownQueue& teardown_;
-  rtnl::Rtnl& rtnl_;
+  rtnl::Rtnl* rtnl_;  // vnetd's, or the one in netns_
+  std::shared_ptr<netns::Netns> netns_;
+  std::unique_ptr<NamespaceWatch> namespace_watch_;
   datapath::FrameLoop* frames_;
   std::unique_ptr<TapPort> port_;  // while vnetd carries the frames
   std::string ifname_;
@@ -105,6 +136,8 @@ class TapBackend : public Backend {
   bool has_ufo_ = false;
   int sndbuf_ = 0;
   std::string bridge_;
+  std::string mac_;   // the device's, when made or re-adopted
+  unsigned mtu_ = 0;
   std::string downscript_;
   std::string deferred_script_;
   std::chrono::milliseconds script_timeout_{30000};

@@ -24,6 +24,23 @@ std::string script_path(const std::optional<std::string>& script) {
   return *script;
 }
 
+// netns=: vnetd makes the tap there itself. A client's fd is in whatever
+// namespace it was opened in, and scripts and helpers run in vnetd's, where
+// the tap's name means nothing.
+Result<void> check_netns(const TapPlan& plan) {
+  if (plan.netns.empty()) return {};
+  if (plan.netns[0] != '/') return invalid("netns=" + plan.netns + " is not an absolute path");
+  if (plan.source == Source::fd || plan.source == Source::fds) {
+    return invalid("netns= is invalid with fd= and fds=: the fds' tap is in the namespace it was opened in");
+  }
+  if (plan.source == Source::helper) return invalid("netns= is invalid with helper=: the helper runs in vnetd's namespace");
+  if (!plan.script.empty() || !plan.downscript.empty()) {
+    return invalid("netns= is invalid with script= and downscript=: they run in vnetd's namespace");
+  }
+  if (plan.vhost == VhostMode::named_fds) return invalid("netns= is invalid with vhostfd= and vhostfds=");
+  return {};
+}
+
 }  // namespace
 
 Result<TapPlan> plan_tap(const qapi::NetdevTapOptions& o) {
@@ -97,16 +114,34 @@ Result<TapPlan> plan_tap(const qapi::NetdevTapOptions& o) {
   } else if (o.vhostfd || o.vhostfds) {
     return invalid("vhostfd(s)= is not valid without vhost");
   }
+  if (o.mtu && (*o.mtu < 68 || *o.mtu > 65521)) {
+    // ETH_MIN_MTU, and tun's MAX_MTU (65535 less its Ethernet header).
+    return invalid("mtu=" + std::to_string(*o.mtu) + " is out of range: a tap's MTU is 68 to 65521");
+  }
+  plan.mtu = o.mtu;
+  if (o.mac) {
+    plan.mac = parse_mac(*o.mac);
+    if (!plan.mac) return invalid("mac=" + *o.mac + " is not a MAC address (xx:xx:xx:xx:xx:xx)");
+    if ((*plan.mac)[0] & 1) return invalid("mac=" + *o.mac + " is a multicast address");
+    if (*plan.mac == MacBytes{}) return invalid("mac=" + *o.mac + " is all zeros");
+  }
+  if ((o.mtu || o.mac) && plan.source != Source::create) {
+    return invalid("mtu= and mac= are for a tap vnetd makes, not with fd=, fds= or helper=");
+  }
+  plan.netns = o.netns.value_or("");
+  if (auto checked = check_netns(plan); !checked) return checked.take_error();
   return plan;
 }
 
-TapPlan plan_bridge(const qapi::NetdevBridgeOptions& options) {
+Result<TapPlan> plan_bridge(const qapi::NetdevBridgeOptions& options) {
   TapPlan plan;
   plan.bridge = options.br.value_or(kDefaultBridge);
   if (options.helper) {
     plan.source = Source::helper;
     plan.helper = *options.helper;
   }
+  plan.netns = options.netns.value_or("");
+  if (auto checked = check_netns(plan); !checked) return checked.take_error();
   return plan;
 }
 

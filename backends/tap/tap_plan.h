@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel_ifaces/mac.h"
 #include "kernel_ifaces/result.h"
 #include "qapi_types.h"
 
@@ -51,6 +52,11 @@ struct TapPlan {
   std::optional<uint32_t> poll_us;
   std::optional<uint32_t> owner;     // TUNSETOWNER (vnetd extension)
   std::optional<uint32_t> group;     // TUNSETGROUP (vnetd extension)
+  // vnetd extensions: the namespace to make the tap in ("" for vnetd's own),
+  // and the device's MTU and MAC.
+  std::string netns;
+  std::optional<uint32_t> mtu;
+  std::optional<MacBytes> mac;
 };
 
 // Checks the combination of options; the error texts are QEMU's where QEMU
@@ -58,7 +64,7 @@ struct TapPlan {
 Result<TapPlan> plan_tap(const qapi::NetdevTapOptions& options);
 // The bridge netdev: a new tap on `br` (br0 by default), natively unless
 // `helper` names an external helper (QEMU always runs qemu-bridge-helper).
-TapPlan plan_bridge(const qapi::NetdevBridgeOptions& options);
+Result<TapPlan> plan_bridge(const qapi::NetdevBridgeOptions& options);
 
 // "a:b:c" -> {"a","b","c"}, as QEMU's get_fds().
 std::vector<std::string> split_fd_names(const std::string& list);

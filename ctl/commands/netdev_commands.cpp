@@ -13,6 +13,7 @@
 #include "ctl/commands/vnetd_commands.h"
 #include "ctl/qmp/qemu_json_writer.h"
 #include "ctl/qmp/qemu_texts.h"
+#include "qapi_encode.h"
 
 namespace vnet {
 
@@ -39,8 +40,13 @@ const tap::TapBackend* tap_of(const Backend* backend) {
 }
 
 // The tap name a new netdev asks for, if any (a tap's, or a NIC's own).
+// The name a new tap in vnetd's namespace asks for. One in another namespace
+// (netns=) is not indexed by name: it is always made anew there, and the
+// kernel refuses a name its namespace has.
 std::optional<std::string> requested_ifname(const qapi::Netdev& netdev) {
-  if (const auto* tap = std::get_if<qapi::NetdevTapOptions>(&netdev.u)) return tap->ifname;
+  if (const auto* tap = std::get_if<qapi::NetdevTapOptions>(&netdev.u)) {
+    return tap->netns ? std::nullopt : tap->ifname;
+  }
   if (const auto* nic = std::get_if<qapi::NetLegacyNicOptions>(&netdev.u)) return nic->ifname;
   return std::nullopt;
 }
@@ -157,7 +163,7 @@ void VnetdCommands::answer_add(const qapi::Netdev& args, const QmpResult<NetdevE
 // the request's moment.
 std::optional<std::string> VnetdCommands::name_still_held(const qapi::Netdev& args) {
   const auto* tap = std::get_if<qapi::NetdevTapOptions>(&args.u);
-  if (!name_waits_ || !tap || !tap->ifname || tap->fd || tap->fds || tap->vhostfd || tap->vhostfds) {
+  if (!name_waits_ || !tap || !tap->ifname || tap->fd || tap->fds || tap->vhostfd || tap->vhostfds || tap->netns) {
     return std::nullopt;
   }
   if (!name_waits_->held(*tap->ifname)) return std::nullopt;
@@ -225,7 +231,9 @@ QmpResult<NetdevEntry*> VnetdCommands::register_netdev(const qapi::Netdev& args,
       return generic_error("connecting '" + args.id + "' to '" + peer->id + "': " + paired.error().message);
     }
   }
-  if (const auto* tap = tap_of(added.backend.get()); tap && tap->created()) created_taps_[tap->ifname()] = added.id;
+  if (const auto* tap = tap_of(added.backend.get()); tap && tap->created() && !tap->netns()) {
+    created_taps_[tap->ifname()] = added.id;
+  }
   qmp::emit_event(events_, "VNET_NETDEV_ADDED", qapi::VnetNetdevAddedData{added.id, added.type});
   // What the backend made outlives the daemon only once its record is durable:
   // a crash before that leaves no device that no state knows of.
@@ -302,9 +310,13 @@ qapi::NetdevInfo netdev_info(const NetdevEntry& entry) {
   if (const auto* hub = std::get_if<qapi::NetdevHubPortOptions>(&entry.options.u)) info.hubid = hub->hubid;
   // Written out here, netdev by netdev: 10,000 netdevs' details are never
   // all held as trees at once.
-  if (auto details = details_json(*entry.backend); !details.empty()) {
-    info.details = qmp::prerendered_json(qmp::to_qemu_json(details));
+  auto details = details_json(*entry.backend);
+  // Who a CNI plugin made it for: kept in its options, shown where the
+  // plugin looks (GC walks these).
+  if (const auto* tap = std::get_if<qapi::NetdevTapOptions>(&entry.options.u); tap && tap->attachment) {
+    qapi::to_json(details["attachment"], *tap->attachment);
   }
+  if (!details.empty()) info.details = qmp::prerendered_json(qmp::to_qemu_json(details));
   return info;
 }
 

@@ -94,7 +94,8 @@ Result<void> VnetdCommands::restore_netdev(const json& record) {
     request.restore_tap = tap::TapBackend::Record{details["ifname"].get<std::string>(),
                                                   static_cast<int>(integer_member(details, "ifindex", 0)),
                                                   details.value("created", false),
-                                                  details.value("bridge", std::string())};
+                                                  details.value("bridge", std::string()),
+                                                  static_cast<uint64_t>(integer_member(details, "netns-inode", 0))};
   }
   if (netdev->type == qapi::NetClientDriver::nic && details.value("guest-tap", false)) {
     // A NIC on a hub had a tap of its own: found again, not made.
@@ -104,7 +105,7 @@ Result<void> VnetdCommands::restore_netdev(const json& record) {
     request.nic_gets_tap = true;
     request.restore_tap = tap::TapBackend::Record{details["ifname"].get<std::string>(),
                                                   static_cast<int>(integer_member(details, "ifindex", 0)),
-                                                  details.value("created", false), ""};
+                                                  details.value("created", false), "", 0};
   }
   if (netdev->type == qapi::NetClientDriver::l2tpv3 && details.contains("tunnel-id")) {
     request.restore_l2tp_tunnel = static_cast<uint32_t>(integer_member(details, "tunnel-id", 0));

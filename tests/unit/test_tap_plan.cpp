@@ -31,16 +31,22 @@ TEST(TapPlan, DefaultsCreateOneQueueWithVnetHdrAndNoScripts) {
 }
 
 TEST(TapPlan, ABridgeNetdevIsANewTapOnBr0UnlessToldOtherwise) {
-  tap::TapPlan plain = tap::plan_bridge({});
-  EXPECT_EQ(plain.bridge, "br0");
-  EXPECT_NE(plain.source, tap::Source::helper);
+  auto plain = tap::plan_bridge({});
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->bridge, "br0");
+  EXPECT_NE(plain->source, tap::Source::helper);
   qapi::NetdevBridgeOptions options;
   options.br = "vnbr7";
   options.helper = "/usr/lib/qemu/qemu-bridge-helper";
-  tap::TapPlan helped = tap::plan_bridge(options);
-  EXPECT_EQ(helped.bridge, "vnbr7");
-  EXPECT_EQ(helped.source, tap::Source::helper);
-  EXPECT_EQ(helped.helper, "/usr/lib/qemu/qemu-bridge-helper");
+  auto helped = tap::plan_bridge(options);
+  ASSERT_TRUE(helped);
+  EXPECT_EQ(helped->bridge, "vnbr7");
+  EXPECT_EQ(helped->source, tap::Source::helper);
+  EXPECT_EQ(helped->helper, "/usr/lib/qemu/qemu-bridge-helper");
+  options.netns = "/run/netns/x";
+  auto refused = tap::plan_bridge(options);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message, "netns= is invalid with helper=: the helper runs in vnetd's namespace");
 }
 
 TEST(TapPlan, FdExcludesOtherSources) {
@@ -173,6 +179,45 @@ TEST(BridgeAcl, IncludesOnlyRegularFilesAndBoundedFanOut) {
   unlink(wide.c_str());
   unlink(fifo.c_str());
   rmdir(dir);
+}
+
+TEST(TapPlan, NetnsIsForATapVnetdMakesItself) {
+  NetdevTapOptions o;
+  o.netns = "/run/netns/pod1";
+  o.ifname = "eth0";
+  auto plan = tap::plan_tap(o);
+  ASSERT_TRUE(plan) << plan.error().message;
+  EXPECT_EQ(plan->netns, "/run/netns/pod1");
+  o.netns = "pod1";
+  EXPECT_EQ(refusal(o), "netns=pod1 is not an absolute path");
+  o.netns = "/run/netns/pod1";
+  o.script = "/etc/qemu-ifup";
+  EXPECT_EQ(refusal(o), "netns= is invalid with script= and downscript=: they run in vnetd's namespace");
+  NetdevTapOptions with_fd;
+  with_fd.netns = "/run/netns/pod1";
+  with_fd.fd = "tapfd";
+  EXPECT_EQ(refusal(with_fd), "netns= is invalid with fd= and fds=: the fds' tap is in the namespace it was opened in");
+}
+
+TEST(TapPlan, MtuAndMacAreCheckedBeforeAnythingIsMade) {
+  NetdevTapOptions o;
+  o.mtu = 1400;
+  o.mac = "02:00:00:AA:bb:01";
+  auto plan = tap::plan_tap(o);
+  ASSERT_TRUE(plan) << plan.error().message;
+  EXPECT_EQ(*plan->mtu, 1400u);
+  EXPECT_EQ(*plan->mac, (MacBytes{0x02, 0x00, 0x00, 0xaa, 0xbb, 0x01}));
+  o.mtu = 67;
+  EXPECT_EQ(refusal(o), "mtu=67 is out of range: a tap's MTU is 68 to 65521");
+  o.mtu = 65522;
+  EXPECT_EQ(refusal(o), "mtu=65522 is out of range: a tap's MTU is 68 to 65521");
+  o.mtu.reset();
+  o.mac = "01:00:5e:00:00:01";
+  EXPECT_EQ(refusal(o), "mac=01:00:5e:00:00:01 is a multicast address");
+  o.mac = "02:00:00:00:00";
+  EXPECT_EQ(refusal(o), "mac=02:00:00:00:00 is not a MAC address (xx:xx:xx:xx:xx:xx)");
+  o.mac = "00:00:00:00:00:00";
+  EXPECT_EQ(refusal(o), "mac=00:00:00:00:00:00 is all zeros");
 }
 
 }  // namespace
