@@ -257,6 +257,56 @@ class TapInOtherNamespace(NamespaceTestCase):
         self.assertIsNone(self.link(pod))
         self.assertEqual(self.netns_fds_of_vnetd(pod), [])
 
+    def test_anti_spoofing_and_the_rx_filter_follow_the_tap_into_the_pod(self):
+        self.launch()
+        pod = self.pod("guarded")
+        self.assertIn("return", self.add_tap("t0", pod, vnet_hdr=False))
+        self.client.cmd("netdev_add", type="nic", id="n0", netdev="t0", macaddr="52:54:00:12:34:56")
+        self.client.cmd("set-anti-spoof", name="n0", enable=True, **{"allowed-ips": ["10.1.0.2/32"]})
+        self.client.cmd("netdev-get-fds", id="t0")
+        fds = self.client.take_received_fds()
+        for fd in fds:
+            self.addCleanup(os.close, fd)
+        listener = self.packet_socket_in(pod, "eth0")
+        listener.settimeout(0.5)
+        own = bytes.fromhex("ffffffffffff" "525400123456" "88b5") + b"own".ljust(50, b".")
+        forged = bytes.fromhex("ffffffffffff" "525400666666" "88b5") + b"forged".ljust(50, b".")
+        os.write(fds[0], forged)
+        os.write(fds[0], own)
+        self.assertEqual(listener.recv(2048), own)
+        with self.assertRaises(TimeoutError):
+            listener.recv(2048)
+        self.assertEqual(self.client.cmd("query-netdevs", id="n0")[0]["details"]["spoof-drops"], 1)
+        # The guest's rx filter (on the queue fd) drops a unicast frame to
+        # another MAC coming from the pod's side.
+        strict = {"promiscuous": False, "multicast": "normal", "unicast": "normal", "vlan": "all",
+                  "broadcast-allowed": False, "multicast-overflow": False, "unicast-overflow": False,
+                  "main-mac": "52:54:00:12:34:56", "vlan-table": [], "unicast-table": [], "multicast-table": []}
+        self.client.cmd("set-rx-filter", name="n0", **strict)
+        self.assertTrue(self.client.cmd("query-netdevs", id="n0")[0]["details"]["rx-filter-enforced"])
+        sender = self.packet_socket_in(pod, "eth0")
+        other = bytes.fromhex("525400777777" "020000000001" "88b5") + b"not for the guest".ljust(50, b".")
+        mine = bytes.fromhex("525400123456" "020000000001" "88b5") + b"for the guest".ljust(50, b".")
+        try:
+            sender.send(other)
+        except OSError as e:  # tun tells the sender of a frame its filter dropped (noqueue: ENOBUFS)
+            self.assertEqual(e.errno, 105)
+        sender.send(mine)
+        deadline = time.monotonic() + 2
+        got = []
+        os.set_blocking(fds[0], False)
+        while time.monotonic() < deadline and mine not in got:
+            try:
+                got.append(os.read(fds[0], 2048))
+            except BlockingIOError:
+                time.sleep(0.01)
+        self.assertIn(mine, got)
+        self.assertNotIn(other, got)
+        # Deleting the nic takes anti-spoofing off the pod's tap.
+        self.client.cmd("netdev_del", id="n0")
+        os.write(fds[0], forged)
+        self.assertEqual(listener.recv(2048), forged)
+
     def test_a_bridge_netdev_joins_a_bridge_in_the_pod(self):
         self.launch()
         pod = self.pod("br")
