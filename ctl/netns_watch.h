@@ -2,11 +2,13 @@
 // longer named by its path, so that the netdev goes with it.
 //
 // vnetd's own fds (tun queues, rtnetlink) keep such a namespace alive, so
-// the kernel never tells vnetd it died; what vnetd sees is its name going:
-// `ip netns del` unmounts /var/run/netns/NAME (the mount table changes) and
-// /proc/PID/ns/net goes with its process (a pidfd becomes readable). Mount
-// changes are checked together, once per kCheckDelayMs, at a cost of one
-// stat() per watched netdev; a process's exit checks that netdev alone.
+// the kernel never tells vnetd it died; what vnetd sees is its name going.
+// `ip netns del` and runtimes unmount /var/run/netns/NAME and remove the
+// file: inotify on the directory says which name went, and that netdev alone
+// is checked. /proc/PID/ns/net goes with its process: a pidfd says so. A
+// path only unmounted (the file left) is found by the mount table changing:
+// then every watched path is checked, one stat() each, at most once per
+// kMountCheckDelayMs, so a host's churn of mounts costs at most that.
 #pragma once
 
 #include <functional>
@@ -25,7 +27,7 @@ namespace vnet {
 
 class NetnsWatch {
  public:
-  static constexpr unsigned kCheckDelayMs = 100;
+  static constexpr unsigned kMountCheckDelayMs = 2000;
   using OnGone = std::function<void(const std::string& netdev_id)>;
 
   static Result<std::unique_ptr<NetnsWatch>> create(EventLoop& loop, OnGone on_gone);
@@ -42,20 +44,33 @@ class NetnsWatch {
   class Token;
   struct Watched {
     std::shared_ptr<netns::Netns> netns;
-    UniqueFd pidfd;  // for /proc/PID/... paths
+    UniqueFd pidfd;             // for /proc/PID/... paths
+    bool in_directory = false;  // any other: its directory is watched
   };
-  NetnsWatch(EventLoop& loop, OnGone on_gone, UniqueFd mountinfo)
-      : loop_(loop), on_gone_(std::move(on_gone)), mountinfo_(std::move(mountinfo)) {}
+  struct Directory {
+    int wd = -1;
+    size_t paths = 0;  // watched paths in it
+  };
+  NetnsWatch(EventLoop& loop, OnGone on_gone, UniqueFd mountinfo, UniqueFd inotify)
+      : loop_(loop), on_gone_(std::move(on_gone)), mountinfo_(std::move(mountinfo)), inotify_(std::move(inotify)) {}
   void forget(const std::string& id);
+  void watch_directory_of(const std::string& id, const std::string& path);
+  void forget_directory_of(const std::string& id, const std::string& path);
+  void on_directory_events();
   void check_soon();
   void check_all();
+  void on_process_exit(const std::string& id);
   void report_if_gone(const std::string& id);
 
   EventLoop& loop_;
   OnGone on_gone_;
   UniqueFd mountinfo_;
+  UniqueFd inotify_;
   std::unique_ptr<LoopTimer> timer_;
   std::unordered_map<std::string, Watched> watched_;
+  std::unordered_map<std::string, Directory> directories_;       // by path
+  std::unordered_map<int, std::string> directory_of_wd_;
+  std::unordered_multimap<std::string, std::string> ids_by_path_;  // watched path -> netdev ids
 };
 
 }  // namespace vnet

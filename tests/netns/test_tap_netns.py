@@ -192,7 +192,9 @@ class TapInOtherNamespace(NamespaceTestCase):
         self.assertTrue(self.netns_fds_of_vnetd(pod))
         ns = os.stat(pod)
         run("ip", "netns", "del", os.path.basename(pod))
-        self.assertTrue(self.wait_gone("t0"), "the netdev outlived its namespace")
+        # Its name's removal is seen at once (inotify), well before the
+        # mount-table check (NetnsWatch::kMountCheckDelayMs, 2 s) would.
+        self.assertTrue(self.wait_gone("t0", timeout=1.5), "the netdev outlived its namespace")
         self.assertEqual([e["data"]["id"] for e in self.client.take_events("VNET_NETDEV_DELETED")], ["t0"])
         # Nothing of vnetd's keeps the namespace (and so its eth0) alive.
         deadline = time.monotonic() + 5
@@ -204,6 +206,15 @@ class TapInOtherNamespace(NamespaceTestCase):
         self.assertEqual(held, [], "vnetd still holds the namespace")
         self.assertEqual([n["id"] for n in self.client.cmd("query-netdevs")], ["t1"])
         self.assertIsNotNone(self.link(kept))
+
+    def test_a_namespace_only_unmounted_is_found_by_the_mount_table(self):
+        self.launch()
+        pod = self.pod("unmounted")
+        self.assertIn("return", self.add_tap("t0", pod))
+        # Lazily, as `ip netns del` does (vnetd holds it open); the file stays.
+        unmounted = run("umount", "-l", pod, check=False)
+        self.assertEqual(unmounted.returncode, 0, unmounted.stderr)
+        self.assertTrue(self.wait_gone("t0", timeout=6), "the netdev outlived its namespace's mount")
 
     def test_a_namespace_named_by_its_process_goes_with_the_process(self):
         self.launch()
