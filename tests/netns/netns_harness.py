@@ -29,6 +29,28 @@ def setns(fd):
         raise OSError(ctypes.get_errno(), "setns")
 
 
+@contextlib.contextmanager
+def entered(path):
+    """The calling thread in the network namespace at path, and back after."""
+    own = os.open("/proc/self/ns/net", os.O_RDONLY)
+    target = os.open(path, os.O_RDONLY)
+    try:
+        setns(target)
+        yield
+    finally:
+        setns(own)
+        os.close(own)
+        os.close(target)
+
+
+def packet_socket(path, ifname, protocol=0x0003):
+    """An AF_PACKET socket on ifname in the namespace at path."""
+    with entered(path):
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(protocol))
+        s.bind((ifname, 0))
+    return s
+
+
 def tcx_ingress_programs(ns, ifname):
     """The names of the BPF programs on ifname's tcx ingress (Linux 6.6 on),
     in the namespace ns, in order: BPF_PROG_QUERY, as iproute2 and bpftool
@@ -148,18 +170,9 @@ class NamespaceTestCase(unittest.TestCase):
             self.daemon.terminate()
             self.assertEqual(self.daemon.wait(20), 0, "vnetd did not stop cleanly on SIGTERM")
 
-    @contextlib.contextmanager
     def in_namespace(self):
         """The calling thread in the test's namespace (sockets made there stay there)."""
-        own = os.open("/proc/self/ns/net", os.O_RDONLY)
-        target = os.open(f"/run/netns/{self.ns}", os.O_RDONLY)
-        try:
-            setns(target)
-            yield
-        finally:
-            setns(own)
-            os.close(own)
-            os.close(target)
+        return entered(f"/run/netns/{self.ns}")
 
     def sh(self, command):
         return run("ip", "netns", "exec", self.ns, "sh", "-c", command).stdout

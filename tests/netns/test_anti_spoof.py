@@ -8,15 +8,13 @@ guest's VMM writes them; the anti-spoof program on the tap's tc ingress
 decides which reach the bridge. Each frame carries a marker and is sent to
 the broadcast address, so the bridge floods what passes to v0, where a
 packet socket sees it: what arrives there is what the host let through."""
-import json
 import os
 import select
 import signal
-import socket
 import struct
 import unittest
 
-from netns_harness import NamespaceTestCase, run, setns, tcx_ingress_programs  # noqa: E402
+from netns_harness import NamespaceTestCase, packet_socket, run, tcx_ingress_programs  # noqa: E402
 
 OWN = bytes.fromhex("525400123456")
 OTHER_MAC = bytes.fromhex("525400666666")
@@ -107,18 +105,8 @@ class AntiSpoofInNamespace(NamespaceTestCase):
         self.addCleanup(self.observer.close)
 
     def packet_socket(self, ifname):
-        """An AF_PACKET socket in the test's namespace (setns there and back)."""
-        own = os.open("/proc/self/ns/net", os.O_RDONLY)
-        target = os.open(f"/run/netns/{self.ns}", os.O_RDONLY)
-        try:
-            setns(target)
-            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
-            s.bind((ifname, 0))
-        finally:
-            setns(own)
-            os.close(own)
-            os.close(target)
-        return s
+        """An AF_PACKET socket in the test's namespace."""
+        return packet_socket(f"/run/netns/{self.ns}", ifname)
 
     def details(self, netdev_id):
         return [n for n in self.client.cmd("query-netdevs") if n["id"] == netdev_id][0]["details"]

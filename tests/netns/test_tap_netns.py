@@ -13,13 +13,11 @@ import fcntl
 import json
 import os
 import signal
-import socket
-import struct
 import subprocess
 import time
 import unittest
 
-from netns_harness import NamespaceTestCase, QmpClient, run, setns, vnetd_binary, watch_stderr_log  # noqa: E402
+from netns_harness import NamespaceTestCase, QmpClient, packet_socket, run, vnetd_binary, watch_stderr_log  # noqa: E402
 
 TUNGETIFF = 0x800454D2
 ATTACHMENT = {"network": "podnet", "container-id": "c0ffee", "ifname": "eth0", "data": {"ipam": {"ips": ["10.1.0.2/24"]}}}
@@ -137,16 +135,7 @@ class TapInOtherNamespace(NamespaceTestCase):
         self.assertTrue(self.wait_link_gone(pod), "eth0 is still in the pod after netdev_del")
 
     def packet_socket_in(self, path, ifname):
-        own = os.open("/proc/self/ns/net", os.O_RDONLY)
-        target = os.open(path, os.O_RDONLY)
-        try:
-            setns(target)
-            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88B5))
-            s.bind((ifname, 0))
-        finally:
-            setns(own)
-            os.close(own)
-            os.close(target)
+        s = packet_socket(path, ifname, 0x88B5)
         self.addCleanup(s.close)
         return s
 
