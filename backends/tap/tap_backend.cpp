@@ -46,6 +46,7 @@ Result<std::unique_ptr<TapBackend>> TapBackend::create(const TapPlan& plan, TapE
   tap->poll_us_ = plan.poll_us;
   tap->downscript_ = plan.downscript;
   tap->script_timeout_ = env.script_timeout;
+  tap->hold_queues_ = plan.hold_queues;
   if (!plan.netns.empty()) {
     if (auto opened = tap->open_netns(plan.netns); !opened) return opened.take_error();
   }
@@ -146,6 +147,9 @@ void TapBackend::record_committed() {
     return;
   }
   persistent_ = true;
+  // Queues vnetd kept attached would make a VMM's TUNSETIFF fail (EBUSY on
+  // a single-queue tap) or add queues nobody reads to a multiqueue one.
+  if (!hold_queues_) queues_.clear();
 }
 
 Result<std::unique_ptr<TapBackend>> TapBackend::restore(const TapPlan& plan, const Record& record, TapEnv& env) {
@@ -158,6 +162,7 @@ Result<std::unique_ptr<TapBackend>> TapBackend::restore(const TapPlan& plan, con
   // queues are reopened.
   tap->owner_ = plan.owner;
   tap->group_ = plan.group;
+  tap->hold_queues_ = plan.hold_queues;
   tap->ifname_ = record.ifname;
   tap->bridge_ = record.bridge;
   tap->created_ = record.created;
@@ -184,7 +189,7 @@ Result<std::unique_ptr<TapBackend>> TapBackend::restore(const TapPlan& plan, con
   tap->vnet_hdr_ = info->vnet_hdr;
   tap->planned_queues_ = plan.source == Source::create ? plan.queues : 0;
   tap->complete_ = true;  // from here on, a failure must not delete the device
-  if (info->num_queues == 0 && plan.source == Source::create) {
+  if (info->num_queues == 0 && plan.source == Source::create && plan.hold_queues) {
     // Nobody holds a queue (as far as the kernel says): open them again, as
     // netdev_add did.
     unsigned flags = IFF_TAP | IFF_NO_PI | (tap->vnet_hdr_ ? IFF_VNET_HDR : 0) | (tap->multi_queue_ ? IFF_MULTI_QUEUE : 0);
@@ -438,6 +443,9 @@ TapBackend::~TapBackend() {
 Result<void> TapBackend::peer_connected(Backend& peer) {
   if (peer.is_guest_nic()) return {};
   if (!frames_) return Error{EOPNOTSUPP, "tap \"" + ifname_ + "\": this vnetd runs without a userspace datapath"};
+  if (queues_.empty()) {
+    return Error{EBADF, "tap \"" + ifname_ + "\": vnetd holds none of its queues (a VMM does), so it cannot carry its frames"};
+  }
   int header_size = 0;
   if (vnet_hdr_ && !queues_.empty()) {
     auto size = tun::get_vnet_hdr_size(queues_.front().get());
@@ -516,6 +524,7 @@ std::vector<Detail> TapBackend::details() const {
       {"created", created_},
       {"vhost", !vhost_fds_.empty()},
   };
+  if (!hold_queues_) out.push_back({"hold-queues", false});
   if (!vhost_fds_.empty()) out.push_back({"vhost-features", static_cast<int64_t>(vhost_features_)});
   if (poll_us_) out.push_back({"poll-us", int64_t{*poll_us_}});
   if (owner_) out.push_back({"owner", int64_t{*owner_}});

@@ -130,6 +130,7 @@ class TapBackend : public Backend {
   bool complete_ = false; // a half-made tap is removed at once, not later
   bool keep_ = false;     // leave the device for a restarted daemon
   bool persistent_ = false;  // TUNSETPERSIST done (once its record was durable)
+  bool hold_queues_ = true;  // false: the queues are closed once persistent (TapPlan::hold_queues)
   uint32_t planned_queues_ = 0;
   bool multi_queue_ = false;
   bool vnet_hdr_ = false;

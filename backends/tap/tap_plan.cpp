@@ -130,6 +130,13 @@ Result<TapPlan> plan_tap(const qapi::NetdevTapOptions& o) {
   }
   plan.netns = o.netns.value_or("");
   if (auto checked = check_netns(plan); !checked) return checked.take_error();
+  plan.hold_queues = o.hold_queues.value_or(true);
+  if (!plan.hold_queues) {
+    if (plan.source != Source::create) return invalid("hold-queues=false is for a tap vnetd makes, not with fd=, fds= or helper=");
+    if (!plan.owner && !plan.group) {
+      return invalid("hold-queues=false needs owner= or group=: else only root could open the tap's queues");
+    }
+  }
   return plan;
 }
 

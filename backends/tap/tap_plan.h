@@ -57,6 +57,9 @@ struct TapPlan {
   std::string netns;
   std::optional<uint32_t> mtu;
   std::optional<MacBytes> mac;
+  // false: vnetd closes its queue fds once the tap is persistent, and a VMM
+  // opens them by name (TUNSETIFF as owner/group).
+  bool hold_queues = true;
 };
 
 // Checks the combination of options; the error texts are QEMU's where QEMU

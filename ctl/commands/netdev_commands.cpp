@@ -353,6 +353,11 @@ QmpResult<qapi::NetdevFds> VnetdCommands::qmp_netdev_get_fds(CommandContext& ctx
                                                              const qapi::NetdevGetFdsArgs& args) {
   NetdevEntry* entry = registry_.find(args.id);
   if (!entry) return device_not_found(args.id);
+  if (const auto* options = std::get_if<qapi::NetdevTapOptions>(&entry->options.u);
+      options && options->hold_queues == false) {
+    return generic_error("netdev '" + args.id + "': hold-queues=false: vnetd holds none of its queues; the VMM opens "
+                         "the tap \"" + tap_of(entry->backend.get())->ifname() + "\" by name");
+  }
   qapi::NetdevFds out;
   std::vector<UniqueFd> copies;
   for (const auto& fd : entry->backend->fds()) {

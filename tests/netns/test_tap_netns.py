@@ -17,9 +17,10 @@ import subprocess
 import time
 import unittest
 
-from netns_harness import NamespaceTestCase, QmpClient, packet_socket, run, vnetd_binary, watch_stderr_log  # noqa: E402
+from netns_harness import NamespaceTestCase, QmpClient, entered, packet_socket, run, vnetd_binary, watch_stderr_log  # noqa: E402
 
 TUNGETIFF = 0x800454D2
+TUNSETIFF = 0x400454CA
 ATTACHMENT = {"network": "podnet", "container-id": "c0ffee", "ifname": "eth0", "data": {"ipam": {"ips": ["10.1.0.2/24"]}}}
 
 
@@ -306,6 +307,79 @@ class TapInOtherNamespace(NamespaceTestCase):
         self.client.cmd("netdev_del", id="n0")
         os.write(fds[0], forged)
         self.assertEqual(listener.recv(2048), forged)
+
+    def open_by_name_as(self, uid, pod, queues, flags):
+        """A child in the pod's namespace, as uid without capabilities, opens
+        the pod's eth0 by name `queues` times (TUNSETIFF) and holds the fds
+        until the returned release() is called; errors are raised here."""
+        ready_r, ready_w = os.pipe()
+        done_r, done_w = os.pipe()
+        # The child stays inside the with: leaving it would take it back out.
+        with entered(pod):
+            pid = os.fork()
+            if pid == 0:
+                os.close(ready_r)
+                os.close(done_w)
+                message = b"ok"
+                try:
+                    os.setgroups([])
+                    os.setgid(uid)
+                    held = []
+                    os.setuid(uid)
+                    for _ in range(queues):
+                        fd = os.open("/dev/net/tun", os.O_RDWR)
+                        fcntl.ioctl(fd, TUNSETIFF, b"eth0".ljust(16, b"\0") + flags.to_bytes(2, "little") + bytes(22))
+                        held.append(fd)
+                except OSError as e:
+                    message = f"queue {len(held)}: {e}".encode()
+                os.write(ready_w, message)
+                os.read(done_r, 1)
+                os._exit(0)
+        os.close(ready_w)
+        os.close(done_r)
+        answer = os.read(ready_r, 1024)
+        os.close(ready_r)
+
+        def release():
+            os.close(done_w)
+            os.waitpid(pid, 0)
+        if answer != b"ok":
+            release()
+            raise AssertionError(f"as uid {uid}, TUNSETIFF of eth0: {answer.decode()}")
+        return release
+
+    def tun_queues(self, pod):
+        shown = json.loads(self.in_pod(pod, "ip -d -j link show dev eth0").stdout)[0]
+        return shown["linkinfo"]["info_data"].get("numqueues")
+
+    def test_with_hold_queues_false_an_unprivileged_vmm_opens_every_queue_by_name(self):
+        self.launch()
+        IFF_TAP, IFF_NO_PI, IFF_VNET_HDR, IFF_MULTI_QUEUE = 0x2, 0x1000, 0x4000, 0x100
+        for queues in (1, 2):
+            pod = self.pod(f"byname{queues}")
+            id = f"t{queues}"
+            reply = self.add_tap(id, pod, queues=queues, owner=4242, **{"hold-queues": False})
+            self.assertIn("return", reply, reply)
+            details = self.client.cmd("query-netdevs", id=id)[0]["details"]
+            self.assertEqual((details["queue-fds"], details["hold-queues"]), (0, False))
+            reply = self.client.execute("netdev-get-fds", {"id": id})
+            self.assertIn("hold-queues=false", reply["error"]["desc"])
+            flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (IFF_MULTI_QUEUE if queues > 1 else 0)
+            release = self.open_by_name_as(4242, pod, queues, flags)
+            try:
+                if queues > 1:
+                    self.assertEqual(self.tun_queues(pod), queues, "vnetd's own queues are still attached")
+            finally:
+                release()
+        # Without an owner or group nobody but root could open it: refused.
+        reply = self.add_tap("t9", self.pod("noowner"), **{"hold-queues": False})
+        self.assertIn("needs owner= or group=", reply["error"]["desc"])
+        # A restart does not open the queues again.
+        self.kill_vnetd(signal.SIGKILL)
+        self.launch()
+        self.assertEqual(self.client.cmd("query-netdevs", id="t2")[0]["details"]["queue-fds"], 0)
+        release = self.open_by_name_as(4242, f"/run/netns/{self.ns}-byname2", 2, IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE)
+        release()
 
     def test_a_bridge_netdev_joins_a_bridge_in_the_pod(self):
         self.launch()

@@ -220,5 +220,21 @@ TEST(TapPlan, MtuAndMacAreCheckedBeforeAnythingIsMade) {
   EXPECT_EQ(refusal(o), "mac=00:00:00:00:00:00 is all zeros");
 }
 
+TEST(TapPlan, HoldQueuesFalseIsForATapSomeoneElseOpensByName) {
+  NetdevTapOptions o;
+  o.hold_queues = false;
+  EXPECT_EQ(refusal(o), "hold-queues=false needs owner= or group=: else only root could open the tap's queues");
+  o.owner = 4242;
+  auto plan = tap::plan_tap(o);
+  ASSERT_TRUE(plan) << plan.error().message;
+  EXPECT_FALSE(plan->hold_queues);
+  EXPECT_TRUE(tap::plan_tap(NetdevTapOptions{})->hold_queues);
+  NetdevTapOptions fds;
+  fds.fds = "a:b";
+  fds.hold_queues = false;
+  fds.group = 7;
+  EXPECT_EQ(refusal(fds), "hold-queues=false is for a tap vnetd makes, not with fd=, fds= or helper=");
+}
+
 }  // namespace
 }  // namespace vnet
