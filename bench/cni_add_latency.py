@@ -13,8 +13,8 @@ the tap is seen up in the namespace (SIOCGIFFLAGS from a socket opened there),
 then DEL. For scale, the same number of host-local ADD/DEL pairs alone (up to
 200) are timed too: that exec is part of every ADD (--no-ipam: layer-2 ADDs,
 the plugin and vnetd alone). At the end nothing may be
-left: no address in host-local's data dir, no cni- netdev in vnetd, no eth0 in
-any namespace. vnetd runs with its own socket and state dir in a namespace of
+left: no address in host-local's data dir, no record in the plugin's, no cni-
+netdev in vnetd, no eth0 in any namespace. vnetd runs with its own socket and state dir in a namespace of
 its own; everything is removed at the end, also after SIGINT or SIGTERM.
 
 Python 3 standard library only. Exit status: 0 when every pair did its work
@@ -101,6 +101,7 @@ class Bench:
         self.work = Path(tempfile.mkdtemp(prefix="vnet-cni-bench-"))
         self.bin = self.work / "bin"
         self.ipam_dir = self.work / "ipam"
+        self.data_dir = self.work / "records"  # the plugin's own records (dataDir)
         self.socket = self.work / "qmp.sock"
         self.vnetd = None
         self.namespaces = []  # names
@@ -150,7 +151,8 @@ class Bench:
                 "routes": [{"dst": "0.0.0.0/0"}], "dataDir": str(self.ipam_dir)}
         if plugin_type == "host-local":
             return {"cniVersion": "1.0.0", "name": "benchipam", "type": "vnetctl-cni", "ipam": ipam}
-        conf = {"cniVersion": "1.1.0", "name": "benchnet", "type": "vnetctl-cni", "socket": str(self.socket)}
+        conf = {"cniVersion": "1.1.0", "name": "benchnet", "type": "vnetctl-cni", "socket": str(self.socket),
+                "dataDir": str(self.data_dir)}
         if not self.args.no_ipam:
             conf["ipam"] = ipam
         return conf
@@ -219,6 +221,9 @@ class Bench:
                         if p.name != "lock" and not p.name.startswith("last_reserved_ip")]
                 if kept:
                     found.append(f"host-local still holds {len(kept)} address(es) of {network}: {kept[:5]}")
+        records = self.data_dir / "benchnet"
+        if records.exists() and any(records.iterdir()):
+            found.append(f"the plugin still has records: {sorted(p.name for p in records.iterdir())[:5]}")
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.connect(str(self.socket))
             stream = sock.makefile("rw")
@@ -299,7 +304,8 @@ def main():
         for leak in leaks:
             print(f"LEAK: {leak}", file=sys.stderr)
         return 1
-    print("nothing left: no address in host-local's data dir, no cni- netdev in vnetd, no eth0 in any namespace")
+    print("nothing left: no address in host-local's data dir, no record in the plugin's, no cni- netdev in vnetd, "
+          "no eth0 in any namespace")
     return 0
 
 

@@ -2,9 +2,13 @@
 
 #include <functional>
 #include <iostream>
+#include <map>
 #include <vector>
 
+#include "ctl/cni/anti_spoof_nic.h"
+#include "ctl/cni/attachment_release.h"
 #include "ctl/cni/attachment_result.h"
+#include "ctl/cni/attachment_store.h"
 #include "ctl/cni/cni_result.h"
 #include "ctl/cni/cni_version.h"
 #include "ctl/cni/ipam.h"
@@ -61,16 +65,18 @@ Expected<std::optional<SuccessResult>> prev_result_of(const NetConf& conf) {
   return std::optional<SuccessResult>(std::move(*prev));
 }
 
-// What vnetd keeps with the tap for DEL and GC: the CNI version, CNI_ARGS,
-// and the IPAM's type, the configuration it was given and its result, so
-// that GC can release the addresses of an attachment whose DEL never came.
+// What vnetd and the plugin's own record keep for DEL and GC: the CNI
+// version, CNI_ARGS, and the IPAM's type, the configuration it is given and
+// (once it answered) its result, so that GC can release the addresses of an
+// attachment whose DEL never came.
 json attachment_data(const Invocation& in, const std::optional<SuccessResult>& ipam_result) {
   json data = {{"cniVersion", in.conf.cni_version}, {"args", in.env.args}};
-  if (ipam_result) {
-    auto result = result_json(*ipam_result, kCurrentVersion);
-    data["ipam"] = {{"type", in.conf.ipam_type},
-                    {"config", stored_delegate_config(in.conf)},
-                    {"result", result ? *result : json::object()}};
+  if (!in.conf.ipam_type.empty()) {
+    data["ipam"] = {{"type", in.conf.ipam_type}, {"config", stored_delegate_config(in.conf)}};
+    if (ipam_result) {
+      auto result = result_json(*ipam_result, kCurrentVersion);
+      data["ipam"]["result"] = result ? *result : json::object();
+    }
   }
   return data;
 }
@@ -85,12 +91,30 @@ std::optional<SuccessResult> stored_ipam_result(const Attachment& attachment) {
   return *result;
 }
 
-tl::unexpected<CniError> conflict_if_not_ours(const Attachment& found, const AttachmentKey& key) {
+tl::unexpected<CniError> collision(const std::string& what, const AttachmentKey& theirs, const AttachmentKey& key) {
   return fail(kAttachmentConflict,
-              "netdev " + found.id + " belongs to attachment (" + found.key.network + ", " + found.key.container_id +
-                  ", " + found.key.ifname + ")",
+              what + " belongs to attachment (" + theirs.network + ", " + theirs.container_id + ", " + theirs.ifname +
+                  ")",
               "the ids of (" + key.network + ", " + key.container_id + ", " + key.ifname +
                   ") and that attachment collide; delete one of them");
+}
+
+tl::unexpected<CniError> conflict_if_not_ours(const Attachment& found, const AttachmentKey& key) {
+  return collision("netdev " + found.id, found.key, key);
+}
+
+// The guest's MAC anti-spoofing allows: "guest-mac", else the tap's.
+std::string guest_mac_of(const NetConf& conf, const Attachment& tap) { return conf.guest_mac.value_or(tap.mac); }
+
+// The anti-spoofing nic of a retried ADD whose first run stopped after the
+// tap (killed, or vnetd refused the nic): added now if vnetd lacks it.
+Expected<void> ensure_nic(VnetdAttachments& vnetd, const NetConf& conf, const Attachment& tap,
+                          const std::optional<SuccessResult>& ipam_result) {
+  auto entry = vnetd.netdev(nic_id_for(tap.id));
+  if (!entry) return tl::unexpected(entry.error());
+  if (*entry) return {};
+  std::vector<IpConfig> ips = ipam_result ? ipam_result->ips : std::vector<IpConfig>{};
+  return vnetd.add_netdev(nic_add_arguments(tap.id, guest_mac_of(conf, tap), allowed_ips_of(ips)));
 }
 
 Expected<Output> print_result(const SuccessResult& result, const std::string& version) {
@@ -119,6 +143,7 @@ Expected<Output> cmd_add(const Invocation& in) {
 
   AttachmentKey key = key_of(in);
   std::string id = netdev_id_for(key);
+  AttachmentStore store(conf.data_dir, conf.name);
   auto vnetd = VnetdAttachments::connect(conf.socket);
   if (!vnetd) return tl::unexpected(vnetd.error());
   auto existing = vnetd->find(id);
@@ -134,23 +159,63 @@ Expected<Output> cmd_add(const Invocation& in) {
                       found.netns,
                   "DEL it before adding it to " + env.netns);
     }
-    auto result = build_add_result(*prev, tap_interface(found, env), stored_ipam_result(found), *config_dns, &index);
+    auto ipam_result = stored_ipam_result(found);
+    if (conf.anti_spoof) {
+      if (auto nic = ensure_nic(*vnetd, conf, found, ipam_result); !nic) return tl::unexpected(nic.error());
+    }
+    // An attachment made before the plugin kept records of its own gets one.
+    if (auto record = store.read(id); record && !*record) {
+      if (auto written = store.write({id, key, found.netns, found.data}); !written) {
+        return tl::unexpected(written.error());
+      }
+    }
+    auto result = build_add_result(*prev, tap_interface(found, env), ipam_result, *config_dns, &index);
     return print_result(result, conf.cni_version);
   }
+
+  // The plugin's record without vnetd's tap: an ADD of this attachment that
+  // stopped halfway (the plugin killed), or whose tap vnetd removed with its
+  // namespace. What it holds is released before anything is allocated again.
+  auto stale = store.read(id);
+  if (!stale) return tl::unexpected(stale.error());
+  if (*stale) {
+    if ((*stale)->key != key) return collision("record " + store.path_of(id), (*stale)->key, key);
+    if (auto removed = remove_netdevs(*vnetd, id, std::nullopt); !removed) return tl::unexpected(removed.error());
+    if (auto released = release_addresses((*stale)->data, key, (*stale)->netns, env.path, in.environment);
+        !released) {
+      return tl::unexpected(released.error());
+    }
+  }
+
+  // The record first: a plugin killed after the IPAM's ADD leaves it for GC.
+  StoredAttachment record{id, key, env.netns, attachment_data(in, std::nullopt)};
+  if (auto written = store.write(record); !written) return tl::unexpected(written.error());
 
   // Declared before the rollback, whose steps use them.
   std::optional<SuccessResult> ipam_result;
   std::optional<Ipam> ipam;
   std::string delegated = delegate_config(conf);
+  bool released = conf.ipam_type.empty();
   Rollback rollback;
+  rollback.add([&] {
+    // Kept while the IPAM may still hold an address: GC releases it then.
+    if (!released) return;
+    if (auto removed = store.remove(id); !removed) note("undoing ADD: " + error_text(removed.error()));
+  });
   if (!conf.ipam_type.empty()) {
     ipam.emplace(conf.ipam_type, env.path, in.environment);
     auto allocated = ipam->add(delegated, delegate_version(conf.cni_version));
     rollback.add([&] {
-      if (auto released = ipam->del(delegated); !released) note("undoing ADD: IPAM DEL: " + error_text(released.error()));
+      auto undone = ipam->del(delegated);
+      if (!undone) note("undoing ADD: IPAM DEL: " + error_text(undone.error()));
+      released = undone.has_value();
     });
     if (!allocated) return tl::unexpected(allocated.error());
     ipam_result = std::move(*allocated);
+    // The same file again, with the result: either version is a usable
+    // record after a crash, so the directory needs no second fsync.
+    record.data = attachment_data(in, ipam_result);
+    if (auto written = store.write(record, false); !written) return tl::unexpected(written.error());
   }
 
   TapSpec spec;
@@ -161,12 +226,24 @@ Expected<Output> cmd_add(const Invocation& in) {
   spec.owner = conf.owner;
   spec.group = conf.group;
   spec.vhost = conf.vhost;
-  spec.data = attachment_data(in, ipam_result);
+  if (conf.open_by_name) spec.hold_queues = false;
+  spec.data = record.data;
   auto made = vnetd->add(id, key, spec);
   if (!made) return tl::unexpected(made.error());
   rollback.add([&] {
     if (auto removed = vnetd->remove(id); !removed) note("undoing ADD: netdev_del " + id + ": " + error_text(removed.error()));
   });
+  if (conf.anti_spoof) {
+    std::vector<IpConfig> ips = ipam_result ? ipam_result->ips : std::vector<IpConfig>{};
+    auto nic = vnetd->add_netdev(nic_add_arguments(id, guest_mac_of(conf, *made), allowed_ips_of(ips)));
+    if (!nic) return tl::unexpected(nic.error());
+    rollback.add([&] {
+      std::string nic_id = nic_id_for(id);
+      if (auto removed = vnetd->remove(nic_id); !removed) {
+        note("undoing ADD: netdev_del " + nic_id + ": " + error_text(removed.error()));
+      }
+    });
+  }
 
   auto result = build_add_result(*prev, tap_interface(*made, env), ipam_result, *config_dns, &index);
   auto out = print_result(result, conf.cni_version);
@@ -190,8 +267,24 @@ Expected<Output> cmd_del(const Invocation& in) {
     if (!first_error) first_error = error;
   };
 
-  // The tap first: its address goes back to the IPAM only once no device
-  // holds it.
+  // The plugin's own record: what ADD stored, when vnetd no longer has it.
+  AttachmentStore store(conf.data_dir, conf.name);
+  std::optional<StoredAttachment> record;
+  bool foreign_record = false;
+  if (auto stored = store.read(id); !stored) {
+    // Not a record (written by hand?): DEL goes on with the configuration,
+    // and removes the file once done.
+    note("DEL without a record: " + error_text(stored.error()));
+  } else if (*stored && (*stored)->key != key) {
+    foreign_record = true;
+    note("DEL leaves alone " + error_text(collision("record " + store.path_of(id), (*stored)->key, key).value()));
+  } else {
+    record = std::move(*stored);
+  }
+
+  // The netdevs first: the address goes back to the IPAM only once no
+  // device holds it.
+  std::optional<json> data;  // what ADD stored, vnetd's record first
   auto vnetd = VnetdAttachments::connect(conf.socket);
   if (!vnetd) {
     // With the namespace gone there is no device left to delete: vnetd
@@ -204,13 +297,24 @@ Expected<Output> cmd_del(const Invocation& in) {
     else keep(existing.error());
   } else if (*existing && (*existing)->key != key) {
     note("DEL leaves alone " + error_text(conflict_if_not_ours(**existing, key).value()));
-  } else if (*existing) {
-    if (auto removed = vnetd->remove(id); !removed) keep(removed.error());
+  } else {
+    // This attachment's tap, or none left (an orphaned nic goes then).
+    if (auto removed = remove_netdevs(*vnetd, id, *existing); !removed) keep(removed.error());
+    if (*existing) data = (*existing)->data;
   }
+  if (!data && record) data = record->data;
 
-  if (!conf.ipam_type.empty()) {
-    Ipam ipam(conf.ipam_type, env.path, in.environment);
-    if (auto released = ipam.del(delegate_config(conf)); !released) keep(released.error());
+  // The IPAM's DEL with what ADD allocated with; with the request's
+  // configuration when nothing of the ADD is left (or it never happened).
+  Expected<void> released;
+  if (data) {
+    released = release_addresses(*data, key, env.netns, env.path, in.environment);
+  } else if (!conf.ipam_type.empty()) {
+    released = Ipam(conf.ipam_type, env.path, in.environment).del(delegate_config(conf));
+  }
+  if (!released) keep(released.error());
+  if (!first_error && !foreign_record) {
+    if (auto removed = store.remove(id); !removed) keep(removed.error());
   }
   if (first_error) return tl::unexpected(*first_error);
   return Output();
@@ -237,6 +341,22 @@ Expected<Output> cmd_check(const Invocation& in) {
   if ((*existing)->key != key) return conflict_if_not_ours(**existing, key);
   if (!same_netns((*existing)->netns, env.netns)) {
     return fail(kCheckFailed, "vnetd's tap " + id + " is in " + (*existing)->netns + ", not " + env.netns);
+  }
+  if (conf.anti_spoof) {
+    // The nic allows the guest's MAC (when the configuration names it) and
+    // every address prevResult gives this interface.
+    std::vector<IpConfig> ips;
+    for (const auto& ip : prev->ips) {
+      if (ip.interface && *ip.interface == static_cast<int64_t>(*index)) ips.push_back(ip);
+    }
+    auto nic = vnetd->netdev(nic_id_for(id));
+    if (!nic) return tl::unexpected(nic.error());
+    auto mismatches = nic_mismatches(*nic, id, conf.guest_mac, allowed_ips_of(ips));
+    if (!mismatches.empty()) {
+      std::string details;
+      for (const auto& mismatch : mismatches) details += (details.empty() ? "" : "; ") + mismatch;
+      return fail(kCheckFailed, "anti-spoofing is not as configured: " + mismatches.front(), details);
+    }
   }
 
   if (!conf.ipam_type.empty()) {
@@ -295,32 +415,47 @@ Expected<Output> cmd_gc(const Invocation& in) {
 
   // GC goes on past a failure and reports them all (SPEC.md, "GC").
   std::vector<CniError> errors;
+  AttachmentStore store(conf.data_dir, conf.name);
+  std::vector<std::string> unreadable;
+  auto records = store.list(&unreadable);
+  if (!records) return tl::unexpected(records.error());
+  for (const auto& problem : unreadable) errors.push_back({kDecodingFailure, problem, ""});
+
+  // Both records of each attachment by netdev id: vnetd's tap, and the
+  // plugin's own, which outlives a tap vnetd removed with its namespace and
+  // is there from before the IPAM's ADD.
+  struct Known {
+    std::optional<Attachment> tap;
+    std::optional<StoredAttachment> record;
+  };
+  std::map<std::string, Known> known;
+  for (auto& attachment : *attachments) known[attachment.id].tap = std::move(attachment);
+  for (auto& record : *records) known[record.id].record = std::move(record);
+
   size_t stale = 0;
-  for (const auto& attachment : *attachments) {
-    AttachmentRef ref{attachment.key.container_id, attachment.key.ifname};
+  for (const auto& [id, found] : known) {
+    const AttachmentKey& key = found.tap ? found.tap->key : found.record->key;
+    AttachmentRef ref{key.container_id, key.ifname};
     bool valid = false;
     for (const auto& kept : *conf.valid_attachments) valid = valid || kept == ref;
     if (valid) continue;
     stale++;
-    auto removed = vnetd->remove(attachment.id);
-    if (!removed) {
+    if (auto removed = remove_netdevs(*vnetd, id, found.tap); !removed) {
       errors.push_back(removed.error());
       continue;  // the tap may still hold its address: keep the allocation
     }
-    const json& data = attachment.data;
-    if (!data.contains("ipam") || !data["ipam"].is_object()) continue;
-    const json& stored = data["ipam"];
-    if (!stored.contains("type") || !stored["type"].is_string() || !stored.contains("config")) continue;
     // The IPAM DEL the missed DEL would have made, with that attachment's
     // own CNI_* values (host-local releases by container id and ifname).
-    Ipam ipam(stored["type"].get<std::string>(), in.env.path, in.environment);
-    std::map<std::string, std::string> overrides = {{"CNI_CONTAINERID", attachment.key.container_id},
-                                                    {"CNI_IFNAME", attachment.key.ifname},
-                                                    {"CNI_NETNS", attachment.netns},
-                                                    {"CNI_ARGS", data.contains("args") && data["args"].is_string()
-                                                                     ? data["args"].get<std::string>()
-                                                                     : std::string()}};
-    if (auto released = ipam.del(stored["config"].dump(), overrides); !released) errors.push_back(released.error());
+    bool same_key = found.record && found.record->key == key;
+    const json& data = found.tap ? found.tap->data : found.record->data;
+    const std::string& netns = found.tap ? found.tap->netns : found.record->netns;
+    if (auto released = release_addresses(data, key, netns, in.env.path, in.environment); !released) {
+      errors.push_back(released.error());
+      continue;  // the record stays for the next GC
+    }
+    if (same_key) {
+      if (auto removed = store.remove(id); !removed) errors.push_back(removed.error());
+    }
   }
   if (!conf.ipam_type.empty()) {
     // Delegates get the GC too (SPEC.md: "Plugins MUST, additionally,

@@ -64,10 +64,10 @@ std::vector<std::string> required_variables(Command command) {
 // conventions put there that it accepts and leaves alone (SPEC.md section 1:
 // "capabilities", the list-level "cniVersions", "disableCheck", "disableGC").
 const std::set<std::string, std::less<>> kKnownKeys = {
-    "cniVersion", "cniVersions", "name",    "type",          "socket",      "queues",
-    "mtu",        "mac",         "owner",   "group",         "vhost",       "ipam",
-    "dns",        "prevResult",  "args",    "runtimeConfig", "capabilities", "disableCheck",
-    "disableGC",  "loadOnlyInlinedPlugins"};
+    "cniVersion", "cniVersions", "name",       "type",         "socket",        "queues",
+    "mtu",        "mac",         "owner",      "group",        "vhost",         "dataDir",
+    "open-by-name", "anti-spoof", "guest-mac", "ipam",         "dns",           "prevResult",
+    "args",       "runtimeConfig", "capabilities", "disableCheck", "disableGC", "loadOnlyInlinedPlugins"};
 
 std::string value_text(const json& value) { return value.dump(); }
 
@@ -99,6 +99,29 @@ Expected<std::vector<AttachmentRef>> parse_attachment_list(const std::string& ke
     out.push_back({entry["containerID"].get<std::string>(), entry["ifname"].get<std::string>()});
   }
   return out;
+}
+
+// Keys that only make sense together, or not at all together.
+Expected<void> check_combinations(const NetConf& conf) {
+  if (conf.open_by_name && !conf.owner && !conf.group) {
+    return invalid("open-by-name", true,
+                   "needs \"owner\" or \"group\": vnetd holds none of the tap's queues, and only the tap's owner "
+                   "or group may open them without CAP_NET_ADMIN");
+  }
+  if (conf.open_by_name && conf.vhost.value_or(false)) {
+    return invalid("open-by-name", true,
+                   "not with \"vhost\": vnetd hands vhost-net fds out with netdev-get-fds, which a tap opened by "
+                   "name has none of; the VMM opens /dev/vhost-net itself");
+  }
+  if (conf.guest_mac && !conf.anti_spoof) {
+    return invalid("guest-mac", *conf.guest_mac, "only with \"anti-spoof\": true (the MAC anti-spoofing allows)");
+  }
+  if (conf.anti_spoof && conf.ipam_type.empty()) {
+    return invalid("anti-spoof", true,
+                   "needs \"ipam\": the guest may send only from the IPAM's addresses, so without them it could "
+                   "send no IP at all");
+  }
+  return {};
 }
 
 }  // namespace
@@ -232,7 +255,8 @@ Expected<NetConf> parse_config(std::string_view text, Command command) {
   for (const auto& [key, value] : raw.items()) {
     if (kKnownKeys.count(key) || key.rfind("cni.dev/", 0) == 0) continue;
     return fail(kUnsupportedField, "unsupported field \"" + key + "\": " + value_text(value),
-                "vnetctl-cni reads socket, queues, mtu, mac, owner, group, vhost, ipam and dns (docs/cni.md)");
+                "vnetctl-cni reads socket, queues, mtu, mac, owner, group, vhost, dataDir, open-by-name, "
+                "anti-spoof, guest-mac, ipam and dns (docs/cni.md)");
   }
 
   if (auto it = raw.find("socket"); it != raw.end() && !it->is_null()) {
@@ -267,6 +291,26 @@ Expected<NetConf> parse_config(std::string_view text, Command command) {
     if (!mac) return invalid("mac", *it, "a unicast MAC address such as \"02:00:00:00:00:01\"");
     conf.mac = mac;
   }
+  if (auto it = raw.find("dataDir"); it != raw.end() && !it->is_null()) {
+    if (!it->is_string() || it->get<std::string>().size() < 2 || it->get<std::string>()[0] != '/' ||
+        it->get<std::string>().find('\0') != std::string::npos) {
+      return invalid("dataDir", *it, "the absolute path of a directory for the plugin's records (not /)");
+    }
+    conf.data_dir = it->get<std::string>();
+  }
+  for (auto [key, flag] : {std::pair<const char*, bool*>{"open-by-name", &conf.open_by_name},
+                           std::pair<const char*, bool*>{"anti-spoof", &conf.anti_spoof}}) {
+    if (auto it = raw.find(key); it != raw.end() && !it->is_null()) {
+      if (!it->is_boolean()) return invalid(key, *it, "true or false");
+      *flag = it->get<bool>();
+    }
+  }
+  if (auto it = raw.find("guest-mac"); it != raw.end() && !it->is_null()) {
+    std::optional<std::string> mac;
+    if (it->is_string()) mac = normalize_mac(it->get<std::string>());
+    if (!mac) return invalid("guest-mac", *it, "a unicast MAC address such as \"52:54:00:12:34:56\"");
+    conf.guest_mac = mac;
+  }
   if (auto it = raw.find("ipam"); it != raw.end() && !it->is_null()) {
     if (!it->is_object()) return invalid("ipam", *it, "an object with the IPAM plugin's \"type\"");
     // An empty ipam object means no IPAM, as libcni's IPAM.Type == "".
@@ -292,6 +336,7 @@ Expected<NetConf> parse_config(std::string_view text, Command command) {
     if (!it->is_object()) return invalid("runtimeConfig", *it, "an object");
     conf.runtime_config = *it;
   }
+  if (auto refused = check_combinations(conf); !refused) return tl::unexpected(refused.error());
   if (command == Command::gc) {
     for (const char* key : {"cni.dev/valid-attachments", "cni.dev/attachments"}) {
       auto it = raw.find(key);

@@ -53,6 +53,8 @@ struct AttachmentRef {
 };
 
 inline constexpr std::string_view kDefaultSocket = "/run/vnetctl/qmp.sock";
+// Where the plugin keeps its own record of each attachment (attachment_store.h).
+inline constexpr std::string_view kDefaultDataDir = "/var/lib/cni/vnetctl-cni";
 
 // The plugin's configuration: the keys this plugin reads (docs/cni.md).
 struct NetConf {
@@ -66,6 +68,14 @@ struct NetConf {
   std::optional<uint32_t> owner;
   std::optional<uint32_t> group;
   std::optional<bool> vhost;
+  std::string data_dir{kDefaultDataDir};  // "dataDir": the plugin's records
+  // "open-by-name": the VMM opens the tap's queues by name (TUNSETIFF as its
+  // owner or group), so vnetd holds none of them ("hold-queues": false).
+  bool open_by_name = false;
+  // "anti-spoof": a nic peered with the tap, with vnetd's anti-spoofing for
+  // guest_mac (else the tap's MAC) and the IPAM's addresses.
+  bool anti_spoof = false;
+  std::optional<std::string> guest_mac;  // "guest-mac", lower case
   json ipam;               // the "ipam" object, or null
   std::string ipam_type;   // its "type"; empty when there is no ipam
   json dns;                // the "dns" object, or null

@@ -49,6 +49,7 @@ json netdev_add_arguments(const std::string& id, const AttachmentKey& key, const
   if (spec.owner) args["owner"] = *spec.owner;
   if (spec.group) args["group"] = *spec.group;
   if (spec.vhost) args["vhost"] = *spec.vhost;
+  if (spec.hold_queues) args["hold-queues"] = *spec.hold_queues;
   args["attachment"] = {{"network", key.network},
                         {"container-id", key.container_id},
                         {"ifname", key.ifname},
@@ -70,6 +71,7 @@ std::optional<Attachment> attachment_from_netdev(const json& entry) {
   }
   if (auto data = record->find("data"); data != record->end() && data->is_object()) out.data = *data;
   out.netns = string_or_empty(details, "netns");
+  out.peer = string_or_empty(entry, "peer");
   out.mac = string_or_empty(details, "mac");
   if (auto mtu = details.find("mtu"); mtu != details.end() && mtu->is_number_unsigned()) {
     out.mtu = mtu->get<uint64_t>();
@@ -128,6 +130,24 @@ Expected<bool> VnetdAttachments::remove(const std::string& id) {
   auto answer = execute("netdev_del", {{"id", id}}, &not_found);
   if (!answer) return tl::unexpected(answer.error());
   return !not_found;
+}
+
+Expected<std::optional<json>> VnetdAttachments::netdev(const std::string& id) {
+  bool not_found = false;
+  auto answer = execute("query-netdevs", {{"id", id}}, &not_found);
+  if (!answer) return tl::unexpected(answer.error());
+  if (!not_found && answer->is_array()) {
+    for (const auto& entry : *answer) {
+      if (string_or_empty(entry, "id") == id) return std::optional<json>(entry);
+    }
+  }
+  return std::optional<json>();
+}
+
+Expected<void> VnetdAttachments::add_netdev(const json& arguments) {
+  auto added = execute("netdev_add", arguments);
+  if (!added) return tl::unexpected(added.error());
+  return {};
 }
 
 Expected<std::vector<Attachment>> VnetdAttachments::list(const std::string& network) {

@@ -1,9 +1,9 @@
 // vnetd_attachments - a CNI attachment as a vnetd tap netdev: its id derived
 // from the attachment's key, the netdev_add that makes it (vnetd's netns,
 // mtu, mac and attachment extensions), and the query-netdevs records it is
-// found by again, after any number of vnetd restarts. The plugin keeps no
-// state of its own: vnetd's record, with the attachment's key and data, is
-// the only one.
+// found by again, after any number of vnetd restarts. vnetd's record, with
+// the attachment's key and data, is the first one; the plugin's own
+// (attachment_store.h) outlives a netdev vnetd removed by itself.
 #pragma once
 
 #include <optional>
@@ -43,6 +43,9 @@ struct TapSpec {
   std::optional<uint32_t> owner;
   std::optional<uint32_t> group;
   std::optional<bool> vhost;
+  // false: vnetd closes its queue fds once the tap is persistent, so its
+  // owner or group opens every queue by name ("hold-queues", open-by-name).
+  std::optional<bool> hold_queues;
   json data = json::object();  // kept by vnetd with the netdev, for DEL and GC
 };
 
@@ -56,6 +59,7 @@ struct Attachment {
   std::string netns;
   std::string mac;
   std::optional<uint64_t> mtu;
+  std::string peer;  // the netdev peered with the tap ("" for none): its nic
   json data = json::object();
 };
 
@@ -76,6 +80,11 @@ class VnetdAttachments {
   Expected<Attachment> add(const std::string& id, const AttachmentKey& key, const TapSpec& spec);
   // netdev_del; false when vnetd had no such netdev (DeviceNotFound).
   Expected<bool> remove(const std::string& id);
+  // Any netdev's query-netdevs entry (the attachment's nic); nullopt when
+  // vnetd has none of that id.
+  Expected<std::optional<json>> netdev(const std::string& id);
+  // netdev_add with these arguments (the attachment's nic).
+  Expected<void> add_netdev(const json& arguments);
   // Every attachment of a network.
   Expected<std::vector<Attachment>> list(const std::string& network);
   // query-version: whether vnetd answers requests at all.

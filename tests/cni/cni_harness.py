@@ -10,8 +10,9 @@ as GCNetworkList() and GetStatusNetworkList() do.
 
 Each test gets its own vnetd (own socket and state dir, in a network
 namespace of its own), a CNI_PATH directory with symlinks to the plugin and
-to Debian's host-local and tuning, a host-local data directory, and fresh
-network namespaces for its containers; all removed at its end.
+to Debian's host-local and tuning, a host-local data directory, the plugin's
+own data directory (its records), and fresh network namespaces for its
+containers; all removed at its end.
 
 Python 3 standard library only; root. The plugin is $VNETCTL_CNI (else
 build/bin/vnetctl-cni), vnetd $VNETD (else build/bin/vnetd).
@@ -216,6 +217,7 @@ class CniTestCase(unittest.TestCase):
             os.symlink(CNI_PLUGINS_DIR / peer, self.bin / peer)
         self.cni_path = str(self.bin)
         self.ipam_dir = self.work / "ipam"
+        self.data_dir = self.work / "cni-data"  # the plugin's records (dataDir)
         # tuning keeps what it changed (to restore it on DEL) here.
         self.vnetd = Vnetd(self.work / "vnetd", extra_args=self.vnetd_args)
         os.mkdir(self.vnetd.workdir)
@@ -262,7 +264,7 @@ class CniTestCase(unittest.TestCase):
 
     # -- plugin configurations
     def plugin_conf(self, **keys):
-        conf = {"type": "vnetctl-cni", "socket": self.socket}
+        conf = {"type": "vnetctl-cni", "socket": self.socket, "dataDir": str(self.data_dir)}
         conf.update(keys)
         return conf
 
@@ -319,6 +321,14 @@ class CniTestCase(unittest.TestCase):
             return {}
         return {p.name: p.read_text() for p in directory.iterdir()
                 if p.name != "lock" and not p.name.startswith("last_reserved_ip")}
+
+    def records(self, network="vnettest"):
+        """The plugin's own records of a network: {netdev id: record}."""
+        directory = self.data_dir / network
+        if not directory.exists():
+            return {}
+        return {p.name[:-len(".json")]: json.loads(p.read_text()) for p in directory.iterdir()
+                if p.name.endswith(".json") and not p.name.startswith(".")}
 
     def wait_for(self, predicate, what, timeout=5.0):
         deadline = time.monotonic() + timeout

@@ -156,9 +156,12 @@ class GarbageCollection(CniTestCase):
         runtime.delete(pods[3])
         self.assertEqual(runtime.gc([]), [])
         self.assertEqual(self.allocations(), {})
+        self.assertEqual(self.records(), {})
+        self.assertEqual(len(self.records("othernet")), 1)
         self.assertEqual(len(self.cni_netdevs()), 1)
         other_net.delete(foreign)
         self.assertEqual(self.cni_netdevs(), {})
+        self.assertEqual(self.records("othernet"), {})
 
     def test_gc_after_a_restart_and_without_a_list(self):
         runtime = self.runtime(self.plugin_conf(ipam=self.host_local()))

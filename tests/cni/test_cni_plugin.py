@@ -86,11 +86,14 @@ class AddCheckDel(CniTestCase):
         self.assertEqual(netdev["details"]["queues"], 2)
         self.assertEqual(set(self.allocations()), {ip["address"].split("/")[0]})
 
+        self.assertEqual(set(self.records()), set(netdevs))
+
         runtime.check(attachment)
         runtime.delete(attachment)
         self.assert_gone(netns, "eth0")
         self.assertEqual(self.cni_netdevs(), {})
         self.assertEqual(self.allocations(), {})
+        self.assertEqual(self.records(), {})
 
     def test_the_specs_example_network(self):
         # SPEC.md's "dbnet", with vnetctl-cni where the example has bridge:
@@ -449,9 +452,11 @@ class Refusals(CniTestCase):
         self.assertRegex(out["msg"], re.compile("no IP addresses available|range", re.I))
         self.assertEqual(len(self.cni_netdevs()), 1)
         self.assertEqual(len(self.allocations()), 1)
+        self.assertEqual(len(self.records()), 1)
         rc, _, err = self.cni("DEL", self.conf(ipam=ipam), first)
         self.assertEqual(rc, 0, err)
         self.assertEqual(self.allocations(), {})
+        self.assertEqual(self.records(), {})
 
 
 if __name__ == "__main__":

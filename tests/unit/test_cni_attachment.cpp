@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "ctl/cni/anti_spoof_nic.h"
 #include "ctl/cni/link_check.h"
 #include "ctl/cni/vnetd_attachments.h"
 
@@ -72,8 +73,62 @@ TEST(AttachmentRequest, NetdevAddArguments) {
             R"("attachment":{"network":"n","container-id":"c","ifname":"net1","data":{}}})");
 }
 
+TEST(AttachmentRequest, OpenByNameAsksVnetdToHoldNoQueue) {
+  TapSpec spec;
+  spec.netns = "/var/run/netns/blue";
+  spec.owner = 107;
+  spec.hold_queues = false;
+  EXPECT_EQ(netdev_add_arguments("cni-z", {"n", "c", "eth0"}, spec).dump(),
+            R"({"type":"tap","id":"cni-z","ifname":"eth0","netns":"/var/run/netns/blue","owner":107,)"
+            R"("hold-queues":false,"attachment":{"network":"n","container-id":"c","ifname":"eth0","data":{}}})");
+}
+
+TEST(AntiSpoofNic, IdAndNetdevAddArguments) {
+  std::string tap = netdev_id_for({"mynet", "abc", "eth0"});
+  EXPECT_EQ(nic_id_for(tap), tap + "-nic");
+  EXPECT_TRUE(qemu_id_wellformed(nic_id_for(tap)));
+  std::vector<IpConfig> ips = {{"10.1.0.5/16", "10.1.0.1", 0}, {"2001:db8::5/64", "", 0}, {"10.1.0.5/24", "", 0}};
+  auto allowed = allowed_ips_of(ips);
+  EXPECT_EQ(allowed, (std::vector<std::string>{"10.1.0.5/32", "2001:db8::5/128"}));
+  EXPECT_EQ(nic_add_arguments("cni-x", "52:54:00:12:34:56", allowed).dump(),
+            R"({"type":"nic","id":"cni-x-nic","netdev":"cni-x","macaddr":"52:54:00:12:34:56","anti-spoof":true,)"
+            R"("allowed-ips":["10.1.0.5/32","2001:db8::5/128"]})");
+  EXPECT_EQ(nic_add_arguments("cni-x", "52:54:00:12:34:56", {}).dump(),
+            R"({"type":"nic","id":"cni-x-nic","netdev":"cni-x","macaddr":"52:54:00:12:34:56","anti-spoof":true,)"
+            R"("allowed-ips":[]})");
+}
+
+TEST(AntiSpoofNic, CheckNamesEachDifference) {
+  auto nic = json::parse(R"({"id":"cni-x-nic","type":"nic","peer":"cni-x","details":{"anti-spoof":true,
+      "macaddr":"52:54:00:12:34:56","allowed-ips":["10.1.0.5/32","2001:db8::5/128"],"spoof-drops":0}})");
+  std::vector<std::string> allowed = {"10.1.0.5/32", "2001:db8::5/128"};
+  EXPECT_TRUE(nic_mismatches(nic, "cni-x", std::string("52:54:00:12:34:56"), allowed).empty());
+  EXPECT_TRUE(nic_mismatches(nic, "cni-x", std::nullopt, {"10.1.0.5/32"}).empty());
+  EXPECT_EQ(nic_mismatches(std::nullopt, "cni-x", std::nullopt, allowed),
+            std::vector<std::string>{"vnetd has no anti-spoofing nic cni-x-nic"});
+  EXPECT_EQ(nic_mismatches(json::parse(R"({"id":"cni-x-nic","type":"hubport"})"), "cni-x", std::nullopt, allowed),
+            std::vector<std::string>{"vnetd's netdev cni-x-nic is a hubport, not a nic"});
+  auto off = nic;
+  off["details"]["anti-spoof"] = false;
+  off.erase("peer");
+  EXPECT_EQ(nic_mismatches(off, "cni-x", std::nullopt, allowed),
+            (std::vector<std::string>{"nic cni-x-nic is peered with nothing, not cni-x",
+                                      "anti-spoofing is off on nic cni-x-nic"}));
+  EXPECT_EQ(nic_mismatches(nic, "cni-x", std::string("52:54:00:00:00:01"), {"10.1.0.6/32", "10.1.0.5/32"}),
+            (std::vector<std::string>{"nic cni-x-nic allows MAC 52:54:00:12:34:56, not 52:54:00:00:00:01",
+                                      "nic cni-x-nic does not allow 10.1.0.6/32"}));
+}
+
+TEST(AntiSpoofNic, OnlyThisAttachmentsNicIsDeleted) {
+  EXPECT_TRUE(is_attachment_nic(json::parse(R"({"id":"cni-x-nic","type":"nic","peer":"cni-x"})"), "cni-x"));
+  // Unpeered: vnetd removed the tap with its namespace.
+  EXPECT_TRUE(is_attachment_nic(json::parse(R"({"id":"cni-x-nic","type":"nic"})"), "cni-x"));
+  EXPECT_FALSE(is_attachment_nic(json::parse(R"({"id":"cni-x-nic","type":"nic","peer":"t9"})"), "cni-x"));
+  EXPECT_FALSE(is_attachment_nic(json::parse(R"({"id":"cni-x-nic","type":"hubport"})"), "cni-x"));
+}
+
 TEST(AttachmentRecord, ReadFromQueryNetdevs) {
-  auto entry = json::parse(R"({"id":"cni-x","type":"tap","link-up":true,"details":{"ifname":"eth0","ifindex":2,
+  auto entry = json::parse(R"({"id":"cni-x","type":"tap","link-up":true,"peer":"cni-x-nic","details":{"ifname":"eth0","ifindex":2,
       "netns":"/var/run/netns/blue","mac":"02:00:00:00:00:01","mtu":1400,"queues":2,
       "attachment":{"network":"mynet","container-id":"abc","ifname":"eth0","data":{"args":"A=1"}}}})");
   auto attachment = attachment_from_netdev(entry);
@@ -84,6 +139,7 @@ TEST(AttachmentRecord, ReadFromQueryNetdevs) {
   EXPECT_EQ(attachment->mac, "02:00:00:00:00:01");
   EXPECT_EQ(attachment->mtu, 1400u);
   EXPECT_EQ(attachment->data["args"], "A=1");
+  EXPECT_EQ(attachment->peer, "cni-x-nic");
   // Netdevs that are not attachments.
   EXPECT_FALSE(attachment_from_netdev(json::parse(R"({"id":"h0","type":"hubport","details":{"hubid":0}})")));
   EXPECT_FALSE(attachment_from_netdev(json::parse(R"({"id":"t","details":{"attachment":{"network":"n"}}})")));

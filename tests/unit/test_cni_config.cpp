@@ -180,6 +180,46 @@ TEST(CniConfig, GcReadsTheValidAttachments) {
                             Command::gc));
 }
 
+TEST(CniConfig, RecordsOpenByNameAndAntiSpoof) {
+  auto conf = parse_config(R"({"cniVersion":"1.1.0","name":"n","dataDir":"/srv/cni/records","owner":107,
+      "open-by-name":true,"anti-spoof":true,"guest-mac":"52:54:00:AB:CD:EF","ipam":{"type":"host-local"}})",
+                           Command::add);
+  ASSERT_TRUE(conf) << conf.error().msg << " " << conf.error().details;
+  EXPECT_EQ(conf->data_dir, "/srv/cni/records");
+  EXPECT_TRUE(conf->open_by_name);
+  EXPECT_TRUE(conf->anti_spoof);
+  EXPECT_EQ(conf->guest_mac, "52:54:00:ab:cd:ef");
+  auto defaults = parse_config(R"({"cniVersion":"1.1.0","name":"n"})", Command::add);
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults->data_dir, "/var/lib/cni/vnetctl-cni");
+  EXPECT_FALSE(defaults->open_by_name || defaults->anti_spoof || defaults->guest_mac);
+  // group alone is enough for open-by-name.
+  EXPECT_TRUE(parse_config(R"({"cniVersion":"1.1.0","name":"n","group":0,"open-by-name":true})", Command::add));
+
+  for (const auto& refusal : std::vector<Refusal>{
+           {R"({"cniVersion":"1.1.0","name":"n","dataDir":"var/lib"})", kInvalidConfig, "\"dataDir\""},
+           {R"({"cniVersion":"1.1.0","name":"n","dataDir":"/"})", kInvalidConfig, "\"dataDir\""},
+           {R"({"cniVersion":"1.1.0","name":"n","dataDir":7})", kInvalidConfig, "\"dataDir\""},
+           {R"({"cniVersion":"1.1.0","name":"n","open-by-name":"yes","owner":1})", kInvalidConfig, "\"open-by-name\""},
+           {R"({"cniVersion":"1.1.0","name":"n","open-by-name":true})", kInvalidConfig, "\"open-by-name\": true"},
+           {R"({"cniVersion":"1.1.0","name":"n","open-by-name":true,"owner":1,"vhost":true})", kInvalidConfig,
+            "\"open-by-name\""},
+           {R"({"cniVersion":"1.1.0","name":"n","anti-spoof":true})", kInvalidConfig, "\"anti-spoof\": true"},
+           {R"({"cniVersion":"1.1.0","name":"n","anti-spoof":1,"ipam":{"type":"h"}})", kInvalidConfig,
+            "\"anti-spoof\""},
+           {R"({"cniVersion":"1.1.0","name":"n","guest-mac":"52:54:00:00:00:01","ipam":{"type":"h"}})",
+            kInvalidConfig, "\"guest-mac\""},
+           {R"({"cniVersion":"1.1.0","name":"n","anti-spoof":true,"guest-mac":"33:33:00:00:00:01","ipam":{"type":"h"}})",
+            kInvalidConfig, "\"guest-mac\""},
+           {R"({"cniVersion":"1.1.0","name":"n","datadir":"/x"})", kUnsupportedField, "\"datadir\""}}) {
+    auto refused = parse_config(refusal.config, Command::add);
+    ASSERT_FALSE(refused) << refusal.config;
+    EXPECT_EQ(refused.error().code, refusal.code) << refusal.config << ": " << refused.error().msg;
+    EXPECT_NE(refused.error().msg.find(refusal.msg_contains), std::string::npos)
+        << refusal.config << ": " << refused.error().msg;
+  }
+}
+
 TEST(CniConfig, MacFromRuntimeConfigThenCniArgsThenConfig) {
   auto conf = parse_config(R"({"cniVersion":"1.1.0","name":"n","mac":"02:00:00:00:00:01"})", Command::add);
   ASSERT_TRUE(conf);
