@@ -12,14 +12,14 @@ import struct
 import subprocess
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import cni_harness
 from cni_harness import Attachment, CniTestCase
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "netns"))
-from netns_harness import packet_socket, setns  # noqa: E402
+from netns_harness import packet_socket  # noqa: E402
+from vnetd_harness import as_user  # noqa: E402
 
 TUNSETIFF = 0x400454CA
 IFF_TAP, IFF_NO_PI, IFF_VNET_HDR, IFF_MULTI_QUEUE = 0x0002, 0x1000, 0x4000, 0x0100
@@ -32,36 +32,8 @@ ETH_P_IP = 0x0800
 
 def in_child(netns, uid, gid, work):
     """work() in a child that entered the namespace at netns, then dropped to
-    uid/gid without capabilities (a launcher: no CAP_NET_ADMIN); returns
-    what work() returned (JSON-able), or raises with the child's traceback."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_end)
-        status = 0
-        try:
-            target = os.open(netns, os.O_RDONLY)
-            setns(target)
-            os.close(target)
-            os.setgroups([])
-            os.setgid(gid)
-            os.setuid(uid)
-            result = {"ok": work()}
-        except BaseException:  # noqa: B902 - everything goes back to the parent
-            result = {"error": traceback.format_exc()}
-            status = 1
-        os.write(write_end, json.dumps(result).encode())
-        os._exit(status)
-    os.close(write_end)
-    chunks = []
-    while chunk := os.read(read_end, 1 << 16):
-        chunks.append(chunk)
-    os.close(read_end)
-    os.waitpid(pid, 0)
-    result = json.loads(b"".join(chunks) or b'{"error": "the child sent nothing"}')
-    if "error" in result:
-        raise AssertionError(f"as uid {uid} in {netns}: {result['error']}")
-    return result["ok"]
+    uid/gid without capabilities (a launcher: no CAP_NET_ADMIN)."""
+    return as_user(uid, gid, work, netns=netns)
 
 
 def open_queue(ifname, flags):

@@ -147,9 +147,10 @@ def _die_with_parent():
     libc.prctl(1, signal.SIGKILL, 0, 0, 0)
 
 
-def as_user(uid, gid, work, groups=()):
+def as_user(uid, gid, work, groups=(), netns=None):
     """Runs work() in a child that has dropped to uid, primary group gid and
-    supplementary groups, without capabilities; returns what work() returned
+    supplementary groups, without capabilities (first entering the network
+    namespace at path netns, if given); returns what work() returned
     (JSON-able), or raises with the child's traceback."""
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -157,6 +158,11 @@ def as_user(uid, gid, work, groups=()):
         os.close(read_end)
         status = 0
         try:
+            if netns:
+                target = os.open(netns, os.O_RDONLY)
+                if ctypes.CDLL(None, use_errno=True).setns(target, 0x40000000) != 0:  # CLONE_NEWNET
+                    raise OSError(ctypes.get_errno(), f"setns {netns}")
+                os.close(target)
             os.setgroups(list(groups))
             os.setgid(gid)
             os.setuid(uid)
@@ -177,7 +183,7 @@ def as_user(uid, gid, work, groups=()):
     os.waitpid(pid, 0)
     result = json.loads(b"".join(chunks) or b'{"error": "the child sent nothing"}')
     if "error" in result:
-        raise AssertionError(f"as uid {uid}: {result['error']}")
+        raise AssertionError(f"as uid {uid}{' in ' + netns if netns else ''}: {result['error']}")
     return result["ok"]
 
 
