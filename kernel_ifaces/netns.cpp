@@ -31,7 +31,12 @@ Result<NetnsId> identify_fd(int fd, const std::string& path) {
 
 Result<UniqueFd> open_path(const std::string& path) {
   if (path.empty() || path[0] != '/') return Error{EINVAL, "netns '" + path + "': not an absolute path"};
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // nsfs files are regular files: anything else (a FIFO that would block
+  // the daemon, a device with side effects on open) is not opened at all.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return errno_error("netns '" + path + "'");
+  if (!S_ISREG(st.st_mode)) return Error{EINVAL, "netns '" + path + "': not a namespace"};
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
   if (!fd) return errno_error("netns '" + path + "'");
   return fd;
 }

@@ -239,12 +239,18 @@ class TapInOtherNamespace(NamespaceTestCase):
         self.client.cmd("netdev_del", id="t0")
         self.assertTrue(self.wait_link_gone(pod))
 
+    def fifo(self):
+        path = os.path.join(self.work, "fifo")
+        os.mkfifo(path)
+        return path
+
     def test_bad_requests_change_nothing(self):
         self.launch()
         pod = self.pod("bad")
         cases = [
             (dict(netns="/run/netns/no-such-pod-here"), "netns '/run/netns/no-such-pod-here': No such file or directory"),
             (dict(netns="/etc/hostname"), "netns '/etc/hostname': not a namespace"),
+            (dict(netns=self.fifo()), "not a namespace"),  # never opened: it would block vnetd
             (dict(netns=pod, mtu=40), "mtu=40 is out of range"),
             (dict(netns=pod, mac="ff:ff:ff:ff:ff:ff"), "is a multicast address"),
             (dict(netns=pod, script="/bin/true"), "netns= is invalid with script="),
