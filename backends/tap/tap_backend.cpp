@@ -447,7 +447,7 @@ Result<void> TapBackend::peer_connected(Backend& peer) {
     return Error{EBADF, "tap \"" + ifname_ + "\": vnetd holds none of its queues (a VMM does), so it cannot carry its frames"};
   }
   int header_size = 0;
-  if (vnet_hdr_ && !queues_.empty()) {
+  if (vnet_hdr_) {
     auto size = tun::get_vnet_hdr_size(queues_.front().get());
     if (!size) return size.take_error("tap \"" + ifname_ + "\"");
     header_size = *size;
